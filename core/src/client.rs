@@ -1,0 +1,278 @@
+//! The workload: closed-loop client threads (TiDB sessions running a TPCC-like
+//! write load) that route each write to its region's leader and retry like
+//! TiKV's Go client (`client-go`): a `NotLeader` with a leader hint retries at
+//! once on the new leader; other region errors back off with `BoRegionScheduling`
+//! (2 ms doubling to 500 ms); a request timeout backs off with `BoTiKVRPC`
+//! (100 ms doubling to 2 s, equal jitter) and reloads the region from PD. An
+//! operation whose backoff total passes `max_backoff` fails and the thread moves on.
+
+use std::collections::BTreeMap;
+
+use crate::effect::{Ctx, Timer};
+use crate::env::Node;
+use crate::msg::{Key, Msg, RegionError, RegionMeta, WriteRequest};
+use crate::observe::{LatencyHistogram, Level};
+use crate::pd::Pd;
+use crate::rng::SimRng;
+use crate::time::{Micros, MS};
+
+/// Workload parameters.
+#[derive(Clone, Debug)]
+pub struct WorkloadConfig {
+    /// Number of client threads (TPCC `--threads`, 32 in the incident).
+    pub clients: u32,
+    /// Pause between two operations of a thread, virtual µs.
+    pub think_time: Micros,
+    /// Share of writes aimed at the hot region, percent.
+    pub hot_write_ratio: u64,
+    /// The hot region's key range `[start, end)`.
+    pub hot_range: (Key, Key),
+    /// Whole keyspace `[0, keyspace)`.
+    pub keyspace: Key,
+    /// Value size of each write, bytes.
+    pub value_len: u32,
+    /// Time a thread waits for a response before giving up on that try, virtual µs.
+    pub request_timeout: Micros,
+    /// Total backoff an operation may accumulate before it fails, virtual µs
+    /// (client-go's per-request max backoff budget).
+    pub max_backoff: Micros,
+}
+
+/// client-go backoff kinds used here.
+#[derive(Clone, Copy, Debug)]
+enum Backoff {
+    /// `BoRegionScheduling`: 2 ms base, 500 ms cap, no jitter.
+    RegionScheduling,
+    /// `BoTiKVRPC`: 100 ms base, 2 s cap, equal jitter.
+    TikvRpc,
+}
+
+#[derive(Clone, Debug)]
+struct Op {
+    key: Key,
+    started: Micros,
+    backoff_total: Micros,
+    attempts: u32,
+    req_id: u64,
+    in_flight: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Cached {
+    meta: RegionMeta,
+    leader_store: Option<u64>,
+}
+
+/// One client thread.
+#[derive(Clone, Debug)]
+pub struct Client {
+    id: u32,
+    rng: SimRng,
+    cache: BTreeMap<u64, Cached>,
+    op: Option<Op>,
+    next_req_id: u64,
+}
+
+/// Completions during the current second, for the QPS and latency series.
+#[derive(Clone, Debug, Default)]
+pub struct WorkloadStats {
+    /// Completed writes per region in the current second.
+    pub completed_by_region: BTreeMap<u64, u64>,
+    /// Completed writes in the current second.
+    pub completed: u64,
+    /// Failed operations in the current second.
+    pub failed: u64,
+    /// Latency of operations completed in the current second (from first try to success), µs.
+    pub latency: LatencyHistogram,
+}
+
+/// All client threads.
+pub struct Workload {
+    /// Parameters.
+    pub cfg: WorkloadConfig,
+    clients: Vec<Client>,
+    /// Per-second stats, reset by the sampler.
+    pub stats: WorkloadStats,
+}
+
+impl Workload {
+    /// Threads with a warm region cache (as TiDB has after loading the regions).
+    pub fn new(cfg: WorkloadConfig, rng: &mut SimRng, pd: &Pd) -> Workload {
+        let cache: BTreeMap<u64, Cached> = pd
+            .regions
+            .values()
+            .map(|r| (r.meta.id, Cached { meta: r.meta.clone(), leader_store: r.leader.map(|l| l.store_id) }))
+            .collect();
+        let clients = (0..cfg.clients)
+            .map(|id| Client { id, rng: rng.fork(), cache: cache.clone(), op: None, next_req_id: 0 })
+            .collect();
+        Workload { cfg, clients, stats: WorkloadStats::default() }
+    }
+
+    /// Starts every thread, staggered over the first think time.
+    pub fn start(&mut self, ctx: &mut Ctx) {
+        for c in &mut self.clients {
+            let after = 1 + c.rng.below(self.cfg.think_time.max(MS));
+            ctx.timer(Node::Client(c.id), after, Timer::ClientNext);
+        }
+    }
+
+    /// Number of operations in flight (waiting for a response or backing off).
+    pub fn busy(&self) -> usize {
+        self.clients.iter().filter(|c| c.op.is_some()).count()
+    }
+
+    /// A client timer fired.
+    pub fn on_timer(&mut self, ctx: &mut Ctx, pd: &mut Pd, client: u32, timer: Timer) {
+        let cfg = self.cfg.clone();
+        let Some(c) = self.clients.get_mut(client as usize) else { return };
+        match timer {
+            Timer::ClientNext => {
+                if c.op.is_none() {
+                    let key = if c.rng.below(100) < cfg.hot_write_ratio {
+                        c.rng.range(cfg.hot_range.0, cfg.hot_range.1)
+                    } else {
+                        c.rng.below(cfg.keyspace)
+                    };
+                    c.op = Some(Op { key, started: ctx.now, backoff_total: 0, attempts: 0, req_id: 0, in_flight: false });
+                }
+                c.send(ctx, pd, &cfg);
+            }
+            Timer::ClientTimeout(req_id) => {
+                let Some(op) = &c.op else { return };
+                if op.req_id != req_id || !op.in_flight {
+                    return;
+                }
+                ctx.count("client_request_timeouts", 1);
+                let key = op.key;
+                // client-go invalidates the cached region and reloads it after backing off.
+                c.invalidate(key);
+                c.backoff(ctx, &cfg, &mut self.stats, Backoff::TikvRpc);
+            }
+            _ => {}
+        }
+    }
+
+    /// A response reached client `client`.
+    pub fn on_message(&mut self, ctx: &mut Ctx, client: u32, msg: Msg) {
+        let cfg = self.cfg.clone();
+        let Some(c) = self.clients.get_mut(client as usize) else { return };
+        let Msg::WriteResponse { req_id, region_id, result } = msg else { return };
+        let Some(op) = &c.op else { return };
+        if op.req_id != req_id || !op.in_flight {
+            return;
+        }
+        match result {
+            Ok(()) => {
+                let latency = ctx.now - op.started;
+                self.stats.completed += 1;
+                *self.stats.completed_by_region.entry(region_id).or_insert(0) += 1;
+                self.stats.latency.record(latency);
+                ctx.count("client_writes_completed", 1);
+                c.op = None;
+                ctx.timer(Node::Client(c.id), cfg.think_time.max(1), Timer::ClientNext);
+            }
+            Err(RegionError::NotLeader { leader_store: Some(s) }) if c.cached_leader(op.key) != Some(s) => {
+                ctx.count("client_not_leader", 1);
+                let key = op.key;
+                c.set_leader(key, s);
+                if let Some(op) = c.op.as_mut() {
+                    op.in_flight = false;
+                }
+                ctx.timer(Node::Client(c.id), 1, Timer::ClientNext);
+            }
+            Err(e) => {
+                ctx.count("client_region_errors", 1);
+                let key = op.key;
+                if matches!(e, RegionError::NotLeader { .. } | RegionError::RegionNotFound) {
+                    c.invalidate(key);
+                }
+                c.backoff(ctx, &cfg, &mut self.stats, Backoff::RegionScheduling);
+            }
+        }
+    }
+}
+
+impl Client {
+    fn region_for(&self, key: Key) -> Option<&Cached> {
+        self.cache.values().find(|r| r.meta.contains(key))
+    }
+
+    fn cached_leader(&self, key: Key) -> Option<u64> {
+        self.region_for(key).and_then(|r| r.leader_store)
+    }
+
+    fn set_leader(&mut self, key: Key, store: u64) {
+        if let Some(id) = self.region_for(key).map(|r| r.meta.id) {
+            if let Some(r) = self.cache.get_mut(&id) {
+                r.leader_store = Some(store);
+            }
+        }
+    }
+
+    fn invalidate(&mut self, key: Key) {
+        if let Some(id) = self.region_for(key).map(|r| r.meta.id) {
+            self.cache.remove(&id);
+        }
+    }
+
+    /// Sends the current operation's write to the cached leader, loading the
+    /// region from PD first when it is not cached (client-go `LocateKey`; the PD
+    /// round trip is folded into the send's network delay).
+    fn send(&mut self, ctx: &mut Ctx, pd: &mut Pd, cfg: &WorkloadConfig) {
+        let Some(op) = &self.op else { return };
+        let key = op.key;
+        if self.region_for(key).and_then(|r| r.leader_store).is_none() {
+            if let Some((meta, leader)) = pd.get_region(key) {
+                self.cache.insert(meta.id, Cached { meta, leader_store: leader.map(|l| l.store_id) });
+            }
+        }
+        let Some(region) = self.region_for(key).cloned() else {
+            ctx.timer(Node::Client(self.id), 100 * MS, Timer::ClientNext);
+            return;
+        };
+        let Some(store) = region.leader_store else {
+            ctx.timer(Node::Client(self.id), 100 * MS, Timer::ClientNext);
+            return;
+        };
+        self.next_req_id += 1;
+        let req_id = self.next_req_id;
+        let ts = pd.tso(ctx.now);
+        let op = self.op.as_mut().expect("op exists");
+        op.req_id = req_id;
+        op.attempts += 1;
+        op.in_flight = true;
+        let req = WriteRequest { client: self.id, req_id, region_id: region.meta.id, key, ts, value_len: cfg.value_len };
+        ctx.send(Node::Client(self.id), Node::Store(store), Msg::Write(req));
+        ctx.timer(Node::Client(self.id), cfg.request_timeout, Timer::ClientTimeout(req_id));
+    }
+
+    fn backoff(&mut self, ctx: &mut Ctx, cfg: &WorkloadConfig, stats: &mut WorkloadStats, kind: Backoff) {
+        let Some(op) = self.op.as_mut() else { return };
+        op.in_flight = false;
+        let n = op.attempts.min(16);
+        let sleep = match kind {
+            Backoff::RegionScheduling => (2 * MS << n.saturating_sub(1)).min(500 * MS),
+            Backoff::TikvRpc => {
+                let v = (100 * MS << n.saturating_sub(1)).min(2_000 * MS);
+                v / 2 + self.rng.below(v / 2 + 1)
+            }
+        };
+        op.backoff_total += sleep;
+        if op.backoff_total > cfg.max_backoff {
+            ctx.count("client_ops_failed", 1);
+            stats.failed += 1;
+            ctx.log(
+                "client",
+                Level::Warn,
+                None,
+                None,
+                format!("client {}: write of key {} failed after {} attempts: backoff budget exceeded", self.id, op.key, op.attempts),
+            );
+            self.op = None;
+            ctx.timer(Node::Client(self.id), cfg.think_time.max(1), Timer::ClientNext);
+            return;
+        }
+        ctx.timer(Node::Client(self.id), sleep, Timer::ClientNext);
+    }
+}

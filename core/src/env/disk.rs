@@ -1,0 +1,177 @@
+//! The simulated disk of one store.
+//!
+//! Writes (raft log batches from raftstore's write path and apply batches) queue
+//! in FIFO order. Like TiKV's async-io `StoreWriter`, an idle disk takes every
+//! queued write as one batch and completes it after `latency + bytes / bandwidth`.
+//! An IO hang holds the batch in service and everything behind it until the hang
+//! ends; a slow-disk fault multiplies the latency. Crashing the process drops the
+//! queue (unsynced writes are lost).
+
+use std::collections::VecDeque;
+
+use crate::time::Micros;
+
+/// Disk parameters.
+#[derive(Clone, Debug)]
+pub struct DiskConfig {
+    /// Fixed cost of one synced write batch (fsync), virtual µs.
+    pub latency: Micros,
+    /// Sequential write bandwidth, bytes per virtual second.
+    pub bandwidth_bytes_per_sec: u64,
+}
+
+/// A write waiting for or in service on the disk.
+#[derive(Clone, Debug)]
+struct Pending {
+    token: u64,
+    bytes: u64,
+}
+
+/// The disk state machine. The simulator drives it: [`Disk::submit`] and
+/// [`Disk::maybe_start`] return the completion time to schedule, and
+/// [`Disk::complete`] hands back the finished tokens.
+#[derive(Clone, Debug)]
+pub struct Disk {
+    /// Parameters.
+    pub cfg: DiskConfig,
+    queue: VecDeque<Pending>,
+    in_service: Vec<Pending>,
+    /// Completion events carry this generation; a crash bumps it so that stale
+    /// completions are ignored.
+    generation: u64,
+    /// True while an IO hang holds every write.
+    hung: bool,
+    /// Set when the in-service batch's time elapsed during a hang.
+    done_while_hung: bool,
+    /// Latency multiplier of a slow-disk fault (1 = healthy).
+    pub slow_factor: u64,
+}
+
+impl Disk {
+    /// An idle, healthy disk.
+    pub fn new(cfg: DiskConfig) -> Disk {
+        Disk {
+            cfg,
+            queue: VecDeque::new(),
+            in_service: Vec::new(),
+            generation: 0,
+            hung: false,
+            done_while_hung: false,
+            slow_factor: 1,
+        }
+    }
+
+    /// Queues a write of `bytes` identified by `token`. Returns the completion time
+    /// to schedule (with the current generation) if the disk started a batch.
+    pub fn submit(&mut self, now: Micros, token: u64, bytes: u64) -> Option<(Micros, u64)> {
+        self.queue.push_back(Pending { token, bytes });
+        self.maybe_start(now)
+    }
+
+    /// Starts a batch of everything queued if the disk is idle and not hung.
+    pub fn maybe_start(&mut self, now: Micros) -> Option<(Micros, u64)> {
+        if self.hung || !self.in_service.is_empty() || self.queue.is_empty() {
+            return None;
+        }
+        self.in_service = self.queue.drain(..).collect();
+        let bytes: u64 = self.in_service.iter().map(|p| p.bytes).sum();
+        let transfer = bytes.saturating_mul(1_000_000) / self.cfg.bandwidth_bytes_per_sec.max(1);
+        let service = self.cfg.latency * self.slow_factor + transfer;
+        Some((now + service.max(1), self.generation))
+    }
+
+    /// The scheduled completion of generation `generation` fired. Returns the
+    /// tokens that are now durable (empty if stale or held by a hang).
+    pub fn complete(&mut self, generation: u64) -> Vec<u64> {
+        if generation != self.generation || self.in_service.is_empty() {
+            return Vec::new();
+        }
+        if self.hung {
+            self.done_while_hung = true;
+            return Vec::new();
+        }
+        self.in_service.drain(..).map(|p| p.token).collect()
+    }
+
+    /// Starts an IO hang: nothing completes until [`Disk::end_hang`].
+    pub fn start_hang(&mut self) {
+        self.hung = true;
+    }
+
+    /// Ends an IO hang. Returns the tokens of a batch whose time elapsed during the
+    /// hang (durable now); the caller then calls [`Disk::maybe_start`].
+    pub fn end_hang(&mut self) -> Vec<u64> {
+        self.hung = false;
+        if self.done_while_hung {
+            self.done_while_hung = false;
+            return self.in_service.drain(..).map(|p| p.token).collect();
+        }
+        Vec::new()
+    }
+
+    /// True while hung.
+    pub fn is_hung(&self) -> bool {
+        self.hung
+    }
+
+    /// Writes queued or in service.
+    pub fn depth(&self) -> usize {
+        self.queue.len() + self.in_service.len()
+    }
+
+    /// Bytes queued or in service.
+    pub fn depth_bytes(&self) -> u64 {
+        self.queue.iter().chain(self.in_service.iter()).map(|p| p.bytes).sum()
+    }
+
+    /// The process crashed: every unsynced write is lost.
+    pub fn crash(&mut self) {
+        self.queue.clear();
+        self.in_service.clear();
+        self.done_while_hung = false;
+        self.generation += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn disk() -> Disk {
+        Disk::new(DiskConfig { latency: 1_000, bandwidth_bytes_per_sec: 1_000_000 })
+    }
+
+    #[test]
+    fn batches_queue_behind_the_write_in_service() {
+        let mut d = disk();
+        let (t1, g) = d.submit(0, 1, 1_000).unwrap();
+        assert_eq!(t1, 2_000);
+        assert!(d.submit(10, 2, 0).is_none());
+        assert!(d.submit(20, 3, 0).is_none());
+        assert_eq!(d.complete(g), vec![1]);
+        let (t2, g2) = d.maybe_start(t1).unwrap();
+        assert_eq!(t2, t1 + 1_000);
+        assert_eq!(d.complete(g2), vec![2, 3]);
+    }
+
+    #[test]
+    fn a_hang_holds_every_write_until_it_ends() {
+        let mut d = disk();
+        let (_, g) = d.submit(0, 1, 0).unwrap();
+        d.start_hang();
+        assert!(d.complete(g).is_empty());
+        assert!(d.submit(5, 2, 0).is_none());
+        assert_eq!(d.depth(), 2);
+        assert_eq!(d.end_hang(), vec![1]);
+        assert!(d.maybe_start(100).is_some());
+    }
+
+    #[test]
+    fn a_crash_loses_unsynced_writes_and_stale_completions() {
+        let mut d = disk();
+        let (_, g) = d.submit(0, 1, 0).unwrap();
+        d.crash();
+        assert!(d.complete(g).is_empty());
+        assert_eq!(d.depth(), 0);
+    }
+}

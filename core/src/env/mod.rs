@@ -1,0 +1,12 @@
+//! The simulated environment: the network between nodes and one disk per store.
+//!
+//! Faults live here, never inside components: a hung disk holds writes, a
+//! partition drops messages, a crashed process loses its volatile state (see
+//! [`crate::sim`] for crashes). Components only emit effects; the environment
+//! decides when (and whether) they take effect.
+
+pub mod disk;
+pub mod network;
+
+pub use disk::{Disk, DiskConfig};
+pub use network::{Network, NetworkConfig, Node};

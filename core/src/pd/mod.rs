@@ -1,0 +1,457 @@
+//! PD, the placement driver: TSO, region and store heartbeats, operators and the
+//! schedulers this simulation needs (after `tikv/pd`'s `pkg/schedule`):
+//! evict-slow-store, hot-region (move-hot-write-peer) and balance-leader.
+//!
+//! Operators are dispatched to the region leader when created and again on every
+//! region heartbeat while their current step is unfinished, as PD's operator
+//! controller does; a step that does not finish within its wait time makes the
+//! operator time out (`fastStepWaitDuration` for leader transfers, the slow wait
+//! for peer changes).
+
+pub mod operator;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use raft::eraftpb::ConfChangeType;
+
+pub use operator::{OpStep, Operator};
+
+use crate::effect::{Ctx, Timer};
+use crate::env::Node;
+use crate::msg::{Msg, PdCommand, PeerMeta, RegionHeartbeat, RegionMeta, StoreHeartbeat};
+use crate::observe::Level;
+use crate::time::{to_ms, Micros, SEC};
+use crate::view::{OperatorStatus, OperatorView};
+
+/// PD's `slowStoreEvictThreshold`: a store whose slow score reaches it is evicted.
+pub const SLOW_STORE_EVICT_THRESHOLD: u64 = 100;
+/// PD's `slowStoreRecoverThreshold`: eviction ends once the score is back to it.
+pub const SLOW_STORE_RECOVER_THRESHOLD: u64 = 1;
+/// Wait for a leader-transfer step before the operator times out (PD `FastStepWaitTime`).
+pub const FAST_STEP_WAIT: Micros = 60 * SEC;
+/// Wait for a peer-change step (PD `SlowStepWaitTime`).
+pub const SLOW_STEP_WAIT: Micros = 600 * SEC;
+
+/// PD configuration.
+#[derive(Clone, Debug)]
+pub struct PdConfig {
+    /// Period of the scheduling loop, virtual µs.
+    pub schedule_interval: Micros,
+    /// When the hot-region scheduler is enabled (`pd-ctl scheduler add hot-region-scheduler`),
+    /// virtual µs; `None` = never.
+    pub hot_region_scheduler_from: Option<Micros>,
+    /// Write flow above which a region counts as hot, bytes per virtual second.
+    pub hot_write_bytes_threshold: u64,
+    /// Whether balance-leader runs.
+    pub balance_leader: bool,
+}
+
+/// What PD knows of a region (its `RegionInfo`).
+#[derive(Clone, Debug)]
+pub struct RegionInfo {
+    /// The region as last reported.
+    pub meta: RegionMeta,
+    /// Its leader.
+    pub leader: Option<PeerMeta>,
+    /// Leader's term at the last heartbeat.
+    pub term: u64,
+    /// Pending peers at the last heartbeat.
+    pub pending_peers: Vec<u64>,
+    /// Write flow, bytes per virtual second, from the last heartbeat interval.
+    pub write_bytes_rate: u64,
+    /// Virtual µs of the last heartbeat.
+    pub last_heartbeat: Micros,
+}
+
+/// What PD knows of a store.
+#[derive(Clone, Debug, Default)]
+pub struct StoreInfo {
+    /// Last reported slow score.
+    pub slow_score: u64,
+    /// Marked by evict-slow-store.
+    pub evicted_as_slow: bool,
+    /// Virtual µs of the last store heartbeat.
+    pub last_heartbeat: Micros,
+}
+
+/// The placement driver.
+pub struct Pd {
+    cfg: PdConfig,
+    tso_physical_ms: u64,
+    tso_logical: u64,
+    /// Regions by id.
+    pub regions: BTreeMap<u64, RegionInfo>,
+    /// Stores by id.
+    pub stores: BTreeMap<u64, StoreInfo>,
+    running: BTreeMap<u64, Operator>,
+    finished: VecDeque<Operator>,
+    next_operator_id: u64,
+    next_peer_id: u64,
+    hot_moved: BTreeMap<u64, Micros>,
+}
+
+impl Pd {
+    /// A PD knowing the bootstrapped regions (leaders as placed) and stores.
+    pub fn new(cfg: PdConfig, regions: &[(RegionMeta, PeerMeta)], stores: &[u64], next_peer_id: u64) -> Pd {
+        let regions = regions
+            .iter()
+            .map(|(m, l)| {
+                (m.id, RegionInfo { meta: m.clone(), leader: Some(*l), term: 0, pending_peers: vec![], write_bytes_rate: 0, last_heartbeat: 0 })
+            })
+            .collect();
+        let stores = stores.iter().map(|&s| (s, StoreInfo { slow_score: 1, ..Default::default() })).collect();
+        Pd {
+            cfg,
+            tso_physical_ms: 0,
+            tso_logical: 0,
+            regions,
+            stores,
+            running: BTreeMap::new(),
+            finished: VecDeque::new(),
+            next_operator_id: 0,
+            next_peer_id,
+            hot_moved: BTreeMap::new(),
+        }
+    }
+
+    /// A TSO timestamp: `physical_ms << 18 | logical`, strictly increasing.
+    pub fn tso(&mut self, now: Micros) -> u64 {
+        let phys = to_ms(now);
+        if phys > self.tso_physical_ms {
+            self.tso_physical_ms = phys;
+            self.tso_logical = 0;
+        } else {
+            self.tso_logical += 1;
+            if self.tso_logical >= 1 << 18 {
+                self.tso_physical_ms += 1;
+                self.tso_logical = 0;
+            }
+        }
+        (self.tso_physical_ms << 18) | self.tso_logical
+    }
+
+    /// Arms PD's scheduling loop.
+    pub fn start(&self, ctx: &mut Ctx) {
+        ctx.timer(Node::Pd, self.cfg.schedule_interval, Timer::PdSchedule);
+    }
+
+    fn log(ctx: &Ctx, level: Level, region: Option<u64>, msg: String) {
+        ctx.log("pd", level, None, region, msg);
+    }
+
+    /// Handles a message delivered to PD.
+    pub fn on_message(&mut self, ctx: &mut Ctx, msg: Msg) {
+        match msg {
+            Msg::RegionHeartbeat(hb) => self.on_region_heartbeat(ctx, hb),
+            Msg::StoreHeartbeat(hb) => self.on_store_heartbeat(ctx, hb),
+            _ => {}
+        }
+    }
+
+    fn on_store_heartbeat(&mut self, ctx: &mut Ctx, hb: StoreHeartbeat) {
+        let any_evicted = self.stores.values().any(|s| s.evicted_as_slow);
+        let Some(s) = self.stores.get_mut(&hb.store_id) else { return };
+        s.slow_score = hb.slow_score;
+        s.last_heartbeat = ctx.now;
+        if !s.evicted_as_slow && !any_evicted && hb.slow_score >= SLOW_STORE_EVICT_THRESHOLD {
+            s.evicted_as_slow = true;
+            ctx.count("slow_store_evicted", 1);
+            Self::log(ctx, Level::Info, None, format!("detected slow store, start to evict leaders, store-id: {}", hb.store_id));
+        } else if s.evicted_as_slow && hb.slow_score <= SLOW_STORE_RECOVER_THRESHOLD {
+            s.evicted_as_slow = false;
+            Self::log(ctx, Level::Info, None, format!("slow store has been recovered, store-id: {}", hb.store_id));
+        }
+    }
+
+    fn on_region_heartbeat(&mut self, ctx: &mut Ctx, hb: RegionHeartbeat) {
+        let rid = hb.region.id;
+        let now = ctx.now;
+        let entry = self.regions.entry(rid).or_insert_with(|| RegionInfo {
+            meta: hb.region.clone(),
+            leader: None,
+            term: 0,
+            pending_peers: vec![],
+            write_bytes_rate: 0,
+            last_heartbeat: now,
+        });
+        // Stale heartbeats (older term or epoch) are ignored, as PD's `checkStaleRegion`.
+        if hb.term < entry.term || hb.region.conf_ver < entry.meta.conf_ver {
+            return;
+        }
+        let elapsed = now.saturating_sub(entry.last_heartbeat).max(SEC);
+        entry.write_bytes_rate = hb.written_bytes * SEC / elapsed;
+        entry.meta = hb.region;
+        entry.leader = Some(hb.leader);
+        entry.term = hb.term;
+        entry.pending_peers = hb.pending_peers;
+        entry.last_heartbeat = now;
+        self.check_operator(ctx, rid, true);
+    }
+
+    /// Advances the operator of `region` if its step finished; re-dispatches the
+    /// current step when `dispatch` (a heartbeat arrived).
+    fn check_operator(&mut self, ctx: &mut Ctx, rid: u64, dispatch: bool) {
+        let Some(info) = self.regions.get(&rid) else { return };
+        let Some(op) = self.running.get_mut(&rid) else { return };
+        let mut advanced = false;
+        while op.current < op.steps.len() && op.steps[op.current].is_finished(info) {
+            op.current += 1;
+            op.step_started = ctx.now;
+            advanced = true;
+        }
+        if op.current == op.steps.len() {
+            let mut op = self.running.remove(&rid).expect("operator exists");
+            op.status = OperatorStatus::Success;
+            op.finished = Some(ctx.now);
+            ctx.count("pd_operators_succeeded", 1);
+            Self::log(ctx, Level::Info, Some(rid), format!("operator finish, region-id: {rid}, operator: \"{}\"", op.describe()));
+            self.push_finished(op);
+            return;
+        }
+        if dispatch || advanced {
+            self.dispatch(ctx, rid);
+        }
+    }
+
+    fn dispatch(&mut self, ctx: &mut Ctx, rid: u64) {
+        let Some(info) = self.regions.get(&rid) else { return };
+        let Some(op) = self.running.get(&rid) else { return };
+        let Some(leader) = info.leader else { return };
+        let step = &op.steps[op.current];
+        let cmd = match *step {
+            OpStep::TransferLeader { to_store, .. } => match info.meta.peer_on(to_store) {
+                Some(p) => PdCommand::TransferLeader { peer: p },
+                None => return,
+            },
+            OpStep::AddLearner { to_store, peer_id } => PdCommand::ChangePeer {
+                change: ConfChangeType::AddLearnerNode,
+                peer: PeerMeta { id: peer_id, store_id: to_store, is_learner: true },
+            },
+            OpStep::PromoteLearner { to_store, peer_id } => PdCommand::ChangePeer {
+                change: ConfChangeType::AddNode,
+                peer: PeerMeta { id: peer_id, store_id: to_store, is_learner: false },
+            },
+            OpStep::RemovePeer { from_store, peer_id } => PdCommand::ChangePeer {
+                change: ConfChangeType::RemoveNode,
+                peer: PeerMeta { id: peer_id, store_id: from_store, is_learner: false },
+            },
+        };
+        Self::log(ctx, Level::Info, Some(rid), format!("send schedule command, region-id: {rid}, step: {step}, source: {}", op.desc));
+        ctx.send(Node::Pd, Node::Store(leader.store_id), Msg::PdCommand { region_id: rid, operator_id: op.id, cmd });
+    }
+
+    fn push_finished(&mut self, op: Operator) {
+        if self.finished.len() == 30 {
+            self.finished.pop_front();
+        }
+        self.finished.push_back(op);
+    }
+
+    /// Adds an operator. As PD's operator controller, a region has at most one
+    /// operator; a new one replaces the running one only if its priority is higher
+    /// (evict-slow-store operators are `Urgent`), and the old one is canceled.
+    fn add_operator(&mut self, ctx: &mut Ctx, rid: u64, desc: &'static str, steps: Vec<OpStep>) {
+        let priority = operator::priority_of(desc);
+        if let Some(old) = self.running.get(&rid) {
+            if old.priority >= priority {
+                return;
+            }
+            let mut old = self.running.remove(&rid).expect("operator exists");
+            old.status = OperatorStatus::Canceled;
+            old.finished = Some(ctx.now);
+            Self::log(ctx, Level::Info, Some(rid), format!("replace old operator, region-id: {rid}, old: \"{}\"", old.describe()));
+            self.push_finished(old);
+        }
+        self.next_operator_id += 1;
+        let op = Operator {
+            id: self.next_operator_id,
+            region_id: rid,
+            desc,
+            priority,
+            steps,
+            current: 0,
+            status: OperatorStatus::Running,
+            created: ctx.now,
+            step_started: ctx.now,
+            finished: None,
+        };
+        Self::log(ctx, Level::Info, Some(rid), format!("add operator, region-id: {rid}, operator: \"{}\"", op.describe()));
+        ctx.count("pd_operators_created", 1);
+        self.running.insert(rid, op);
+        self.dispatch(ctx, rid);
+    }
+
+    /// PD's scheduling loop: operator timeouts, then the schedulers.
+    pub fn on_schedule(&mut self, ctx: &mut Ctx) {
+        // Timeouts.
+        let now = ctx.now;
+        let timed_out: Vec<u64> = self
+            .running
+            .iter()
+            .filter(|(_, op)| now.saturating_sub(op.step_started) > op.steps[op.current].wait())
+            .map(|(&rid, _)| rid)
+            .collect();
+        for rid in timed_out {
+            let mut op = self.running.remove(&rid).expect("operator exists");
+            op.status = OperatorStatus::Timeout;
+            op.finished = Some(now);
+            ctx.count("pd_operators_timed_out", 1);
+            Self::log(ctx, Level::Info, Some(rid), format!("operator timeout, region-id: {rid}, operator: \"{}\"", op.describe()));
+            self.push_finished(op);
+        }
+        self.evict_slow_store(ctx);
+        if self.cfg.hot_region_scheduler_from.is_some_and(|t| now >= t) {
+            self.hot_region(ctx);
+        }
+        if self.cfg.balance_leader {
+            self.balance_leader(ctx);
+        }
+        ctx.timer(Node::Pd, self.cfg.schedule_interval, Timer::PdSchedule);
+    }
+
+    fn leader_counts(&self) -> BTreeMap<u64, usize> {
+        let mut counts: BTreeMap<u64, usize> = self.stores.keys().map(|&s| (s, 0)).collect();
+        for r in self.regions.values() {
+            if let Some(l) = r.leader {
+                *counts.entry(l.store_id).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
+    fn store_usable(&self, store: u64, now: Micros) -> bool {
+        self.stores.get(&store).is_some_and(|s| !s.evicted_as_slow && now.saturating_sub(s.last_heartbeat) < 60 * SEC)
+    }
+
+    /// The transferee for moving `rid`'s leader off its store: a voter on a usable
+    /// store with the fewest leaders (lowest id on ties).
+    fn pick_transferee(&self, rid: u64, now: Micros) -> Option<u64> {
+        let info = self.regions.get(&rid)?;
+        let leader = info.leader?;
+        let counts = self.leader_counts();
+        info.meta
+            .peers
+            .iter()
+            .filter(|p| !p.is_learner && p.store_id != leader.store_id && self.store_usable(p.store_id, now))
+            .filter(|p| !info.pending_peers.contains(&p.id))
+            .min_by_key(|p| (counts.get(&p.store_id).copied().unwrap_or(0), p.store_id))
+            .map(|p| p.store_id)
+    }
+
+    /// evict-slow-store (`pkg/schedule/schedulers/evict_slow_store.go`): move every
+    /// leader off the store marked slow, a batch of up to 3 per round.
+    fn evict_slow_store(&mut self, ctx: &mut Ctx) {
+        let Some((&slow, _)) = self.stores.iter().find(|(_, s)| s.evicted_as_slow) else { return };
+        let candidates: Vec<u64> = self
+            .regions
+            .iter()
+            .filter(|(rid, r)| {
+                r.leader.is_some_and(|l| l.store_id == slow)
+                    && self.running.get(rid).is_none_or(|op| op.priority < operator::priority_of("evict-slow-store"))
+            })
+            .map(|(&rid, _)| rid)
+            .take(3)
+            .collect();
+        for rid in candidates {
+            if let Some(to) = self.pick_transferee(rid, ctx.now) {
+                self.add_operator(ctx, rid, "evict-slow-store", vec![OpStep::TransferLeader { from_store: slow, to_store: to }]);
+            }
+        }
+    }
+
+    /// hot-region scheduler, write peers (`hot_region.go`, `move-hot-write-peer`):
+    /// move a follower of the hottest write region from the most loaded store
+    /// holding it to the least loaded store without it.
+    fn hot_region(&mut self, ctx: &mut Ctx) {
+        let now = ctx.now;
+        // A region is hot when its write flow passes the threshold and twice the
+        // average flow (PD's hot cache keeps the regions well above the rest).
+        let n = self.regions.len().max(1) as u64;
+        let avg = self.regions.values().map(|r| r.write_bytes_rate).sum::<u64>() / n;
+        let Some((&rid, info)) = self
+            .regions
+            .iter()
+            .filter(|(_, r)| r.write_bytes_rate >= self.cfg.hot_write_bytes_threshold.max(2 * avg))
+            .max_by_key(|(id, r)| (r.write_bytes_rate, std::cmp::Reverse(**id)))
+        else {
+            return;
+        };
+        if self.running.contains_key(&rid) || self.hot_moved.get(&rid).is_some_and(|&t| now < t + SLOW_STEP_WAIT) {
+            return;
+        }
+        let Some(leader) = info.leader else { return };
+        // Store write load = sum of hot write flow of the regions it has peers of.
+        let mut load: BTreeMap<u64, u64> = self.stores.keys().map(|&s| (s, 0)).collect();
+        for r in self.regions.values() {
+            for p in &r.meta.peers {
+                *load.entry(p.store_id).or_insert(0) += r.write_bytes_rate;
+            }
+        }
+        let holders: BTreeSet<u64> = info.meta.peers.iter().map(|p| p.store_id).collect();
+        let Some(from) = info
+            .meta
+            .peers
+            .iter()
+            .filter(|p| !p.is_learner && p.store_id != leader.store_id)
+            .max_by_key(|p| (load.get(&p.store_id).copied().unwrap_or(0), p.store_id))
+            .copied()
+        else {
+            return;
+        };
+        let Some(to) = self
+            .stores
+            .keys()
+            .copied()
+            .filter(|s| !holders.contains(s) && self.store_usable(*s, now))
+            .min_by_key(|s| (load.get(s).copied().unwrap_or(0), *s))
+        else {
+            return;
+        };
+        self.next_peer_id += 1;
+        let new_peer = self.next_peer_id;
+        self.hot_moved.insert(rid, now);
+        self.add_operator(
+            ctx,
+            rid,
+            "move-hot-write-peer",
+            vec![
+                OpStep::AddLearner { to_store: to, peer_id: new_peer },
+                OpStep::PromoteLearner { to_store: to, peer_id: new_peer },
+                OpStep::RemovePeer { from_store: from.store_id, peer_id: from.id },
+            ],
+        );
+    }
+
+    /// balance-leader: when the usable stores' leader counts differ by more than
+    /// one, move one leader from the most to the least loaded store.
+    fn balance_leader(&mut self, ctx: &mut Ctx) {
+        let now = ctx.now;
+        let counts = self.leader_counts();
+        let usable: Vec<(u64, usize)> = counts.iter().filter(|(s, _)| self.store_usable(**s, now)).map(|(s, c)| (*s, *c)).collect();
+        let Some(&(max_s, max_c)) = usable.iter().max_by_key(|(s, c)| (*c, std::cmp::Reverse(*s))) else { return };
+        let Some(&(min_s, min_c)) = usable.iter().min_by_key(|(s, c)| (*c, *s)) else { return };
+        if max_c <= min_c + 1 {
+            return;
+        }
+        let rid = self.regions.iter().find(|(rid, r)| {
+            r.leader.is_some_and(|l| l.store_id == max_s)
+                && !self.running.contains_key(rid)
+                && r.meta.peers.iter().any(|p| p.store_id == min_s && !p.is_learner && !r.pending_peers.contains(&p.id))
+        });
+        if let Some((&rid, _)) = rid {
+            self.add_operator(ctx, rid, "balance-leader", vec![OpStep::TransferLeader { from_store: max_s, to_store: min_s }]);
+        }
+    }
+
+    /// Operators for the page: running first, then recent finished ones (newest first).
+    pub fn operator_views(&self) -> Vec<OperatorView> {
+        let mut v: Vec<OperatorView> = self.running.values().map(Operator::view).collect();
+        v.extend(self.finished.iter().rev().map(Operator::view));
+        v
+    }
+
+    /// The region a key belongs to and its leader, as PD knows them (`GetRegion`).
+    pub fn get_region(&self, key: u64) -> Option<(RegionMeta, Option<PeerMeta>)> {
+        self.regions.values().find(|r| r.meta.contains(key)).map(|r| (r.meta.clone(), r.leader))
+    }
+}

@@ -1,0 +1,136 @@
+//! PD operators and their steps (`pkg/schedule/operator`).
+
+use std::fmt;
+
+use super::{RegionInfo, FAST_STEP_WAIT, SLOW_STEP_WAIT};
+use crate::time::{to_ms, Micros};
+use crate::view::{OperatorStatus, OperatorView};
+
+/// One step of an operator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpStep {
+    /// Move leadership from one store to another.
+    TransferLeader {
+        /// Current leader's store.
+        from_store: u64,
+        /// Target store.
+        to_store: u64,
+    },
+    /// Add a learner peer (`AddLearnerNode`).
+    AddLearner {
+        /// Store that gets the learner.
+        to_store: u64,
+        /// New peer id.
+        peer_id: u64,
+    },
+    /// Promote the learner to voter (`AddNode`).
+    PromoteLearner {
+        /// Store of the learner.
+        to_store: u64,
+        /// Its peer id.
+        peer_id: u64,
+    },
+    /// Remove a peer (`RemoveNode`).
+    RemovePeer {
+        /// Store losing the peer.
+        from_store: u64,
+        /// Peer id.
+        peer_id: u64,
+    },
+}
+
+impl fmt::Display for OpStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // PD's step `String()` forms.
+        match self {
+            OpStep::TransferLeader { from_store, to_store } => {
+                write!(f, "transfer leader from store {from_store} to store {to_store}")
+            }
+            OpStep::AddLearner { to_store, peer_id } => write!(f, "add learner peer {peer_id} on store {to_store}"),
+            OpStep::PromoteLearner { to_store, peer_id } => {
+                write!(f, "promote learner peer {peer_id} on store {to_store} to voter")
+            }
+            OpStep::RemovePeer { from_store, peer_id } => write!(f, "remove peer on store {from_store} (peer {peer_id})"),
+        }
+    }
+}
+
+impl OpStep {
+    /// PD's `IsFinish` for the step, judged on the last region heartbeat.
+    pub fn is_finished(&self, r: &RegionInfo) -> bool {
+        match *self {
+            OpStep::TransferLeader { to_store, .. } => r.leader.is_some_and(|l| l.store_id == to_store),
+            OpStep::AddLearner { to_store, peer_id } => {
+                r.meta.peer_on(to_store).is_some_and(|p| p.id == peer_id) && !r.pending_peers.contains(&peer_id)
+            }
+            OpStep::PromoteLearner { to_store, peer_id } => {
+                r.meta.peer_on(to_store).is_some_and(|p| p.id == peer_id && !p.is_learner)
+            }
+            OpStep::RemovePeer { from_store, .. } => r.meta.peer_on(from_store).is_none(),
+        }
+    }
+
+    /// How long the step may take before the operator times out, virtual µs.
+    pub fn wait(&self) -> Micros {
+        match self {
+            OpStep::TransferLeader { .. } => FAST_STEP_WAIT,
+            _ => SLOW_STEP_WAIT,
+        }
+    }
+}
+
+/// PD's priority level of the operators each scheduler makes: evict-slow-store
+/// operators are `Urgent` (3), the others `Normal` (1).
+pub fn priority_of(desc: &str) -> u8 {
+    match desc {
+        "evict-slow-store" => 3,
+        _ => 1,
+    }
+}
+
+/// An operator: a described sequence of steps on one region.
+#[derive(Clone, Debug)]
+pub struct Operator {
+    /// Id within the run.
+    pub id: u64,
+    /// Region.
+    pub region_id: u64,
+    /// The scheduler that made it (`evict-slow-store`, `move-hot-write-peer`, `balance-leader`).
+    pub desc: &'static str,
+    /// Priority level (PD `constant.PriorityLevel`): higher replaces lower.
+    pub priority: u8,
+    /// Steps.
+    pub steps: Vec<OpStep>,
+    /// Index of the current step.
+    pub current: usize,
+    /// Status.
+    pub status: OperatorStatus,
+    /// Creation time, virtual µs.
+    pub created: Micros,
+    /// When the current step started, virtual µs.
+    pub step_started: Micros,
+    /// End time, virtual µs.
+    pub finished: Option<Micros>,
+}
+
+impl Operator {
+    /// PD's operator `String()`: `desc {kind} (kind:..., region:N, ...) steps:[...]`.
+    pub fn describe(&self) -> String {
+        let steps: Vec<String> = self.steps.iter().map(|s| s.to_string()).collect();
+        format!("{} (region:{}) steps:[{}]", self.desc, self.region_id, steps.join(", "))
+    }
+
+    /// The page's view.
+    pub fn view(&self) -> OperatorView {
+        OperatorView {
+            id: self.id,
+            region_id: self.region_id,
+            desc: self.desc.to_string(),
+            steps: self.steps.iter().map(|s| s.to_string()).collect(),
+            current_step: self.current,
+            status: self.status.clone(),
+            created_ms: to_ms(self.created),
+            finished_ms: self.finished.map(to_ms),
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! One peer of a region on a store: a raft-rs `RawNode` over a [`PeerStorage`],
+//! the proposals waiting to be applied, and the transfer-leader attempts.
+
+use std::collections::VecDeque;
+
+use raft::eraftpb::Entry;
+use raft::{Config, RawNode, StateRole};
+
+use super::storage::PeerStorage;
+use super::RaftstoreConfig;
+use crate::msg::{PeerMeta, RegionMeta};
+use crate::rng::SimRng;
+use crate::view::{PeerRole, PeerView, TransferAttemptView, TransferOutcome};
+
+/// A write proposed by this peer as leader, waiting to be applied.
+#[derive(Clone, Debug)]
+pub struct Proposal {
+    /// Log index the entry got.
+    pub index: u64,
+    /// Term it was proposed in.
+    pub term: u64,
+    /// Client thread.
+    pub client: u32,
+    /// Client request id.
+    pub req_id: u64,
+}
+
+/// Maximum transfer attempts remembered per peer.
+const MAX_ATTEMPTS: usize = 50;
+
+/// A peer. See the module docs.
+pub struct Peer {
+    /// This peer.
+    pub meta: PeerMeta,
+    /// The raft-rs node.
+    pub raft: RawNode<PeerStorage>,
+    /// Proposals waiting for apply, by index.
+    pub proposals: VecDeque<Proposal>,
+    /// Role at the last ready.
+    pub last_role: StateRole,
+    /// Transfer-leader attempts made while leading.
+    pub transfer_attempts: VecDeque<TransferAttemptView>,
+    /// Bytes and keys written since the last region heartbeat.
+    pub written_bytes: u64,
+    /// Keys written since the last region heartbeat.
+    pub written_keys: u64,
+    /// Raft log writes submitted to disk and not yet durable.
+    pub inflight_log_writes: u32,
+    /// Apply writes submitted to disk and not yet durable.
+    pub inflight_apply_writes: u32,
+}
+
+/// Probability (per million) that raftstore withholds one base tick from a
+/// non-leader peer; see [`raft_config`].
+pub const TICK_SKIP_PPM: u64 = 333_333;
+
+/// Builds the raft-rs config for a peer: TiKV's tick settings, pre-vote and
+/// check-quorum on.
+///
+/// raft-rs draws each randomized election timeout from `thread_rng` in
+/// `[election_tick, 2·election_tick)`. To stay deterministic, kvscope pins
+/// raft-rs's draw (`min_election_tick = election_tick`, `max = election_tick + 1`)
+/// and randomizes from the simulation's RNG instead: each base tick of a
+/// non-leader peer is withheld with probability 1/3 ([`TICK_SKIP_PPM`]), so the
+/// time to an election is `election_tick` counted ticks, 1.5 × election timeout
+/// on average, different per peer and per round.
+pub fn raft_config(cfg: &RaftstoreConfig, id: u64, applied: u64) -> Config {
+    let t = cfg.raft_election_timeout_ticks;
+    Config {
+        id,
+        election_tick: t,
+        heartbeat_tick: cfg.raft_heartbeat_ticks,
+        applied,
+        max_size_per_msg: 1024 * 1024,
+        max_inflight_msgs: 256,
+        check_quorum: true,
+        pre_vote: true,
+        min_election_tick: t,
+        max_election_tick: t + 1,
+        ..Default::default()
+    }
+}
+
+impl Peer {
+    /// Creates a peer over `storage` (initialized or not).
+    pub fn new(
+        meta: PeerMeta,
+        storage: PeerStorage,
+        cfg: &RaftstoreConfig,
+        rng: &mut SimRng,
+        logger: &slog::Logger,
+    ) -> Peer {
+        let applied = storage.applied_index;
+        let region_id = storage.region.id;
+        let _ = rng;
+        let config = raft_config(cfg, meta.id, applied);
+        let logger = logger.new(slog::o!("region_id" => region_id, "raft_id" => meta.id));
+        let raft = RawNode::new(&config, storage, &logger).expect("a valid raft config and storage");
+        Peer {
+            meta,
+            raft,
+            proposals: VecDeque::new(),
+            last_role: StateRole::Follower,
+            transfer_attempts: VecDeque::new(),
+            written_bytes: 0,
+            written_keys: 0,
+            inflight_log_writes: 0,
+            inflight_apply_writes: 0,
+        }
+    }
+
+    /// Region id.
+    pub fn region_id(&self) -> u64 {
+        self.raft.store().region.id
+    }
+
+    /// The region as applied.
+    pub fn region(&self) -> &RegionMeta {
+        &self.raft.store().region
+    }
+
+    /// True if raft-rs says this peer leads.
+    pub fn is_leader(&self) -> bool {
+        self.raft.raft.state == StateRole::Leader
+    }
+
+    /// Store of the leader this peer knows of.
+    pub fn leader_store(&self) -> Option<u64> {
+        let lid = self.raft.raft.leader_id;
+        if lid == 0 {
+            return None;
+        }
+        self.region().peer_by_id(lid).map(|p| p.store_id)
+    }
+
+    /// One raftstore base tick for this peer; non-leaders may have it withheld
+    /// (see [`raft_config`]).
+    pub fn tick(&mut self, rng: &mut SimRng) {
+        if !self.is_leader() && rng.chance_ppm(TICK_SKIP_PPM) {
+            return;
+        }
+        self.raft.tick();
+    }
+
+    /// Records a transfer attempt.
+    pub fn push_attempt(&mut self, t_ms: u64, from_store: u64, to_store: u64, outcome: TransferOutcome) {
+        if self.transfer_attempts.len() == MAX_ATTEMPTS {
+            self.transfer_attempts.pop_front();
+        }
+        self.transfer_attempts.push_back(TransferAttemptView { t_ms, from_store, to_store, outcome });
+    }
+
+    /// Updates the newest attempt still `InFlight` or `Transferring` toward `to_store`.
+    pub fn settle_attempt(&mut self, to_store: u64, outcome: TransferOutcome) {
+        if let Some(a) = self.transfer_attempts.iter_mut().rev().find(|a| {
+            a.to_store == to_store && matches!(a.outcome, TransferOutcome::InFlight | TransferOutcome::Transferring)
+        }) {
+            a.outcome = outcome;
+        }
+    }
+
+    /// The peer's view for the page.
+    pub fn view(&self, up: bool, leader_matched: Option<u64>) -> PeerView {
+        let r = &self.raft.raft;
+        let role = if !up {
+            PeerRole::Down
+        } else if self.raft.store().conf_state.get_learners().contains(&self.meta.id)
+            || self.region().peer_by_id(self.meta.id).is_some_and(|p| p.is_learner)
+        {
+            PeerRole::Learner
+        } else {
+            match r.state {
+                StateRole::Leader => PeerRole::Leader,
+                StateRole::Follower => PeerRole::Follower,
+                StateRole::Candidate => PeerRole::Candidate,
+                StateRole::PreCandidate => PeerRole::PreCandidate,
+            }
+        };
+        let st = self.raft.store();
+        PeerView {
+            peer_id: self.meta.id,
+            store_id: self.meta.store_id,
+            role,
+            term: r.term,
+            persisted: st.durable_last_index(),
+            committed: r.raft_log.committed,
+            applied: st.applied_index,
+            last_index: r.raft_log.last_index(),
+            first_index: st.first_index_value(),
+            pending_conf_index: r.pending_conf_index,
+            has_pending_conf: r.has_pending_conf(),
+            matched: leader_matched,
+        }
+    }
+
+    /// The last `n` readable entries of this peer's log (stable part), oldest first.
+    pub fn log_tail(&self, n: u64) -> Vec<Entry> {
+        let last = self.raft.raft.raft_log.last_index();
+        let first = self.raft.store().first_index_value();
+        let lo = last.saturating_sub(n - 1).max(first);
+        (lo..=last)
+            .filter_map(|i| {
+                self.raft
+                    .store()
+                    .entry(i)
+                    .cloned()
+                    .or_else(|| self.raft.raft.raft_log.unstable.entries.iter().find(|e| e.get_index() == i).cloned())
+            })
+            .collect()
+    }
+
+    /// Time-independent helper: peers that lag behind (for `pending_peers`).
+    pub fn pending_peers(&self) -> Vec<u64> {
+        let truncated = self.raft.store().first_index_value().saturating_sub(1);
+        self.raft
+            .raft
+            .prs()
+            .iter()
+            .filter(|(_, pr)| pr.matched < truncated || pr.state == raft::ProgressState::Snapshot || pr.matched == 0)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+}

@@ -1,0 +1,783 @@
+//! A store: one TiKV process's raftstore, apply path and health checker.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+use protobuf::Message as _;
+use raft::eraftpb::{self, ConfChange, ConfChangeType, Entry, EntryType, HardState, MessageType, Snapshot};
+use raft::StateRole;
+
+use super::peer::Peer;
+use super::slow_score::{SlowScore, INSPECT_INTERVAL};
+use super::storage::{PeerStorage, SnapManager};
+use super::{RaftstoreConfig, TransferLeaderCheck};
+use crate::effect::{Ctx, Effect, Timer};
+use crate::env::Node;
+use crate::msg::{Msg, PdCommand, PeerMeta, RegionError, RegionHeartbeat, RegionMeta, StoreHeartbeat, WriteRequest};
+use crate::observe::Level;
+use crate::time::to_ms;
+use crate::view::TransferOutcome;
+
+/// Encoded size overhead of one log entry on disk (header, key, checksum), bytes.
+const ENTRY_OVERHEAD: u64 = 64;
+
+/// A write submitted to the disk, waiting to become durable.
+enum PendingWrite {
+    /// A raft-rs ready: entries, hard state and/or snapshot, plus the messages
+    /// raft-rs allows to send only after they are persisted.
+    RaftLog {
+        region_id: u64,
+        peer_id: u64,
+        number: u64,
+        last_entry: Option<u64>,
+        hs: Option<HardState>,
+        snapshot: Option<Box<Snapshot>>,
+        persisted_msgs: Vec<eraftpb::Message>,
+    },
+    /// Committed entries to apply to the key-value engine.
+    Apply { region_id: u64, peer_id: u64, entries: Vec<Entry> },
+    /// The health checker's inspect write.
+    Inspect,
+}
+
+/// A write (`Put`) as stored in a log entry: tag 1, key, ts, value length.
+pub fn encode_put(key: u64, ts: u64, value_len: u32) -> Vec<u8> {
+    let mut v = Vec::with_capacity(21);
+    v.push(1u8);
+    v.extend_from_slice(&key.to_le_bytes());
+    v.extend_from_slice(&ts.to_le_bytes());
+    v.extend_from_slice(&value_len.to_le_bytes());
+    v
+}
+
+/// Decodes [`encode_put`]'s bytes.
+pub fn decode_put(data: &[u8]) -> Option<(u64, u64, u32)> {
+    if data.len() != 21 || data[0] != 1 {
+        return None;
+    }
+    let key = u64::from_le_bytes(data[1..9].try_into().ok()?);
+    let ts = u64::from_le_bytes(data[9..17].try_into().ok()?);
+    let len = u32::from_le_bytes(data[17..21].try_into().ok()?);
+    Some((key, ts, len))
+}
+
+fn entry_disk_bytes(e: &Entry) -> u64 {
+    let value = decode_put(e.get_data()).map_or(e.get_data().len() as u64, |(_, _, l)| l as u64);
+    value + ENTRY_OVERHEAD
+}
+
+/// Digest of an entry's data for the invariant checker.
+pub fn entry_digest(e: &Entry) -> u64 {
+    fxhash::hash64(e.get_data()) ^ (e.get_entry_type() as u64).rotate_left(7)
+}
+
+/// One TiKV store. See the module docs of [`crate::raftstore`].
+pub struct Store {
+    /// Store id.
+    pub id: u64,
+    /// False while the process is down.
+    pub up: bool,
+    /// Bumped at every restart; timers of older incarnations are ignored.
+    pub incarnation: u64,
+    /// Peers by region id.
+    pub peers: BTreeMap<u64, Peer>,
+    /// `(region, peer)` pairs destroyed on this store (TiKV's tombstone state).
+    tombstones: BTreeSet<(u64, u64)>,
+    cfg: Rc<RaftstoreConfig>,
+    next_token: u64,
+    writes: BTreeMap<u64, PendingWrite>,
+    /// Health checker state.
+    pub slow_score: SlowScore,
+    snaps: SnapManager,
+    logger: slog::Logger,
+    dirty: BTreeSet<u64>,
+}
+
+impl Store {
+    /// A store with no peers yet.
+    pub fn new(id: u64, cfg: Rc<RaftstoreConfig>, snaps: SnapManager, logger: slog::Logger) -> Store {
+        let logger = logger.new(slog::o!("store_id" => id));
+        Store {
+            id,
+            up: true,
+            incarnation: 0,
+            peers: BTreeMap::new(),
+            tombstones: BTreeSet::new(),
+            cfg,
+            next_token: 0,
+            writes: BTreeMap::new(),
+            slow_score: SlowScore::default(),
+            snaps,
+            logger,
+            dirty: BTreeSet::new(),
+        }
+    }
+
+    /// Bootstraps a peer of a pre-split region (TiKV's bootstrap/split path).
+    pub fn bootstrap_peer(&mut self, ctx: &mut Ctx, region: RegionMeta, campaign: bool) {
+        let meta = region.peer_on(self.id).expect("region has a peer on this store");
+        let storage = PeerStorage::new_initialized(region.clone(), self.snaps.clone());
+        let mut peer = Peer::new(meta, storage, &self.cfg, ctx.rng, &self.logger);
+        if campaign {
+            // As a peer created by a split on the parent's leader store campaigns at once
+            // (`Peer::maybe_campaign`), the scenario's chosen leader starts the first election.
+            let _ = peer.raft.campaign();
+        }
+        self.peers.insert(region.id, peer);
+        self.dirty.insert(region.id);
+        self.handle_readies(ctx);
+    }
+
+    /// Arms the store's periodic timers (at start and after a restart).
+    pub fn start_timers(&self, ctx: &mut Ctx) {
+        let node = Node::Store(self.id);
+        ctx.timer(node, self.cfg.raft_base_tick_interval, Timer::RaftBaseTick);
+        ctx.timer(node, self.cfg.pd_heartbeat_tick_interval, Timer::PdHeartbeatTick);
+        ctx.timer(node, self.cfg.pd_store_heartbeat_tick_interval, Timer::PdStoreHeartbeatTick);
+        ctx.timer(node, self.cfg.raft_log_gc_tick_interval, Timer::RaftLogGcTick);
+        ctx.timer(node, INSPECT_INTERVAL, Timer::InspectTick);
+    }
+
+    fn log(&self, ctx: &Ctx, level: Level, region: Option<u64>, msg: String) {
+        ctx.log("raftstore", level, Some(self.id), region, msg);
+    }
+
+    fn submit(&mut self, ctx: &mut Ctx, bytes: u64, w: PendingWrite) {
+        self.next_token += 1;
+        let token = self.next_token;
+        self.writes.insert(token, w);
+        ctx.out.push(Effect::DiskWrite { store: self.id, token, bytes });
+    }
+
+    fn send_raft(&self, ctx: &mut Ctx, region_id: u64, msgs: Vec<eraftpb::Message>) {
+        let Some(peer) = self.peers.get(&region_id) else { return };
+        for m in msgs {
+            let to = m.get_to();
+            let Some(to_peer) = peer.region().peer_by_id(to).or_else(|| self.pending_peer_meta(peer, to)) else {
+                continue;
+            };
+            ctx.send(
+                Node::Store(self.id),
+                Node::Store(to_peer.store_id),
+                Msg::Raft { region_id, from_peer: peer.meta, to_peer, msg: Box::new(m) },
+            );
+        }
+    }
+
+    /// A peer known to raft-rs (from a proposed, not yet applied conf change) but
+    /// not yet in the applied region: find its store in the conf change entries.
+    fn pending_peer_meta(&self, peer: &Peer, id: u64) -> Option<PeerMeta> {
+        let st = peer.raft.store();
+        let first = st.first_index_value();
+        let last = peer.raft.raft.raft_log.last_index();
+        (first..=last).rev().filter_map(|i| st.entry(i)).find_map(|e| {
+            if e.get_entry_type() != EntryType::EntryConfChange {
+                return None;
+            }
+            let cc = ConfChange::parse_from_bytes(e.get_data()).ok()?;
+            (cc.get_node_id() == id).then(|| decode_peer_ctx(cc.get_context(), id)).flatten()
+        })
+    }
+
+    // ---------------------------------------------------------------- events
+
+    /// Handles a message delivered to this store.
+    pub fn on_message(&mut self, ctx: &mut Ctx, msg: Msg) {
+        match msg {
+            Msg::Raft { region_id, from_peer, to_peer, msg } => self.on_raft_message(ctx, region_id, from_peer, to_peer, *msg),
+            Msg::Write(req) => self.on_write(ctx, req),
+            Msg::PdCommand { region_id, cmd, .. } => self.on_pd_command(ctx, region_id, cmd),
+            _ => {}
+        }
+        self.handle_readies(ctx);
+    }
+
+    fn on_raft_message(&mut self, ctx: &mut Ctx, region_id: u64, from: PeerMeta, to: PeerMeta, m: eraftpb::Message) {
+        if to.store_id != self.id {
+            return;
+        }
+        if self.tombstones.contains(&(region_id, to.id)) {
+            return;
+        }
+        if let Some(p) = self.peers.get(&region_id) {
+            if p.meta.id != to.id {
+                // A message for another incarnation of this region's peer here.
+                if to.id < p.meta.id {
+                    return;
+                }
+                // A newer peer of the region replaces a stale one (TiKV destroys the stale peer).
+                self.destroy_peer(ctx, region_id, "stale peer replaced by a newer one");
+            }
+        }
+        if !self.peers.contains_key(&region_id) {
+            // TiKV `maybe_create_peer`: a message for a region this store does not have.
+            let region = RegionMeta {
+                id: region_id,
+                start_key: 0,
+                end_key: 0,
+                conf_ver: 0,
+                version: 0,
+                peers: vec![to, from],
+            };
+            let storage = PeerStorage::new_uninitialized(region, self.snaps.clone());
+            let peer = Peer::new(to, storage, &self.cfg, ctx.rng, &self.logger);
+            self.log(ctx, Level::Info, Some(region_id), format!("create peer {} by raft message from peer {}", to.id, from.id));
+            self.peers.insert(region_id, peer);
+        }
+        if m.get_msg_type() == MessageType::MsgTransferLeader {
+            self.on_transfer_leader_msg(ctx, region_id, from, m);
+            return;
+        }
+        let peer = self.peers.get_mut(&region_id).expect("peer exists");
+        // Learn the sender's store for replies even before the conf change applies.
+        let st = peer.raft.mut_store();
+        if st.region.peer_by_id(from.id).is_none() && !st.is_initialized() {
+            st.region.peers.push(from);
+        }
+        let _ = peer.raft.step(m);
+        self.dirty.insert(region_id);
+    }
+
+    /// TiKV `on_transfer_leader_msg` (fsm/peer.rs): the pre-transfer handshake.
+    fn on_transfer_leader_msg(&mut self, ctx: &mut Ctx, region_id: u64, from: PeerMeta, m: eraftpb::Message) {
+        let check = self.cfg.transfer_leader_check;
+        let max_lag = self.cfg.leader_transfer_max_log_lag;
+        let store_id = self.id;
+        let Some(peer) = self.peers.get_mut(&region_id) else { return };
+        if m.get_log_term() != peer.raft.raft.term {
+            return;
+        }
+        if peer.is_leader() {
+            // The transferee's ack: `index` is its applied index.
+            let index = m.get_index();
+            let reason = ready_to_transfer_leader(peer, check, max_lag, index, from.id);
+            let t_ms = to_ms(ctx.now);
+            match reason {
+                Some(reason) => {
+                    if reason == "pending conf change" && check == TransferLeaderCheck::RelaxedCheck {
+                        ctx.log("raftstore", Level::Info, Some(store_id), Some(region_id),
+                            format!("not ready to transfer leader, transferee has an unapplied conf change, index: {index}, pending_conf_index: {}", peer.raft.raft.pending_conf_index));
+                    }
+                    ctx.log("raftstore", Level::Info, Some(store_id), Some(region_id), format!(
+                        "reject to transfer leader, reason: {reason}, index: {index}, last_index: {}, peer: {}",
+                        peer.raft.raft.raft_log.last_index(), from.id
+                    ));
+                    peer.settle_attempt(from.store_id, TransferOutcome::Rejected(reason.to_string()));
+                    ctx.count("transfer_leader_rejected", 1);
+                    if reason == "pending conf change" {
+                        ctx.count("transfer_leader_rejected_pending_conf", 1);
+                    }
+                }
+                None => {
+                    if peer.raft.raft.has_pending_conf() {
+                        ctx.log("raftstore", Level::Info, Some(store_id), Some(region_id), format!(
+                            "transfer leader with pending conf on current leader, pending_conf_index: {}, applied: {}",
+                            peer.raft.raft.pending_conf_index, peer.raft.store().applied_index
+                        ));
+                    }
+                    ctx.log("raftstore", Level::Info, Some(store_id), Some(region_id), format!("transfer leader, peer: {} on store {}", from.id, from.store_id));
+                    peer.raft.transfer_leader(from.id);
+                    peer.settle_attempt(from.store_id, TransferOutcome::Transferring);
+                    let _ = t_ms;
+                }
+            }
+            self.dirty.insert(region_id);
+        } else {
+            // Follower: `maybe_reject_transfer_leader_msg`, then `ack_transfer_leader_msg`.
+            let is_learner = peer.raft.store().conf_state.get_learners().contains(&peer.meta.id);
+            if is_learner && check == TransferLeaderCheck::RelaxedCheck {
+                ctx.log("raftstore", Level::Info, Some(store_id), Some(region_id), "reject transferring leader, peer is a learner".to_string());
+                return;
+            }
+            if peer.raft.raft.leader_id != from.id {
+                return;
+            }
+            let mut ack = eraftpb::Message::default();
+            ack.set_msg_type(MessageType::MsgTransferLeader);
+            ack.set_from(peer.meta.id);
+            ack.set_to(from.id);
+            ack.set_index(peer.raft.store().applied_index);
+            ack.set_log_term(peer.raft.raft.term);
+            ctx.log("raftstore", Level::Info, Some(store_id), Some(region_id), format!("ack transfer leader, applied_index: {}", ack.get_index()));
+            let me = peer.meta;
+            ctx.send(Node::Store(store_id), Node::Store(from.store_id), Msg::Raft { region_id, from_peer: me, to_peer: from, msg: Box::new(ack) });
+        }
+    }
+
+    fn on_write(&mut self, ctx: &mut Ctx, req: WriteRequest) {
+        let store_id = self.id;
+        let reply = |ctx: &mut Ctx, result: Result<(), RegionError>| {
+            ctx.send(Node::Store(store_id), Node::Client(req.client), Msg::WriteResponse { req_id: req.req_id, region_id: req.region_id, result });
+        };
+        let Some(peer) = self.peers.get_mut(&req.region_id) else {
+            return reply(ctx, Err(RegionError::RegionNotFound));
+        };
+        if !peer.is_leader() {
+            let leader_store = peer.leader_store();
+            return reply(ctx, Err(RegionError::NotLeader { leader_store }));
+        }
+        let before = peer.raft.raft.raft_log.last_index();
+        match peer.raft.propose(vec![], encode_put(req.key, req.ts, req.value_len)) {
+            Ok(()) if peer.raft.raft.raft_log.last_index() > before => {
+                let index = peer.raft.raft.raft_log.last_index();
+                let term = peer.raft.raft.term;
+                peer.proposals.push_back(super::peer::Proposal { index, term, client: req.client, req_id: req.req_id });
+                self.dirty.insert(req.region_id);
+            }
+            _ => reply(ctx, Err(RegionError::ProposalDropped)),
+        }
+    }
+
+    fn on_pd_command(&mut self, ctx: &mut Ctx, region_id: u64, cmd: PdCommand) {
+        let check = self.cfg.transfer_leader_check;
+        let store_id = self.id;
+        let Some(peer) = self.peers.get_mut(&region_id) else { return };
+        if !peer.is_leader() {
+            return;
+        }
+        match cmd {
+            PdCommand::TransferLeader { peer: target } => {
+                ctx.count("transfer_leader_attempts", 1);
+                let t_ms = to_ms(ctx.now);
+                if target.store_id == store_id {
+                    return;
+                }
+                // `pre_transfer_leader`.
+                if check == TransferLeaderCheck::BeforeFix && peer.raft.raft.has_pending_conf() {
+                    ctx.log("raftstore", Level::Info, Some(store_id), Some(region_id), format!(
+                        "reject transfer leader due to pending conf change, peer: {} on store {}, pending_conf_index: {}, applied: {}",
+                        target.id, target.store_id, peer.raft.raft.pending_conf_index, peer.raft.store().applied_index
+                    ));
+                    peer.push_attempt(t_ms, store_id, target.store_id, TransferOutcome::Rejected("pending conf change".into()));
+                    ctx.count("transfer_leader_rejected", 1);
+                    ctx.count("transfer_leader_rejected_pending_conf", 1);
+                    return;
+                }
+                peer.push_attempt(t_ms, store_id, target.store_id, TransferOutcome::InFlight);
+                // Broadcast heartbeats so followers learn the commit index, then ask the transferee.
+                peer.raft.ping();
+                let mut m = eraftpb::Message::default();
+                m.set_msg_type(MessageType::MsgTransferLeader);
+                m.set_from(peer.meta.id);
+                m.set_to(target.id);
+                m.set_log_term(peer.raft.raft.term);
+                m.set_index(peer.raft.store().first_index_value());
+                let me = peer.meta;
+                ctx.send(Node::Store(store_id), Node::Store(target.store_id), Msg::Raft { region_id, from_peer: me, to_peer: target, msg: Box::new(m) });
+                self.dirty.insert(region_id);
+            }
+            PdCommand::ChangePeer { change, peer: target } => {
+                if peer.raft.raft.has_pending_conf() {
+                    ctx.log("raftstore", Level::Info, Some(store_id), Some(region_id), format!(
+                        "[region {region_id}] {} there is a pending conf change, try later", peer.meta.id
+                    ));
+                    return;
+                }
+                let existing = peer.region().peer_by_id(target.id);
+                let already = match change {
+                    ConfChangeType::AddLearnerNode => existing.is_some(),
+                    ConfChangeType::AddNode => existing.is_some_and(|p| !p.is_learner),
+                    ConfChangeType::RemoveNode => existing.is_none(),
+                };
+                if already {
+                    return;
+                }
+                let mut cc = ConfChange::default();
+                cc.set_change_type(change);
+                cc.set_node_id(target.id);
+                cc.set_context(encode_peer_ctx(&target).into());
+                ctx.log("raftstore", Level::Info, Some(store_id), Some(region_id), format!(
+                    "propose conf change peer, changes: [{change:?} peer {} on store {}], kind: Simple", target.id, target.store_id
+                ));
+                if peer.raft.propose_conf_change(vec![], cc).is_ok() {
+                    ctx.count("conf_changes_proposed", 1);
+                }
+                self.dirty.insert(region_id);
+            }
+        }
+    }
+
+    /// raftstore's base tick: ticks every peer's raft-rs node.
+    pub fn on_tick(&mut self, ctx: &mut Ctx) {
+        let store_id = self.id;
+        for (&rid, peer) in self.peers.iter_mut() {
+            let was_transferring = peer.raft.raft.lead_transferee;
+            peer.tick(ctx.rng);
+            if let Some(t) = was_transferring {
+                if peer.is_leader() && peer.raft.raft.lead_transferee.is_none() {
+                    if let Some(tp) = peer.region().peer_by_id(t) {
+                        peer.settle_attempt(tp.store_id, TransferOutcome::Rejected("transfer timed out".into()));
+                        ctx.log("raftstore", Level::Warn, Some(store_id), Some(rid), format!("transfer leader to peer {t} aborted after election timeout"));
+                    }
+                }
+            }
+            self.dirty.insert(rid);
+        }
+        ctx.timer(Node::Store(self.id), self.cfg.raft_base_tick_interval, Timer::RaftBaseTick);
+        self.handle_readies(ctx);
+    }
+
+    /// Region heartbeats from every leader to PD.
+    pub fn on_pd_heartbeat_tick(&mut self, ctx: &mut Ctx) {
+        let rids: Vec<u64> = self.peers.keys().copied().collect();
+        for rid in rids {
+            self.heartbeat_pd(ctx, rid);
+        }
+        ctx.timer(Node::Store(self.id), self.cfg.pd_heartbeat_tick_interval, Timer::PdHeartbeatTick);
+    }
+
+    fn heartbeat_pd(&mut self, ctx: &mut Ctx, region_id: u64) {
+        let Some(peer) = self.peers.get_mut(&region_id) else { return };
+        if !peer.is_leader() {
+            return;
+        }
+        let hb = RegionHeartbeat {
+            region: peer.region().clone(),
+            leader: peer.meta,
+            term: peer.raft.raft.term,
+            pending_peers: peer.pending_peers(),
+            written_bytes: std::mem::take(&mut peer.written_bytes),
+            written_keys: std::mem::take(&mut peer.written_keys),
+        };
+        ctx.send(Node::Store(self.id), Node::Pd, Msg::RegionHeartbeat(hb));
+    }
+
+    /// The store heartbeat to PD, carrying the slow score.
+    pub fn on_store_heartbeat_tick(&mut self, ctx: &mut Ctx) {
+        let hb = StoreHeartbeat { store_id: self.id, slow_score: self.slow_score.score() };
+        ctx.send(Node::Store(self.id), Node::Pd, Msg::StoreHeartbeat(hb));
+        ctx.timer(Node::Store(self.id), self.cfg.pd_store_heartbeat_tick_interval, Timer::PdStoreHeartbeatTick);
+    }
+
+    /// The health checker's inspect tick.
+    pub fn on_inspect_tick(&mut self, ctx: &mut Ctx) {
+        if self.slow_score.on_tick(ctx.now) {
+            self.submit(ctx, 0, PendingWrite::Inspect);
+        }
+        ctx.timer(Node::Store(self.id), INSPECT_INTERVAL, Timer::InspectTick);
+    }
+
+    /// Raft log GC: compact each peer's log up to `applied - raft_log_gc_keep`, and
+    /// on leaders never past the slowest follower's `matched` unless it lags by more
+    /// than the keep limit (it then needs a snapshot).
+    pub fn on_raft_log_gc_tick(&mut self, ctx: &mut Ctx) {
+        let keep = self.cfg.raft_log_gc_keep;
+        for peer in self.peers.values_mut() {
+            let applied = peer.raft.store().applied_index;
+            let mut to = applied.saturating_sub(keep);
+            if peer.is_leader() {
+                let min_matched = peer.raft.raft.prs().iter().map(|(_, pr)| pr.matched).min().unwrap_or(applied);
+                if applied.saturating_sub(min_matched) < keep * 4 {
+                    to = to.min(min_matched.saturating_sub(1)).max(to.min(min_matched));
+                }
+            }
+            peer.raft.mut_store().compact_to(to);
+        }
+        ctx.timer(Node::Store(self.id), self.cfg.raft_log_gc_tick_interval, Timer::RaftLogGcTick);
+    }
+
+    /// Writes `tokens` became durable on this store's disk.
+    pub fn on_disk_done(&mut self, ctx: &mut Ctx, tokens: Vec<u64>) {
+        for token in tokens {
+            let Some(w) = self.writes.remove(&token) else { continue };
+            match w {
+                PendingWrite::Inspect => self.slow_score.on_inspect_done(ctx.now),
+                PendingWrite::RaftLog { region_id, peer_id, number, last_entry, hs, snapshot, persisted_msgs } => {
+                    let Some(peer) = self.peers.get_mut(&region_id) else { continue };
+                    if peer.meta.id != peer_id {
+                        continue;
+                    }
+                    peer.inflight_log_writes -= 1;
+                    if let Some(snap) = snapshot {
+                        let data = self.snaps.get(snap.get_data());
+                        let st = peer.raft.mut_store();
+                        st.snapshot_durable(&snap, data);
+                        let idx = snap.get_metadata().get_index();
+                        ctx.log("raftstore", Level::Info, Some(self.id), Some(region_id), format!("apply snapshot with state ok, index: {idx}"));
+                        peer.raft.on_persist_ready(number);
+                        peer.raft.advance_apply_to(idx);
+                    } else {
+                        peer.raft.mut_store().log_durable(last_entry, hs);
+                        peer.raft.on_persist_ready(number);
+                    }
+                    self.send_raft(ctx, region_id, persisted_msgs);
+                    self.dirty.insert(region_id);
+                }
+                PendingWrite::Apply { region_id, peer_id, entries } => {
+                    self.apply_entries(ctx, region_id, peer_id, entries);
+                }
+            }
+        }
+        self.handle_readies(ctx);
+    }
+
+    fn apply_entries(&mut self, ctx: &mut Ctx, region_id: u64, peer_id: u64, entries: Vec<Entry>) {
+        let store_id = self.id;
+        let Some(peer) = self.peers.get_mut(&region_id) else { return };
+        if peer.meta.id != peer_id {
+            return;
+        }
+        peer.inflight_apply_writes -= 1;
+        let mut destroy = false;
+        let mut last = None;
+        for e in entries {
+            let (index, term) = (e.get_index(), e.get_term());
+            if index <= peer.raft.store().applied_index {
+                continue;
+            }
+            ctx.invariants.on_apply(ctx.now, region_id, index, term, entry_digest(&e), peer_id);
+            match e.get_entry_type() {
+                EntryType::EntryNormal => {
+                    if let Some((key, ts, len)) = decode_put(e.get_data()) {
+                        let st = peer.raft.mut_store();
+                        Rc::make_mut(&mut st.kv).insert(key, ts);
+                        peer.written_bytes += len as u64;
+                        peer.written_keys += 1;
+                    }
+                }
+                EntryType::EntryConfChange => {
+                    if let Ok(cc) = ConfChange::parse_from_bytes(e.get_data()) {
+                        match peer.raft.apply_conf_change(&cc) {
+                            Ok(cs) => {
+                                let target = decode_peer_ctx(cc.get_context(), cc.get_node_id());
+                                let st = peer.raft.mut_store();
+                                st.conf_state = cs;
+                                st.region.conf_ver += 1;
+                                let ty = cc.get_change_type();
+                                match (ty, target) {
+                                    (ConfChangeType::AddLearnerNode, Some(t)) => {
+                                        st.region.peers.retain(|p| p.id != t.id);
+                                        st.region.peers.push(PeerMeta { is_learner: true, ..t });
+                                    }
+                                    (ConfChangeType::AddNode, Some(t)) => {
+                                        st.region.peers.retain(|p| p.id != t.id);
+                                        st.region.peers.push(PeerMeta { is_learner: false, ..t });
+                                    }
+                                    (ConfChangeType::RemoveNode, _) => {
+                                        st.region.peers.retain(|p| p.id != cc.get_node_id());
+                                        if cc.get_node_id() == peer_id {
+                                            destroy = true;
+                                        }
+                                    }
+                                    _ => {}
+                                }
+                                st.region.peers.sort();
+                                ctx.log("raftstore", Level::Info, Some(store_id), Some(region_id), format!(
+                                    "conf change successfully, changes: [{ty:?} peer {}], conf_ver: {}, index: {index}",
+                                    cc.get_node_id(), st.region.conf_ver
+                                ));
+                            }
+                            Err(err) => {
+                                ctx.log("raftstore", Level::Warn, Some(store_id), Some(region_id), format!("failed to apply conf change: {err}"));
+                            }
+                        }
+                    }
+                }
+                EntryType::EntryConfChangeV2 => {}
+            }
+            peer.raft.mut_store().set_applied(index, term);
+            last = Some(index);
+            // Answer the proposals this entry settles.
+            while let Some(p) = peer.proposals.front() {
+                if p.index > index {
+                    break;
+                }
+                let p = peer.proposals.pop_front().expect("front exists");
+                let result = if p.index == index && p.term == term {
+                    ctx.invariants.on_ack(region_id, index, term, entry_digest(&e));
+                    Ok(())
+                } else {
+                    Err(RegionError::StaleCommand)
+                };
+                ctx.send(Node::Store(store_id), Node::Client(p.client), Msg::WriteResponse { req_id: p.req_id, region_id, result });
+            }
+        }
+        if let Some(i) = last {
+            peer.raft.advance_apply_to(i);
+        }
+        self.dirty.insert(region_id);
+        if destroy {
+            self.destroy_peer(ctx, region_id, "peer removed by conf change");
+        }
+    }
+
+    fn destroy_peer(&mut self, ctx: &mut Ctx, region_id: u64, why: &str) {
+        if let Some(p) = self.peers.remove(&region_id) {
+            self.tombstones.insert((region_id, p.meta.id));
+            ctx.log("raftstore", Level::Info, Some(self.id), Some(region_id), format!("starts destroy, peer_id: {}, reason: {why}", p.meta.id));
+            for pr in p.proposals {
+                ctx.send(Node::Store(self.id), Node::Client(pr.client), Msg::WriteResponse { req_id: pr.req_id, region_id, result: Err(RegionError::RegionNotFound) });
+            }
+        }
+        self.dirty.remove(&region_id);
+    }
+
+    /// Handles raft-rs readies of every peer touched since the last call.
+    pub fn handle_readies(&mut self, ctx: &mut Ctx) {
+        while let Some(rid) = self.dirty.pop_first() {
+            self.handle_ready(ctx, rid);
+        }
+    }
+
+    fn handle_ready(&mut self, ctx: &mut Ctx, region_id: u64) {
+        let store_id = self.id;
+        let Some(peer) = self.peers.get_mut(&region_id) else { return };
+        if !peer.raft.has_ready() {
+            return;
+        }
+        let mut rd = peer.raft.ready();
+        let mut became_leader = false;
+        if let Some(ss) = rd.ss() {
+            let role = ss.raft_state;
+            let leader_id = ss.leader_id;
+            if role == StateRole::Leader && peer.last_role != StateRole::Leader {
+                ctx.invariants.on_leader(ctx.now, region_id, peer.raft.raft.term, peer.meta.id);
+                ctx.count("leader_elected", 1);
+                became_leader = true;
+            }
+            if leader_id != 0 && leader_id != peer.meta.id {
+                // A transfer this peer started has succeeded once it learns the transferee leads.
+                if let Some(lp) = peer.region().peer_by_id(leader_id) {
+                    let pending = peer.transfer_attempts.iter().any(|a| a.to_store == lp.store_id && a.outcome == TransferOutcome::Transferring);
+                    if pending {
+                        peer.settle_attempt(lp.store_id, TransferOutcome::Succeeded);
+                        ctx.count("transfer_leader_succeeded", 1);
+                    }
+                }
+            }
+            peer.last_role = role;
+        }
+        let msgs = rd.take_messages();
+        let mut snapshot = None;
+        if !rd.snapshot().is_empty() {
+            let snap = rd.snapshot().clone();
+            peer.raft.mut_store().apply_snapshot_readable(&snap);
+            snapshot = Some(Box::new(snap));
+        }
+        let entries = rd.take_entries();
+        let mut bytes: u64 = entries.iter().map(entry_disk_bytes).sum();
+        peer.raft.mut_store().append(&entries);
+        let hs = rd.hs().cloned();
+        if let Some(h) = &hs {
+            peer.raft.mut_store().set_hard_state(h.clone());
+            bytes += 32;
+        }
+        if let Some(s) = &snapshot {
+            let kv_len = self.snaps.get(s.get_data()).map_or(0, |d| d.kv.len() as u64);
+            bytes += kv_len * 128;
+        }
+        let committed = rd.take_committed_entries();
+        let persisted_msgs = rd.take_persisted_messages();
+        let number = rd.number();
+        let last_entry = entries.last().map(|e| e.get_index());
+        let needs_write = snapshot.is_some() || !entries.is_empty() || hs.is_some() || peer.inflight_log_writes > 0;
+        peer.raft.advance_append_async(rd);
+        let apply_bytes: u64 = committed.iter().map(entry_disk_bytes).sum();
+        let has_committed = !committed.is_empty();
+        if needs_write {
+            peer.inflight_log_writes += 1;
+        }
+        if has_committed {
+            peer.inflight_apply_writes += 1;
+        }
+        let peer_id = peer.meta.id;
+        self.send_raft(ctx, region_id, msgs);
+        if needs_write {
+            self.submit(ctx, bytes, PendingWrite::RaftLog { region_id, peer_id, number, last_entry, hs, snapshot, persisted_msgs });
+        } else {
+            let peer = self.peers.get_mut(&region_id).expect("peer exists");
+            peer.raft.on_persist_ready(number);
+            self.send_raft(ctx, region_id, persisted_msgs);
+            self.dirty.insert(region_id);
+        }
+        if has_committed {
+            self.submit(ctx, apply_bytes, PendingWrite::Apply { region_id, peer_id, entries: committed });
+        }
+        if became_leader {
+            // TiKV heartbeats PD as soon as a peer becomes leader.
+            self.heartbeat_pd(ctx, region_id);
+        }
+        let _ = store_id;
+        // Anything left (e.g. messages generated by on_persist_ready) is handled next round.
+        if self.peers.get(&region_id).is_some_and(|p| p.raft.has_ready()) {
+            self.dirty.insert(region_id);
+        }
+    }
+
+    /// The process crashed: volatile state is gone, unsynced writes are lost.
+    pub fn crash(&mut self, ctx: &mut Ctx) {
+        self.up = false;
+        self.incarnation += 1;
+        self.writes.clear();
+        self.dirty.clear();
+        self.slow_score = SlowScore::default();
+        ctx.log("sim", Level::Error, Some(self.id), None, "process crashed; volatile state lost".to_string());
+    }
+
+    /// The process restarted: every peer is rebuilt from its durable state.
+    pub fn restart(&mut self, ctx: &mut Ctx) {
+        self.up = true;
+        let cfg = self.cfg.clone();
+        let old = std::mem::take(&mut self.peers);
+        for (rid, peer) in old {
+            let meta = peer.meta;
+            let mut raw = peer.raft;
+            let mut storage = raw.mut_store().take();
+            storage.crash();
+            let mut p = Peer::new(meta, storage, &cfg, ctx.rng, &self.logger);
+            p.last_role = StateRole::Follower;
+            self.peers.insert(rid, p);
+            self.dirty.insert(rid);
+        }
+        ctx.log("sim", Level::Info, Some(self.id), None, "process restarted; peers recovered from durable raft and apply state".to_string());
+        self.start_timers(ctx);
+        self.handle_readies(ctx);
+    }
+}
+
+/// TiKV `ready_to_transfer_leader` (peer.rs), before and after PR 17643.
+/// Returns the rejection reason, or `None` when the transfer may go ahead.
+fn ready_to_transfer_leader(
+    peer: &Peer,
+    check: TransferLeaderCheck,
+    max_lag: u64,
+    mut index: u64,
+    transferee: u64,
+) -> Option<&'static str> {
+    let r = &peer.raft.raft;
+    if !r.prs().conf().voters().contains(transferee) {
+        return Some("non voter");
+    }
+    for (id, pr) in r.prs().iter() {
+        if pr.state == raft::ProgressState::Snapshot {
+            return Some("pending snapshot");
+        }
+        if *id == transferee && index == 0 {
+            index = pr.matched;
+        }
+    }
+    let pending = match check {
+        TransferLeaderCheck::BeforeFix => r.has_pending_conf() || r.pending_conf_index > index,
+        TransferLeaderCheck::RelaxedCheck => r.pending_conf_index > index,
+    };
+    if pending {
+        return Some("pending conf change");
+    }
+    let last_index = r.raft_log.last_index();
+    if last_index >= index + max_lag {
+        return Some("log gap");
+    }
+    None
+}
+
+fn encode_peer_ctx(p: &PeerMeta) -> Vec<u8> {
+    let mut v = p.store_id.to_le_bytes().to_vec();
+    v.push(p.is_learner as u8);
+    v
+}
+
+fn decode_peer_ctx(ctx: &[u8], id: u64) -> Option<PeerMeta> {
+    let store_id = u64::from_le_bytes(ctx.get(..8)?.try_into().ok()?);
+    let is_learner = *ctx.get(8)? == 1;
+    Some(PeerMeta { id, store_id, is_learner })
+}

@@ -1,0 +1,231 @@
+//! Scenario `io-hang-transfer-leader`: TiKV issue 17363, fixed by PR 17643.
+//!
+//! A TPCC-like write load runs on a small cluster. PD's hot-region scheduler
+//! moves a peer of the hot region (add learner, promote, remove: conf changes)
+//! just as the disk of the store holding that region's leader hangs. The leader
+//! cannot persist or apply the conf change, so its `pending_conf_index` stays
+//! above its applied index. PD's evict-slow-store scheduler sees the store's
+//! slow score reach 100 and tries, again and again, to move the leader away;
+//! before the fix raftstore refuses every time ("reject transfer leader due to
+//! pending conf change") and the region, then the whole closed-loop workload,
+//! stalls. With `fix=relaxed-check` only the transferee must have applied the
+//! conf change, so the leader leaves the hung store and QPS comes back while
+//! the disk is still hung.
+
+use std::rc::Rc;
+
+use crate::client::{Workload, WorkloadConfig};
+use crate::effect::Ctx;
+use crate::env::{Disk, DiskConfig, Network, NetworkConfig};
+use crate::msg::{PeerMeta, RegionMeta};
+use crate::pd::{Pd, PdConfig};
+use crate::raftstore::storage::SnapManager;
+use crate::raftstore::{RaftstoreConfig, Store, TransferLeaderCheck};
+use crate::scenario::{ParamSpec, Params, ScenarioError, ScenarioSpec, Story, Unit};
+use crate::sim::{Fault, World};
+use crate::time::{MS, SEC};
+
+/// Scenario id.
+pub const ID: &str = "io-hang-transfer-leader";
+
+/// Keys per region in the simulated keyspace.
+pub const KEYS_PER_REGION: u64 = 1024;
+
+const fn num(name: &'static str, unit: Unit, default: &'static str, lo: u64, hi: u64, meaning: &'static str) -> ParamSpec {
+    ParamSpec { name, unit, default, meaning, range: Some((lo, hi)), choices: &[] }
+}
+
+/// The scenario's description and parameters.
+pub const SPEC: ScenarioSpec = ScenarioSpec {
+    id: ID,
+    title: "IO hang pins a leader",
+    source: "TiKV issue 17363 (v8.3.0-alpha, TPCC, one TiKV's IO hung); fix: TiKV PR 17643",
+    story: Story {
+        what_happens: "A TPCC-like load writes to every region; one region is hot. PD's hot-region scheduler \
+moves one of the hot region's peers to another store: AddLearnerNode, then promote, then remove, each a Raft conf \
+change the leader proposes. The disk of the store holding the hot region's leader hangs. The leader still appends \
+and replicates the conf change entry, and the followers commit it, but the leader can neither persist nor apply it: \
+its applied index freezes below its pending_conf_index. The store's slow score climbs to 100, PD's evict-slow-store \
+scheduler starts moving its leaders away, and every region leaves except the hot one: raftstore answers each \
+transfer request with \"reject transfer leader due to pending conf change\". Every client thread ends up waiting on \
+the hot region, so cluster QPS falls to zero and stays there for the whole hang.",
+        what_to_watch: "The cluster map (the hung disk, the leader that does not move). The Raft group panel of the \
+hot region: the leader's persisted and applied indices stop while the followers' committed and applied indices pass \
+the conf change entry; pending conf index stays above the leader's applied index; transfer-leader attempts pile up as \
+rejected. PD's operators: evict-slow-store operators time out one after another; move-hot-write-peer is stuck on its \
+first step. The QPS chart inside the shaded hang window, and the log (filter on level info, region of the hot region).",
+        what_the_fix_changes: "fix=none is TiKV before PR 17643: pre_transfer_leader refuses while the leader itself \
+has a pending conf change, which an IO hang makes permanent. fix=relaxed-check is PR 17643: the transferee's ack \
+carries its applied index and the leader only requires that index to be at least pending_conf_index; the leader's \
+own unapplied conf change no longer blocks (it logs \"transfer leader with pending conf on current leader\"). Safety \
+holds because a transferee that has applied the conf change campaigns with the new configuration, and raft-rs's own \
+guard (no campaign with unapplied conf entries) still applies. The leader moves to a healthy store within one PD \
+scheduling round after the slow score reaches 100, and QPS recovers while the disk is still hung.",
+    },
+    params: &[
+        num("stores", Unit::Count, "4", 4, 5, "TiKV stores (at least 4, so that PD has a store to move the hot region's peer to)"),
+        num("regions", Unit::Count, "8", 2, 32, "Regions, pre-split over the keyspace (1024 keys each), 3 replicas each"),
+        num("clients", Unit::Count, "32", 0, 256, "Closed-loop client threads (the incident ran TPCC with 32 threads)"),
+        num("think_time", Unit::Millis, "40", 0, 10_000, "Pause of a client thread between two writes"),
+        num("hot_write_ratio", Unit::Percent, "40", 0, 100, "Share of writes aimed at the hot region"),
+        num("hang_store", Unit::Count, "3", 1, 5, "Store whose disk hangs; the hot region's leader starts there"),
+        num("hang_start", Unit::Millis, "40000", 0, 3_600_000, "When the IO hang begins"),
+        num("hang_duration", Unit::Millis, "300000", 0, 3_600_000, "How long the IO hang lasts (0 = no hang)"),
+        num("peer_move_at", Unit::Millis, "41000", 0, 3_600_000, "When PD's hot-region scheduler is enabled (pd-ctl scheduler add hot-region-scheduler); it then moves a peer of the hottest region"),
+        num("disk_latency", Unit::Micros, "1000", 10, 1_000_000, "Latency of one synced write batch (fsync) on a healthy disk"),
+        num("disk_bandwidth", Unit::MegabytesPerSec, "200", 1, 10_000, "Sequential write bandwidth of each disk"),
+        num("net_latency", Unit::Micros, "300", 0, 1_000_000, "One-way network latency between nodes"),
+        num("net_jitter", Unit::Micros, "200", 0, 1_000_000, "Extra random one-way delay, drawn uniformly in 0..=jitter"),
+        ParamSpec {
+            name: "fix",
+            unit: Unit::Choice,
+            default: "none",
+            meaning: "Transfer-leader check in raftstore",
+            range: None,
+            choices: &[
+                ("none", "before TiKV PR 17643: reject while the leader has a pending conf change"),
+                ("relaxed-check", "TiKV PR 17643: require only the transferee's applied index >= pending_conf_index"),
+            ],
+        },
+        num("raft_base_tick_interval", Unit::Millis, "1000", 10, 10_000, "raftstore.raft-base-tick-interval (TiKV default 1 s)"),
+        num("raft_election_timeout_ticks", Unit::Ticks, "10", 3, 100, "raftstore.raft-election-timeout-ticks (TiKV default 10)"),
+        num("raft_heartbeat_ticks", Unit::Ticks, "2", 1, 50, "raftstore.raft-heartbeat-ticks (TiKV default 2)"),
+        num("leader_transfer_max_log_lag", Unit::Count, "128", 1, 100_000, "raftstore.leader-transfer-max-log-lag (TiKV default 128)"),
+        num("pd_heartbeat_tick_interval", Unit::Millis, "10000", 1000, 600_000, "raftstore.pd-heartbeat-tick-interval: region heartbeats (TiKV default 60 s; 10 s here so the story fits in minutes)"),
+        num("client_timeout", Unit::Millis, "2000", 10, 60_000, "How long a client waits for a write's response before backing off and retrying"),
+        num("random_faults", Unit::Count, "0", 0, 50, "Extra random faults (crash + restart, partition, IO hang) drawn from the seed between 10 s and 190 s"),
+    ],
+};
+
+/// Builds the world: stores with bootstrapped peers, PD, clients, and the faults.
+pub fn build(p: &Params, ctx: &mut Ctx, logger: slog::Logger) -> Result<(World, Vec<Fault>), ScenarioError> {
+    let n_stores = p.num("stores");
+    let n_regions = p.num("regions");
+    let hang_store = p.num("hang_store");
+    if hang_store > n_stores {
+        return Err(ScenarioError::BadValue {
+            name: "hang_store".into(),
+            value: hang_store.to_string(),
+            reason: format!("must be a store id in 1..={n_stores}"),
+        });
+    }
+    let fix = match p.choice("fix") {
+        "relaxed-check" => TransferLeaderCheck::RelaxedCheck,
+        _ => TransferLeaderCheck::BeforeFix,
+    };
+    let cfg = Rc::new(RaftstoreConfig {
+        raft_base_tick_interval: p.num("raft_base_tick_interval") * MS,
+        raft_election_timeout_ticks: p.num("raft_election_timeout_ticks") as usize,
+        raft_heartbeat_ticks: p.num("raft_heartbeat_ticks") as usize,
+        leader_transfer_max_log_lag: p.num("leader_transfer_max_log_lag"),
+        pd_heartbeat_tick_interval: p.num("pd_heartbeat_tick_interval") * MS,
+        pd_store_heartbeat_tick_interval: 10 * SEC,
+        raft_log_gc_tick_interval: 3 * SEC,
+        raft_log_gc_keep: 256,
+        transfer_leader_check: fix,
+    });
+    let hot_region = n_regions.min(4);
+    let store_ids: Vec<u64> = (1..=n_stores).collect();
+
+    // Placement: region i gets stores i, i+1, i+2 (mod n), leader on the first;
+    // the hot region gets the hang store (as leader) and the two lowest other stores.
+    let mut next_peer_id = 100;
+    let mut regions = Vec::new();
+    for rid in 1..=n_regions {
+        let stores_of: Vec<u64> = if rid == hot_region {
+            let mut others: Vec<u64> = store_ids.iter().copied().filter(|&s| s != hang_store).take(2).collect();
+            others.insert(0, hang_store);
+            others
+        } else {
+            (0..3).map(|k| (rid - 1 + k) % n_stores + 1).collect()
+        };
+        let mut peers: Vec<PeerMeta> = stores_of
+            .iter()
+            .map(|&s| {
+                next_peer_id += 1;
+                PeerMeta { id: next_peer_id, store_id: s, is_learner: false }
+            })
+            .collect();
+        let leader = peers[0];
+        peers.sort();
+        let meta = RegionMeta {
+            id: rid,
+            start_key: (rid - 1) * KEYS_PER_REGION,
+            end_key: if rid == n_regions { u64::MAX } else { rid * KEYS_PER_REGION },
+            conf_ver: 1,
+            version: 1,
+            peers,
+        };
+        regions.push((meta, leader));
+    }
+
+    let snaps = SnapManager::default();
+    let mut stores = std::collections::BTreeMap::new();
+    let mut disks = std::collections::BTreeMap::new();
+    for &s in &store_ids {
+        stores.insert(s, Store::new(s, cfg.clone(), snaps.clone(), logger.clone()));
+        disks.insert(
+            s,
+            Disk::new(DiskConfig { latency: p.num("disk_latency"), bandwidth_bytes_per_sec: p.num("disk_bandwidth") * 1_000_000 }),
+        );
+    }
+    for (meta, leader) in &regions {
+        for peer in &meta.peers {
+            let st = stores.get_mut(&peer.store_id).expect("store exists");
+            st.bootstrap_peer(ctx, meta.clone(), peer.id == leader.id);
+        }
+    }
+    for st in stores.values() {
+        st.start_timers(ctx);
+    }
+    let pd = Pd::new(
+        PdConfig {
+            schedule_interval: SEC,
+            hot_region_scheduler_from: Some(p.num("peer_move_at") * MS),
+            hot_write_bytes_threshold: 32 * 1024,
+            balance_leader: true,
+        },
+        &regions,
+        &store_ids,
+        next_peer_id + 1000,
+    );
+    pd.start(ctx);
+    let hot_meta = &regions[(hot_region - 1) as usize].0;
+    let mut workload = Workload::new(
+        WorkloadConfig {
+            clients: p.num("clients") as u32,
+            think_time: p.num("think_time") * MS,
+            hot_write_ratio: p.num("hot_write_ratio"),
+            hot_range: (hot_meta.start_key, hot_meta.end_key.min(n_regions * KEYS_PER_REGION)),
+            keyspace: n_regions * KEYS_PER_REGION,
+            value_len: 256,
+            request_timeout: p.num("client_timeout") * MS,
+            max_backoff: 20 * SEC,
+        },
+        ctx.rng,
+        &pd,
+    );
+    workload.start(ctx);
+    let network = Network::new(NetworkConfig {
+        latency: p.num("net_latency"),
+        jitter: p.num("net_jitter"),
+        drop_ppm: 0,
+        bandwidth_bytes_per_sec: 1_000_000_000,
+    });
+
+    let mut faults = Vec::new();
+    if p.num("hang_duration") > 0 {
+        faults.push(Fault::IoHang { store: hang_store, start: p.num("hang_start") * MS, duration: p.num("hang_duration") * MS });
+    }
+    for _ in 0..p.num("random_faults") {
+        let store = ctx.rng.range(1, n_stores + 1);
+        let start = ctx.rng.range(10 * SEC, 190 * SEC);
+        let duration = ctx.rng.range(2 * SEC, 30 * SEC);
+        faults.push(match ctx.rng.below(3) {
+            0 => Fault::Crash { store, start, duration },
+            1 => Fault::Partition { store, start, duration },
+            _ => Fault::IoHang { store, start, duration },
+        });
+    }
+    Ok((World { stores, disks, network, pd, workload, hot_region }, faults))
+}

@@ -1,0 +1,64 @@
+//! The run summary printed by `kvscope run --json` (and shown by the page).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::observe::{LogLine, Violation};
+use crate::scenario::ParamValue;
+use crate::sim::Simulation;
+
+/// One run's summary. See `kvscope run --help` for the field list.
+#[derive(Debug, Serialize)]
+pub struct RunSummary {
+    /// Scenario id.
+    pub scenario: &'static str,
+    /// Seed.
+    pub seed: u64,
+    /// Every resolved parameter, in its unit.
+    pub params: BTreeMap<&'static str, ParamValue>,
+    /// Virtual ms simulated.
+    pub until_ms: u64,
+    /// Events processed.
+    pub events: u64,
+    /// Wall-clock ms the run took (measured by the caller; 0 if not measured).
+    pub wall_ms: u64,
+    /// Hex SHA-256 of the event trace.
+    pub trace_hash: String,
+    /// Series sampled each virtual second: name -> `[t_ms, value]` points.
+    pub series: BTreeMap<String, Vec<(u64, f64)>>,
+    /// Counters.
+    pub counters: BTreeMap<&'static str, u64>,
+    /// The event log.
+    pub log: Vec<LogLine>,
+    /// Invariant violations.
+    pub violations: Vec<Violation>,
+}
+
+impl RunSummary {
+    /// Summarizes `sim` after a run to `until_ms` that took `wall_ms`.
+    pub fn of(sim: &Simulation, until_ms: u64, wall_ms: u64) -> RunSummary {
+        let mut counters = sim.counters().clone();
+        for name in [
+            "transfer_leader_attempts",
+            "transfer_leader_rejected",
+            "transfer_leader_rejected_pending_conf",
+            "transfer_leader_succeeded",
+        ] {
+            counters.entry(name).or_insert(0);
+        }
+        RunSummary {
+            scenario: sim.params().scenario,
+            seed: sim.seed(),
+            params: sim.params().values.clone(),
+            until_ms,
+            events: sim.events_processed(),
+            wall_ms,
+            trace_hash: sim.trace_hash(),
+            series: sim.series().clone(),
+            counters,
+            log: sim.log().to_vec(),
+            violations: sim.violations().to_vec(),
+        }
+    }
+}

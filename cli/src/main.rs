@@ -21,7 +21,11 @@ use kvscope_core::time::MS;
 use kvscope_core::Simulation;
 
 #[derive(Parser)]
-#[command(name = "kvscope", version, about = "Deterministic simulations of TiKV internals")]
+#[command(
+    name = "kvscope",
+    version,
+    about = "Deterministic simulations of TiKV internals"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -80,8 +84,13 @@ fn parse_duration_ms(s: &str) -> Result<u64, String> {
     } else {
         (s, 1)
     };
-    let n: u64 = digits.trim().parse().map_err(|_| format!("'{s}' is not a duration (examples: 500ms, 90s, 10m, 1h)"))?;
-    n.checked_mul(mult).filter(|&ms| ms <= 24 * 3_600_000).ok_or_else(|| format!("'{s}' is longer than 24h"))
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (examples: 500ms, 90s, 10m, 1h)"))?;
+    n.checked_mul(mult)
+        .filter(|&ms| ms <= 24 * 3_600_000)
+        .ok_or_else(|| format!("'{s}' is longer than 24h"))
 }
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
@@ -101,19 +110,40 @@ fn main() -> ExitCode {
         Command::Describe { scenario } => match scenario::find(&scenario) {
             Ok(spec) => {
                 println!("{} — {}\nsource: {}\n", spec.id, spec.title, spec.source);
-                println!("{:<30} {:>10} {:<7} {:<22} meaning", "name", "default", "unit", "allowed");
+                println!(
+                    "{:<30} {:>10} {:<7} {:<22} meaning",
+                    "name", "default", "unit", "allowed"
+                );
                 for p in spec.params {
-                    println!("{:<30} {:>10} {:<7} {:<22} {}", p.name, p.default, p.unit.label(), p.allowed(), p.meaning);
+                    println!(
+                        "{:<30} {:>10} {:<7} {:<22} {}",
+                        p.name,
+                        p.default,
+                        p.unit.label(),
+                        p.allowed(),
+                        p.meaning
+                    );
                     for (c, m) in p.choices {
                         println!("{:<30} {:>10} {:<7} {:<22}   {c}: {m}", "", "", "", "");
                     }
                 }
-                println!("\nWhat happens: {}\n\nWhat to watch: {}\n\nWhat the fix changes: {}", spec.story.what_happens, spec.story.what_to_watch, spec.story.what_the_fix_changes);
+                println!(
+                    "\nWhat happens: {}\n\nWhat to watch: {}\n\nWhat the fix changes: {}",
+                    spec.story.what_happens,
+                    spec.story.what_to_watch,
+                    spec.story.what_the_fix_changes
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => fail(e),
         },
-        Command::Run { scenario, seed, until, set, json } => {
+        Command::Run {
+            scenario,
+            seed,
+            until,
+            set,
+            json,
+        } => {
             let overrides = match Params::split_overrides(&set) {
                 Ok(o) => o,
                 Err(e) => return fail(e),
@@ -136,7 +166,11 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Bench { scenario, until, seed } => {
+        Command::Bench {
+            scenario,
+            until,
+            seed,
+        } => {
             let mut sim = match Simulation::new(&scenario, seed, &[]) {
                 Ok(s) => s,
                 Err(e) => return fail(e),
@@ -145,17 +179,27 @@ fn main() -> ExitCode {
             sim.run_until(until * MS);
             let wall = start.elapsed().as_secs_f64();
             let events = sim.events_processed();
-            println!("bench native {scenario}: {} virtual s in {:.3} wall s", until / 1000, wall);
+            println!(
+                "bench native {scenario}: {} virtual s in {:.3} wall s",
+                until / 1000,
+                wall
+            );
             println!("  events processed      {events}");
             println!("  events per wall s     {:.0}", events as f64 / wall);
-            println!("  virtual/wall ratio    {:.1}x", (until as f64 / 1000.0) / wall);
+            println!(
+                "  virtual/wall ratio    {:.1}x",
+                (until as f64 / 1000.0) / wall
+            );
             ExitCode::SUCCESS
         }
     }
 }
 
 fn print_summary(s: &RunSummary) {
-    println!("scenario {} seed {} until {} ms: {} events in {} wall ms", s.scenario, s.seed, s.until_ms, s.events, s.wall_ms);
+    println!(
+        "scenario {} seed {} until {} ms: {} events in {} wall ms",
+        s.scenario, s.seed, s.until_ms, s.events, s.wall_ms
+    );
     println!("trace_hash {}", s.trace_hash);
     println!("params:");
     for (k, v) in &s.params {
@@ -166,11 +210,18 @@ fn print_summary(s: &RunSummary) {
         println!("  {k} = {v}");
     }
     if let Some(qps) = s.series.get("qps") {
-        let line: Vec<String> = qps.iter().step_by(5).map(|(t, v)| format!("{}s:{v:.0}", t / 1000)).collect();
+        let line: Vec<String> = qps
+            .iter()
+            .step_by(5)
+            .map(|(t, v)| format!("{}s:{v:.0}", t / 1000))
+            .collect();
         println!("qps every 5 s: {}", line.join(" "));
     }
     println!("violations: {}", s.violations.len());
     for v in &s.violations {
-        println!("  {} ms {} region {}: {}", v.t_ms, v.invariant, v.region, v.details);
+        println!(
+            "  {} ms {} region {}: {}",
+            v.t_ms, v.invariant, v.region, v.details
+        );
     }
 }

@@ -101,12 +101,30 @@ impl Workload {
         let cache: BTreeMap<u64, Cached> = pd
             .regions
             .values()
-            .map(|r| (r.meta.id, Cached { meta: r.meta.clone(), leader_store: r.leader.map(|l| l.store_id) }))
+            .map(|r| {
+                (
+                    r.meta.id,
+                    Cached {
+                        meta: r.meta.clone(),
+                        leader_store: r.leader.map(|l| l.store_id),
+                    },
+                )
+            })
             .collect();
         let clients = (0..cfg.clients)
-            .map(|id| Client { id, rng: rng.fork(), cache: cache.clone(), op: None, next_req_id: 0 })
+            .map(|id| Client {
+                id,
+                rng: rng.fork(),
+                cache: cache.clone(),
+                op: None,
+                next_req_id: 0,
+            })
             .collect();
-        Workload { cfg, clients, stats: WorkloadStats::default() }
+        Workload {
+            cfg,
+            clients,
+            stats: WorkloadStats::default(),
+        }
     }
 
     /// Starts every thread, staggered over the first think time.
@@ -125,7 +143,9 @@ impl Workload {
     /// A client timer fired.
     pub fn on_timer(&mut self, ctx: &mut Ctx, pd: &mut Pd, client: u32, timer: Timer) {
         let cfg = self.cfg.clone();
-        let Some(c) = self.clients.get_mut(client as usize) else { return };
+        let Some(c) = self.clients.get_mut(client as usize) else {
+            return;
+        };
         match timer {
             Timer::ClientNext => {
                 if c.op.is_none() {
@@ -134,7 +154,14 @@ impl Workload {
                     } else {
                         c.rng.below(cfg.keyspace)
                     };
-                    c.op = Some(Op { key, started: ctx.now, backoff_total: 0, attempts: 0, req_id: 0, in_flight: false });
+                    c.op = Some(Op {
+                        key,
+                        started: ctx.now,
+                        backoff_total: 0,
+                        attempts: 0,
+                        req_id: 0,
+                        in_flight: false,
+                    });
                 }
                 c.send(ctx, pd, &cfg);
             }
@@ -156,8 +183,17 @@ impl Workload {
     /// A response reached client `client`.
     pub fn on_message(&mut self, ctx: &mut Ctx, client: u32, msg: Msg) {
         let cfg = self.cfg.clone();
-        let Some(c) = self.clients.get_mut(client as usize) else { return };
-        let Msg::WriteResponse { req_id, region_id, result } = msg else { return };
+        let Some(c) = self.clients.get_mut(client as usize) else {
+            return;
+        };
+        let Msg::WriteResponse {
+            req_id,
+            region_id,
+            result,
+        } = msg
+        else {
+            return;
+        };
         let Some(op) = &c.op else { return };
         if op.req_id != req_id || !op.in_flight {
             return;
@@ -172,7 +208,9 @@ impl Workload {
                 c.op = None;
                 ctx.timer(Node::Client(c.id), cfg.think_time.max(1), Timer::ClientNext);
             }
-            Err(RegionError::NotLeader { leader_store: Some(s) }) if c.cached_leader(op.key) != Some(s) => {
+            Err(RegionError::NotLeader {
+                leader_store: Some(s),
+            }) if c.cached_leader(op.key) != Some(s) => {
                 ctx.count("client_not_leader", 1);
                 let key = op.key;
                 c.set_leader(key, s);
@@ -184,7 +222,10 @@ impl Workload {
             Err(e) => {
                 ctx.count("client_region_errors", 1);
                 let key = op.key;
-                if matches!(e, RegionError::NotLeader { .. } | RegionError::RegionNotFound) {
+                if matches!(
+                    e,
+                    RegionError::NotLeader { .. } | RegionError::RegionNotFound
+                ) {
                     c.invalidate(key);
                 }
                 c.backoff(ctx, &cfg, &mut self.stats, Backoff::RegionScheduling);
@@ -224,7 +265,13 @@ impl Client {
         let key = op.key;
         if self.region_for(key).and_then(|r| r.leader_store).is_none() {
             if let Some((meta, leader)) = pd.get_region(key) {
-                self.cache.insert(meta.id, Cached { meta, leader_store: leader.map(|l| l.store_id) });
+                self.cache.insert(
+                    meta.id,
+                    Cached {
+                        meta,
+                        leader_store: leader.map(|l| l.store_id),
+                    },
+                );
             }
         }
         let Some(region) = self.region_for(key).cloned() else {
@@ -242,19 +289,36 @@ impl Client {
         op.req_id = req_id;
         op.attempts += 1;
         op.in_flight = true;
-        let req = WriteRequest { client: self.id, req_id, region_id: region.meta.id, key, ts, value_len: cfg.value_len };
+        let req = WriteRequest {
+            client: self.id,
+            req_id,
+            region_id: region.meta.id,
+            key,
+            ts,
+            value_len: cfg.value_len,
+        };
         ctx.send(Node::Client(self.id), Node::Store(store), Msg::Write(req));
-        ctx.timer(Node::Client(self.id), cfg.request_timeout, Timer::ClientTimeout(req_id));
+        ctx.timer(
+            Node::Client(self.id),
+            cfg.request_timeout,
+            Timer::ClientTimeout(req_id),
+        );
     }
 
-    fn backoff(&mut self, ctx: &mut Ctx, cfg: &WorkloadConfig, stats: &mut WorkloadStats, kind: Backoff) {
+    fn backoff(
+        &mut self,
+        ctx: &mut Ctx,
+        cfg: &WorkloadConfig,
+        stats: &mut WorkloadStats,
+        kind: Backoff,
+    ) {
         let Some(op) = self.op.as_mut() else { return };
         op.in_flight = false;
         let n = op.attempts.min(16);
         let sleep = match kind {
-            Backoff::RegionScheduling => (2 * MS << n.saturating_sub(1)).min(500 * MS),
+            Backoff::RegionScheduling => ((2 * MS) << n.saturating_sub(1)).min(500 * MS),
             Backoff::TikvRpc => {
-                let v = (100 * MS << n.saturating_sub(1)).min(2_000 * MS);
+                let v = ((100 * MS) << n.saturating_sub(1)).min(2_000 * MS);
                 v / 2 + self.rng.below(v / 2 + 1)
             }
         };
@@ -267,10 +331,17 @@ impl Client {
                 Level::Warn,
                 None,
                 None,
-                format!("client {}: write of key {} failed after {} attempts: backoff budget exceeded", self.id, op.key, op.attempts),
+                format!(
+                    "client {}: write of key {} failed after {} attempts: backoff budget exceeded",
+                    self.id, op.key, op.attempts
+                ),
             );
             self.op = None;
-            ctx.timer(Node::Client(self.id), cfg.think_time.max(1), Timer::ClientNext);
+            ctx.timer(
+                Node::Client(self.id),
+                cfg.think_time.max(1),
+                Timer::ClientNext,
+            );
             return;
         }
         ctx.timer(Node::Client(self.id), sleep, Timer::ClientNext);

@@ -93,7 +93,14 @@ impl Ctx<'_> {
     }
 
     /// Writes a log line.
-    pub fn log(&self, component: &'static str, level: Level, store: Option<u64>, region: Option<u64>, msg: String) {
+    pub fn log(
+        &self,
+        component: &'static str,
+        level: Level,
+        store: Option<u64>,
+        region: Option<u64>,
+        msg: String,
+    ) {
         self.log.push(component, level, store, region, msg);
     }
 

@@ -8,17 +8,56 @@
 //!
 //! A violation is recorded with its virtual time and details; the run goes on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::observe::Violation;
 use crate::time::{to_ms, Micros};
+
+/// `(term, digest)` records of one region by log index, kept as a window
+/// `[base, base + len)`; `(0, 0)` marks an index not recorded (skipped by a snapshot).
+#[derive(Debug, Default)]
+struct IndexLog {
+    base: u64,
+    slots: VecDeque<(u64, u64)>,
+}
+
+impl IndexLog {
+    fn get(&self, index: u64) -> Option<(u64, u64)> {
+        let i = index.checked_sub(self.base)?;
+        self.slots.get(i as usize).copied().filter(|s| *s != (0, 0))
+    }
+
+    fn set(&mut self, index: u64, v: (u64, u64)) {
+        if self.slots.is_empty() {
+            self.base = index;
+        }
+        let Some(i) = index.checked_sub(self.base) else {
+            return;
+        };
+        let i = i as usize;
+        if i >= self.slots.len() {
+            self.slots.resize(i + 1, (0, 0));
+        }
+        self.slots[i] = v;
+    }
+
+    fn prune(&mut self, below: u64) {
+        while self.base < below && !self.slots.is_empty() {
+            self.slots.pop_front();
+            self.base += 1;
+        }
+        if self.slots.is_empty() {
+            self.base = self.base.max(below);
+        }
+    }
+}
 
 /// The invariant checker's state.
 #[derive(Debug, Default)]
 pub struct Invariants {
     leaders: BTreeMap<(u64, u64), u64>,
-    applied: BTreeMap<(u64, u64), (u64, u64)>,
-    acked: BTreeMap<(u64, u64), (u64, u64)>,
+    applied: BTreeMap<u64, IndexLog>,
+    acked: BTreeMap<u64, IndexLog>,
     /// Violations found so far.
     pub violations: Vec<Violation>,
 }
@@ -40,9 +79,18 @@ impl Invariants {
     }
 
     /// A peer applied the entry `(index, term)` whose data hashes to `digest`.
-    pub fn on_apply(&mut self, now: Micros, region: u64, index: u64, term: u64, digest: u64, peer_id: u64) {
-        match self.applied.get(&(region, index)) {
-            Some(&(t, d)) if (t, d) != (term, digest) => self.violations.push(Violation {
+    pub fn on_apply(
+        &mut self,
+        now: Micros,
+        region: u64,
+        index: u64,
+        term: u64,
+        digest: u64,
+        peer_id: u64,
+    ) {
+        let applied = self.applied.entry(region).or_default();
+        match applied.get(index) {
+            Some((t, d)) if (t, d) != (term, digest) => self.violations.push(Violation {
                 t_ms: to_ms(now),
                 invariant: "state-machine-safety",
                 region,
@@ -52,11 +100,9 @@ impl Invariants {
                 ),
             }),
             Some(_) => {}
-            None => {
-                self.applied.insert((region, index), (term, digest));
-            }
+            None => applied.set(index, (term, digest)),
         }
-        if let Some(&(t, d)) = self.acked.get(&(region, index)) {
+        if let Some((t, d)) = self.acked.get(&region).and_then(|a| a.get(index)) {
             if (t, d) != (term, digest) {
                 self.violations.push(Violation {
                     t_ms: to_ms(now),
@@ -73,15 +119,18 @@ impl Invariants {
 
     /// A write applied at `(index, term)` was acknowledged to its client.
     pub fn on_ack(&mut self, region: u64, index: u64, term: u64, digest: u64) {
-        self.acked.insert((region, index), (term, digest));
+        self.acked
+            .entry(region)
+            .or_default()
+            .set(index, (term, digest));
     }
 
     /// Forgets records of `region` below `index` (every live peer has applied past it).
     pub fn prune(&mut self, region: u64, below: u64) {
         for map in [&mut self.applied, &mut self.acked] {
-            let tail = map.split_off(&(region, below));
-            let _dropped = map.split_off(&(region, 0));
-            map.extend(tail);
+            if let Some(log) = map.get_mut(&region) {
+                log.prune(below);
+            }
         }
     }
 }

@@ -110,7 +110,14 @@ impl LogSink {
     ) {
         let mut b = self.lock();
         let t_ms = b.now_ms;
-        b.lines.push(LogLine { t_ms, store, region, level, component, msg });
+        b.lines.push(LogLine {
+            t_ms,
+            store,
+            region,
+            level,
+            component,
+            msg,
+        });
     }
 
     /// Moves every line written since the last call out of the sink.
@@ -169,7 +176,11 @@ impl slog::Drain for RaftLogDrain {
             slog::Level::Info => Level::Info,
             _ => return Ok(()),
         };
-        let mut ids = IdCollector { region: None, store: None, rest: String::new() };
+        let mut ids = IdCollector {
+            region: None,
+            store: None,
+            rest: String::new(),
+        };
         let _ = slog::KV::serialize(values, record, &mut ids);
         let _ = slog::KV::serialize(&record.kv(), record, &mut ids);
         let mut msg = record.msg().to_string();

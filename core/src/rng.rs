@@ -16,7 +16,9 @@ pub struct SimRng {
 impl SimRng {
     /// A generator seeded from `seed`.
     pub fn new(seed: u64) -> SimRng {
-        SimRng { inner: Pcg64Mcg::seed_from_u64(seed) }
+        SimRng {
+            inner: Pcg64Mcg::seed_from_u64(seed),
+        }
     }
 
     /// A uniformly distributed `u64`.

@@ -66,7 +66,12 @@ impl ParamSpec {
     /// Allowed values as printed by `kvscope describe`.
     pub fn allowed(&self) -> String {
         if !self.choices.is_empty() {
-            return self.choices.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(" | ");
+            return self
+                .choices
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(" | ");
         }
         match self.range {
             Some((lo, hi)) => format!("{lo}..={hi}"),
@@ -108,17 +113,23 @@ impl ParamSpec {
                 } else {
                     (t, scale_to_us)
                 };
-                let n: u64 = digits
-                    .trim()
-                    .parse()
-                    .map_err(|_| bad("expected a whole number with an optional unit (us, ms, s, m)".into()))?;
-                let us = n.checked_mul(mult_us).ok_or_else(|| bad("too large".into()))?;
+                let n: u64 = digits.trim().parse().map_err(|_| {
+                    bad("expected a whole number with an optional unit (us, ms, s, m)".into())
+                })?;
+                let us = n
+                    .checked_mul(mult_us)
+                    .ok_or_else(|| bad("too large".into()))?;
                 if us % scale_to_us != 0 {
-                    return Err(bad(format!("must be a whole number of {}", self.unit.label())));
+                    return Err(bad(format!(
+                        "must be a whole number of {}",
+                        self.unit.label()
+                    )));
                 }
                 us / scale_to_us
             }
-            _ => t.parse::<u64>().map_err(|_| bad("expected a whole non-negative number".into()))?,
+            _ => t
+                .parse::<u64>()
+                .map_err(|_| bad("expected a whole non-negative number".into()))?,
         };
         if let Some((lo, hi)) = self.range {
             if number < lo || number > hi {
@@ -183,7 +194,11 @@ impl fmt::Display for ScenarioError {
             ScenarioError::UnknownParam { scenario, name } => {
                 write!(f, "scenario '{scenario}' has no parameter '{name}' (see `kvscope describe {scenario}`)")
             }
-            ScenarioError::BadValue { name, value, reason } => {
+            ScenarioError::BadValue {
+                name,
+                value,
+                reason,
+            } => {
                 write!(f, "bad value '{value}' for parameter '{name}': {reason}")
             }
             ScenarioError::MalformedOverride(s) => {
@@ -245,20 +260,31 @@ impl Params {
     /// Resolves `overrides` (name, textual value) against the scenario's defaults.
     ///
     /// Errors: unknown scenario, unknown parameter, or a bad value, each naming the culprit.
-    pub fn resolve(scenario: &str, overrides: &[(String, String)]) -> Result<Params, ScenarioError> {
+    pub fn resolve(
+        scenario: &str,
+        overrides: &[(String, String)],
+    ) -> Result<Params, ScenarioError> {
         let spec = find(scenario)?;
         let mut values = BTreeMap::new();
         for p in spec.params {
-            values.insert(p.name, p.parse(p.default).expect("scenario defaults are valid"));
+            values.insert(
+                p.name,
+                p.parse(p.default).expect("scenario defaults are valid"),
+            );
         }
         for (name, value) in overrides {
-            let p = spec.params.iter().find(|p| p.name == name).ok_or_else(|| ScenarioError::UnknownParam {
-                scenario: spec.id.to_string(),
-                name: name.clone(),
+            let p = spec.params.iter().find(|p| p.name == name).ok_or_else(|| {
+                ScenarioError::UnknownParam {
+                    scenario: spec.id.to_string(),
+                    name: name.clone(),
+                }
             })?;
             values.insert(p.name, p.parse(value)?);
         }
-        Ok(Params { scenario: spec.id, values })
+        Ok(Params {
+            scenario: spec.id,
+            values,
+        })
     }
 
     /// Splits `NAME=VALUE` strings into pairs. Errors: [`ScenarioError::MalformedOverride`].
@@ -266,7 +292,9 @@ impl Params {
         settings
             .iter()
             .map(|s| match s.split_once('=') {
-                Some((n, v)) if !n.trim().is_empty() => Ok((n.trim().to_string(), v.trim().to_string())),
+                Some((n, v)) if !n.trim().is_empty() => {
+                    Ok((n.trim().to_string(), v.trim().to_string()))
+                }
                 _ => Err(ScenarioError::MalformedOverride(s.clone())),
             })
             .collect()
@@ -312,13 +340,20 @@ mod tests {
     fn unknown_names_and_bad_values_are_refused_with_the_culprit_named() {
         let e = Params::resolve("nope", &[]).unwrap_err();
         assert!(e.to_string().contains("nope"));
-        let e = Params::resolve("io-hang-transfer-leader", &[("bogus".into(), "1".into())]).unwrap_err();
+        let e = Params::resolve("io-hang-transfer-leader", &[("bogus".into(), "1".into())])
+            .unwrap_err();
         assert!(e.to_string().contains("bogus"));
-        let e = Params::resolve("io-hang-transfer-leader", &[("fix".into(), "maybe".into())]).unwrap_err();
+        let e = Params::resolve("io-hang-transfer-leader", &[("fix".into(), "maybe".into())])
+            .unwrap_err();
         assert!(e.to_string().contains("relaxed-check"), "{e}");
-        let e = Params::resolve("io-hang-transfer-leader", &[("stores".into(), "99".into())]).unwrap_err();
+        let e = Params::resolve("io-hang-transfer-leader", &[("stores".into(), "99".into())])
+            .unwrap_err();
         assert!(e.to_string().contains("stores"));
-        let e = Params::resolve("io-hang-transfer-leader", &[("hang_start".into(), "4x".into())]).unwrap_err();
+        let e = Params::resolve(
+            "io-hang-transfer-leader",
+            &[("hang_start".into(), "4x".into())],
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("hang_start"));
     }
 
@@ -326,7 +361,10 @@ mod tests {
     fn durations_accept_suffixes_in_the_params_unit() {
         let p = Params::resolve(
             "io-hang-transfer-leader",
-            &[("hang_start".into(), "2m".into()), ("disk_latency".into(), "2ms".into())],
+            &[
+                ("hang_start".into(), "2m".into()),
+                ("disk_latency".into(), "2ms".into()),
+            ],
         )
         .unwrap();
         assert_eq!(p.num("hang_start"), 120_000);

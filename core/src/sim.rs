@@ -2,7 +2,8 @@
 //! the environment, and the components. [`Simulation`] is the public handle
 //! used by the command line, the page and the tests.
 
-use std::collections::BTreeMap;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap};
 
 use serde::Serialize;
 
@@ -17,7 +18,9 @@ use crate::raftstore::Store;
 use crate::rng::SimRng;
 use crate::scenario::{Params, ScenarioError};
 use crate::time::{to_ms, Micros, SEC};
-use crate::view::{ClusterView, DiskState, EntryKind, EntryView, FaultWindow, RaftGroupView, RegionView, StoreView};
+use crate::view::{
+    ClusterView, DiskState, EntryKind, EntryView, FaultWindow, RaftGroupView, RegionView, StoreView,
+};
 
 /// A fault injected into the environment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -74,10 +77,27 @@ impl Fault {
 
     fn window(&self) -> (u64, Micros, Micros) {
         match *self {
-            Fault::IoHang { store, start, duration }
-            | Fault::SlowDisk { store, start, duration, .. }
-            | Fault::Crash { store, start, duration }
-            | Fault::Partition { store, start, duration } => (store, start, duration),
+            Fault::IoHang {
+                store,
+                start,
+                duration,
+            }
+            | Fault::SlowDisk {
+                store,
+                start,
+                duration,
+                ..
+            }
+            | Fault::Crash {
+                store,
+                start,
+                duration,
+            }
+            | Fault::Partition {
+                store,
+                start,
+                duration,
+            } => (store, start, duration),
         }
     }
 }
@@ -93,11 +113,52 @@ enum FaultAction {
     Isolate(u64, Micros),
 }
 
+/// An event in the queue, ordered by (time, sequence number): earliest first,
+/// and among events at the same virtual time, the one scheduled first.
+#[derive(Debug)]
+struct Queued {
+    at: Micros,
+    seq: u64,
+    kind: EventKind,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+
+impl Eq for Queued {}
+
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // BinaryHeap is a max-heap: reverse so the earliest (at, seq) pops first.
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
 #[derive(Debug)]
 enum EventKind {
-    Deliver { from: Node, to: Node, msgs: Vec<Msg> },
-    DiskDone { store: u64, generation: u64 },
-    Timer { node: Node, incarnation: u64, timer: Timer },
+    Deliver {
+        from: Node,
+        to: Node,
+        msgs: Vec<Msg>,
+    },
+    DiskDone {
+        store: u64,
+        generation: u64,
+    },
+    Timer {
+        node: Node,
+        incarnation: u64,
+        timer: Timer,
+    },
     Fault(FaultAction),
     Sample,
 }
@@ -125,7 +186,7 @@ pub struct Simulation {
     seed: u64,
     now: Micros,
     seq: u64,
-    queue: BTreeMap<(Micros, u64), EventKind>,
+    queue: BinaryHeap<Queued>,
     rng: SimRng,
     world: World,
     log_sink: LogSink,
@@ -149,7 +210,11 @@ impl Simulation {
     /// Builds the scenario `scenario` with `seed` and textual `overrides`.
     ///
     /// Errors: unknown scenario or parameter, or a bad value ([`ScenarioError`]).
-    pub fn new(scenario: &str, seed: u64, overrides: &[(String, String)]) -> Result<Simulation, ScenarioError> {
+    pub fn new(
+        scenario: &str,
+        seed: u64,
+        overrides: &[(String, String)],
+    ) -> Result<Simulation, ScenarioError> {
         let params = Params::resolve(scenario, overrides)?;
         Simulation::from_params(params, seed)
     }
@@ -180,7 +245,7 @@ impl Simulation {
             seed,
             now: 0,
             seq: 0,
-            queue: BTreeMap::new(),
+            queue: BinaryHeap::new(),
             rng,
             world,
             log_sink,
@@ -205,7 +270,11 @@ impl Simulation {
 
     fn push(&mut self, at: Micros, kind: EventKind) {
         self.seq += 1;
-        self.queue.insert((at, self.seq), kind);
+        self.queue.push(Queued {
+            at,
+            seq: self.seq,
+            kind,
+        });
     }
 
     /// Schedules a fault (times are absolute virtual µs; a start in the past means now).
@@ -215,18 +284,33 @@ impl Simulation {
         match f {
             Fault::IoHang { .. } => {
                 self.push(start, EventKind::Fault(FaultAction::HangStart(store)));
-                self.push(start + duration, EventKind::Fault(FaultAction::HangEnd(store)));
+                self.push(
+                    start + duration,
+                    EventKind::Fault(FaultAction::HangEnd(store)),
+                );
             }
             Fault::SlowDisk { factor, .. } => {
-                self.push(start, EventKind::Fault(FaultAction::SlowStart(store, factor)));
-                self.push(start + duration, EventKind::Fault(FaultAction::SlowEnd(store)));
+                self.push(
+                    start,
+                    EventKind::Fault(FaultAction::SlowStart(store, factor)),
+                );
+                self.push(
+                    start + duration,
+                    EventKind::Fault(FaultAction::SlowEnd(store)),
+                );
             }
             Fault::Crash { .. } => {
                 self.push(start, EventKind::Fault(FaultAction::Crash(store)));
-                self.push(start + duration, EventKind::Fault(FaultAction::Restart(store)));
+                self.push(
+                    start + duration,
+                    EventKind::Fault(FaultAction::Restart(store)),
+                );
             }
             Fault::Partition { .. } => {
-                self.push(start, EventKind::Fault(FaultAction::Isolate(store, start + duration)));
+                self.push(
+                    start,
+                    EventKind::Fault(FaultAction::Isolate(store, start + duration)),
+                );
             }
         }
         self.faults.push(f);
@@ -305,11 +389,11 @@ impl Simulation {
     }
 
     fn step_before(&mut self, until: Micros) -> bool {
-        let Some((&(at, seq), _)) = self.queue.first_key_value() else { return false };
-        if at > until {
-            return false;
+        match self.queue.peek() {
+            Some(q) if q.at <= until => {}
+            _ => return false,
         }
-        let kind = self.queue.remove(&(at, seq)).expect("first key exists");
+        let Queued { at, seq, kind } = self.queue.pop().expect("peeked");
         self.now = at;
         self.events += 1;
         self.log_sink.set_now_ms(to_ms(at));
@@ -372,7 +456,14 @@ impl Simulation {
                         let tokens = disk.complete(generation);
                         if let Some((at, g)) = disk.maybe_start(now) {
                             self.seq += 1;
-                            self.queue.insert((at, self.seq), EventKind::DiskDone { store, generation: g });
+                            self.queue.push(Queued {
+                                at,
+                                seq: self.seq,
+                                kind: EventKind::DiskDone {
+                                    store,
+                                    generation: g,
+                                },
+                            });
                         }
                         if let Some(st) = world.stores.get_mut(&store) {
                             if st.up && !tokens.is_empty() {
@@ -381,7 +472,11 @@ impl Simulation {
                         }
                     }
                 }
-                EventKind::Timer { node, incarnation, timer } => {
+                EventKind::Timer {
+                    node,
+                    incarnation,
+                    timer,
+                } => {
                     self.hasher.update(&[3, node_tag(node)]);
                     match node {
                         Node::Store(s) => {
@@ -390,7 +485,9 @@ impl Simulation {
                                     match timer {
                                         Timer::RaftBaseTick => st.on_tick(&mut ctx),
                                         Timer::PdHeartbeatTick => st.on_pd_heartbeat_tick(&mut ctx),
-                                        Timer::PdStoreHeartbeatTick => st.on_store_heartbeat_tick(&mut ctx),
+                                        Timer::PdStoreHeartbeatTick => {
+                                            st.on_store_heartbeat_tick(&mut ctx)
+                                        }
                                         Timer::RaftLogGcTick => st.on_raft_log_gc_tick(&mut ctx),
                                         Timer::InspectTick => st.on_inspect_tick(&mut ctx),
                                         _ => {}
@@ -399,7 +496,9 @@ impl Simulation {
                             }
                         }
                         Node::Pd => world.pd.on_schedule(&mut ctx),
-                        Node::Client(c) => world.workload.on_timer(&mut ctx, &mut world.pd, c, timer),
+                        Node::Client(c) => {
+                            world.workload.on_timer(&mut ctx, &mut world.pd, c, timer)
+                        }
                     }
                 }
                 EventKind::Fault(action) => {
@@ -421,7 +520,7 @@ impl Simulation {
         world: &mut World,
         ctx: &mut Ctx,
         action: FaultAction,
-        queue: &mut BTreeMap<(Micros, u64), EventKind>,
+        queue: &mut BinaryHeap<Queued>,
         seq: &mut u64,
     ) {
         let now = ctx.now;
@@ -429,17 +528,36 @@ impl Simulation {
             FaultAction::HangStart(s) => {
                 if let Some(d) = world.disks.get_mut(&s) {
                     d.start_hang();
-                    ctx.log("sim", Level::Warn, Some(s), None, format!("disk of store {s} hangs: every write is held"));
+                    ctx.log(
+                        "sim",
+                        Level::Warn,
+                        Some(s),
+                        None,
+                        format!("disk of store {s} hangs: every write is held"),
+                    );
                     ctx.count("io_hangs", 1);
                 }
             }
             FaultAction::HangEnd(s) => {
                 if let Some(d) = world.disks.get_mut(&s) {
                     let tokens = d.end_hang();
-                    ctx.log("sim", Level::Info, Some(s), None, format!("disk of store {s} recovers from the hang"));
+                    ctx.log(
+                        "sim",
+                        Level::Info,
+                        Some(s),
+                        None,
+                        format!("disk of store {s} recovers from the hang"),
+                    );
                     if let Some((at, g)) = d.maybe_start(now) {
                         *seq += 1;
-                        queue.insert((at, *seq), EventKind::DiskDone { store: s, generation: g });
+                        queue.push(Queued {
+                            at,
+                            seq: *seq,
+                            kind: EventKind::DiskDone {
+                                store: s,
+                                generation: g,
+                            },
+                        });
                     }
                     if let Some(st) = world.stores.get_mut(&s) {
                         if st.up && !tokens.is_empty() {
@@ -451,7 +569,13 @@ impl Simulation {
             FaultAction::SlowStart(s, f) => {
                 if let Some(d) = world.disks.get_mut(&s) {
                     d.slow_factor = f.max(1);
-                    ctx.log("sim", Level::Warn, Some(s), None, format!("disk of store {s} becomes {f}x slower"));
+                    ctx.log(
+                        "sim",
+                        Level::Warn,
+                        Some(s),
+                        None,
+                        format!("disk of store {s} becomes {f}x slower"),
+                    );
                 }
             }
             FaultAction::SlowEnd(s) => {
@@ -479,7 +603,16 @@ impl Simulation {
             }
             FaultAction::Isolate(s, until) => {
                 world.network.isolate(Node::Store(s), until);
-                ctx.log("sim", Level::Warn, Some(s), None, format!("store {s} is partitioned from the network until {} ms", to_ms(until)));
+                ctx.log(
+                    "sim",
+                    Level::Warn,
+                    Some(s),
+                    None,
+                    format!(
+                        "store {s} is partitioned from the network until {} ms",
+                        to_ms(until)
+                    ),
+                );
             }
         }
     }
@@ -490,11 +623,21 @@ impl Simulation {
         for e in out {
             match e {
                 Effect::Send { from, to, msg } => batches.entry((from, to)).or_default().push(msg),
-                Effect::DiskWrite { store, token, bytes } => {
+                Effect::DiskWrite {
+                    store,
+                    token,
+                    bytes,
+                } => {
                     let now = self.now;
                     if let Some(d) = self.world.disks.get_mut(&store) {
                         if let Some((at, g)) = d.submit(now, token, bytes) {
-                            self.push(at, EventKind::DiskDone { store, generation: g });
+                            self.push(
+                                at,
+                                EventKind::DiskDone {
+                                    store,
+                                    generation: g,
+                                },
+                            );
                         }
                     }
                 }
@@ -503,13 +646,24 @@ impl Simulation {
                         Node::Store(s) => self.world.stores.get(&s).map_or(0, |st| st.incarnation),
                         _ => 0,
                     };
-                    self.push(self.now + after, EventKind::Timer { node, incarnation, timer });
+                    self.push(
+                        self.now + after,
+                        EventKind::Timer {
+                            node,
+                            incarnation,
+                            timer,
+                        },
+                    );
                 }
             }
         }
         for ((from, to), msgs) in batches {
             let bytes = msgs.iter().map(Msg::wire_bytes).sum();
-            if let Some(at) = self.world.network.route(&mut self.rng, self.now, from, to, bytes) {
+            if let Some(at) = self
+                .world
+                .network
+                .route(&mut self.rng, self.now, from, to, bytes)
+            {
                 self.push(at, EventKind::Deliver { from, to, msgs });
             } else {
                 *self.counters.entry("network_batches_dropped").or_insert(0) += 1;
@@ -523,30 +677,51 @@ impl Simulation {
         let mut put = |name: String, v: f64| self.series.entry(name).or_default().push((t_ms, v));
         put("qps".into(), stats.completed as f64);
         put("failed_ops".into(), stats.failed as f64);
-        put("latency_p50_ms".into(), stats.latency.percentile(50) as f64 / 1000.0);
-        put("latency_p99_ms".into(), stats.latency.percentile(99) as f64 / 1000.0);
+        put(
+            "latency_p50_ms".into(),
+            stats.latency.percentile(50) as f64 / 1000.0,
+        );
+        put(
+            "latency_p99_ms".into(),
+            stats.latency.percentile(99) as f64 / 1000.0,
+        );
         self.last_qps = stats.completed as f64;
         self.last_region_qps.clear();
         let region_ids: Vec<u64> = self.world.pd.regions.keys().copied().collect();
         for rid in region_ids {
             let q = stats.completed_by_region.get(&rid).copied().unwrap_or(0) as f64;
             self.last_region_qps.insert(rid, q);
-            self.series.entry(format!("qps_region_{rid}")).or_default().push((t_ms, q));
+            self.series
+                .entry(format!("qps_region_{rid}"))
+                .or_default()
+                .push((t_ms, q));
         }
         for (&sid, d) in &self.world.disks {
-            self.series.entry(format!("disk_queue_store_{sid}")).or_default().push((t_ms, d.depth() as f64));
+            self.series
+                .entry(format!("disk_queue_store_{sid}"))
+                .or_default()
+                .push((t_ms, d.depth() as f64));
         }
         for (&sid, st) in &self.world.stores {
-            self.series.entry(format!("slow_score_store_{sid}")).or_default().push((t_ms, st.slow_score.score() as f64));
+            self.series
+                .entry(format!("slow_score_store_{sid}"))
+                .or_default()
+                .push((t_ms, st.slow_score.score() as f64));
             let leaders = st.peers.values().filter(|p| st.up && p.is_leader()).count();
-            self.series.entry(format!("leaders_store_{sid}")).or_default().push((t_ms, leaders as f64));
+            self.series
+                .entry(format!("leaders_store_{sid}"))
+                .or_default()
+                .push((t_ms, leaders as f64));
         }
         // Invariant bookkeeping: forget entries every live peer has applied.
         let mut min_applied: BTreeMap<u64, u64> = BTreeMap::new();
         for st in self.world.stores.values() {
             for (&rid, p) in &st.peers {
                 let a = p.raft.store().applied_index;
-                min_applied.entry(rid).and_modify(|m| *m = (*m).min(a)).or_insert(a);
+                min_applied
+                    .entry(rid)
+                    .and_modify(|m| *m = (*m).min(a))
+                    .or_insert(a);
             }
         }
         for (rid, m) in min_applied {
@@ -564,7 +739,11 @@ impl Simulation {
             .map(|st| {
                 let disk = &w.disks[&st.id];
                 let hang = self.faults.iter().find_map(|f| match *f {
-                    Fault::IoHang { store, start, duration } if store == st.id && start <= self.now && self.now < start + duration => {
+                    Fault::IoHang {
+                        store,
+                        start,
+                        duration,
+                    } if store == st.id && start <= self.now && self.now < start + duration => {
                         Some((start, start + duration))
                     }
                     _ => None,
@@ -573,7 +752,10 @@ impl Simulation {
                     id: st.id,
                     up: st.up,
                     disk: if disk.is_hung() {
-                        DiskState::Hung { since_ms: hang.map_or(0, |h| to_ms(h.0)), until_ms: hang.map(|h| to_ms(h.1)) }
+                        DiskState::Hung {
+                            since_ms: hang.map_or(0, |h| to_ms(h.0)),
+                            until_ms: hang.map(|h| to_ms(h.1)),
+                        }
                     } else {
                         DiskState::Healthy
                     },
@@ -581,13 +763,20 @@ impl Simulation {
                     disk_queue_bytes: disk.depth_bytes(),
                     slow_score: st.slow_score.score(),
                     evicted_as_slow: w.pd.stores.get(&st.id).is_some_and(|s| s.evicted_as_slow),
-                    leader_count: if st.up { st.peers.values().filter(|p| p.is_leader()).count() } else { 0 },
+                    leader_count: if st.up {
+                        st.peers.values().filter(|p| p.is_leader()).count()
+                    } else {
+                        0
+                    },
                     peer_count: st.peers.len(),
                 }
             })
             .collect();
         let region_ids: Vec<u64> = w.pd.regions.keys().copied().collect();
-        let mut regions: Vec<RegionView> = region_ids.iter().filter_map(|&rid| self.region_view(rid)).collect();
+        let mut regions: Vec<RegionView> = region_ids
+            .iter()
+            .filter_map(|&rid| self.region_view(rid))
+            .collect();
         regions.sort_by_key(|r| (r.start_key.parse::<u64>().unwrap_or(0), r.id));
         ClusterView {
             now_us: self.now,
@@ -601,11 +790,18 @@ impl Simulation {
     }
 
     fn peers_of(&self, rid: u64) -> Vec<(&Store, &crate::raftstore::Peer)> {
-        self.world.stores.values().filter_map(|st| st.peers.get(&rid).map(|p| (st, p))).collect()
+        self.world
+            .stores
+            .values()
+            .filter_map(|st| st.peers.get(&rid).map(|p| (st, p)))
+            .collect()
     }
 
     fn leader_of(&self, rid: u64) -> Option<(&Store, &crate::raftstore::Peer)> {
-        self.peers_of(rid).into_iter().filter(|(st, p)| st.up && p.is_leader()).max_by_key(|(_, p)| p.raft.raft.term)
+        self.peers_of(rid)
+            .into_iter()
+            .filter(|(st, p)| st.up && p.is_leader())
+            .max_by_key(|(_, p)| p.raft.raft.term)
     }
 
     fn region_view(&self, rid: u64) -> Option<RegionView> {
@@ -614,12 +810,18 @@ impl Simulation {
             return None;
         }
         let leader = self.leader_of(rid);
-        let meta_src = leader.or_else(|| peers.iter().copied().max_by_key(|(_, p)| p.region().conf_ver))?;
+        let meta_src = leader.or_else(|| {
+            peers
+                .iter()
+                .copied()
+                .max_by_key(|(_, p)| p.region().conf_ver)
+        })?;
         let meta = meta_src.1.region().clone();
         let mut pv: Vec<_> = peers
             .iter()
             .map(|(st, p)| {
-                let matched = leader.and_then(|(_, l)| l.raft.raft.prs().get(p.meta.id).map(|pr| pr.matched));
+                let matched =
+                    leader.and_then(|(_, l)| l.raft.raft.prs().get(p.meta.id).map(|pr| pr.matched));
                 p.view(st.up, matched)
             })
             .collect();
@@ -627,7 +829,11 @@ impl Simulation {
         Some(RegionView {
             id: rid,
             start_key: meta.start_key.to_string(),
-            end_key: if meta.end_key == u64::MAX { String::new() } else { meta.end_key.to_string() },
+            end_key: if meta.end_key == u64::MAX {
+                String::new()
+            } else {
+                meta.end_key.to_string()
+            },
             conf_ver: meta.conf_ver,
             hot: rid == self.world.hot_region,
             leader_store: leader.map(|(st, _)| st.id),
@@ -640,9 +846,12 @@ impl Simulation {
     pub fn raft_group(&self, region_id: u64) -> Option<RaftGroupView> {
         let rv = self.region_view(region_id)?;
         let peers = self.peers_of(region_id);
-        let src = self
-            .leader_of(region_id)
-            .or_else(|| peers.iter().copied().max_by_key(|(_, p)| p.raft.raft.raft_log.last_index()))?;
+        let src = self.leader_of(region_id).or_else(|| {
+            peers
+                .iter()
+                .copied()
+                .max_by_key(|(_, p)| p.raft.raft.raft_log.last_index())
+        })?;
         let log_tail = src
             .1
             .log_tail(64)
@@ -653,22 +862,34 @@ impl Simulation {
                         use protobuf::Message as _;
                         let label = raft::eraftpb::ConfChange::parse_from_bytes(e.get_data())
                             .ok()
-                            .map(|cc| format!("{:?} peer {}", cc.get_change_type(), cc.get_node_id()));
+                            .map(|cc| {
+                                format!("{:?} peer {}", cc.get_change_type(), cc.get_node_id())
+                            });
                         (EntryKind::ConfChange, label)
                     }
                     _ if e.get_data().is_empty() => (EntryKind::Empty, None),
                     _ => (EntryKind::Normal, None),
                 };
-                EntryView { index: e.get_index(), term: e.get_term(), kind, label }
+                EntryView {
+                    index: e.get_index(),
+                    term: e.get_term(),
+                    kind,
+                    label,
+                }
             })
             .collect();
-        let mut attempts: Vec<_> = peers.iter().flat_map(|(_, p)| p.transfer_attempts.iter().cloned()).collect();
+        let mut attempts: Vec<_> = peers
+            .iter()
+            .flat_map(|(_, p)| p.transfer_attempts.iter().cloned())
+            .collect();
         attempts.sort_by_key(|a| a.t_ms);
         let skip = attempts.len().saturating_sub(50);
         Some(RaftGroupView {
             region_id,
             term: rv.peers.iter().map(|p| p.term).max().unwrap_or(0),
-            pending_conf_index: self.leader_of(region_id).map_or(0, |(_, l)| l.raft.raft.pending_conf_index),
+            pending_conf_index: self
+                .leader_of(region_id)
+                .map_or(0, |(_, l)| l.raft.raft.pending_conf_index),
             peers: rv.peers,
             log_tail,
             transfer_attempts: attempts.into_iter().skip(skip).collect(),
@@ -681,7 +902,12 @@ impl Simulation {
             .iter()
             .map(|f| {
                 let (store, start, duration) = f.window();
-                FaultWindow { kind: f.kind().to_string(), store, start_ms: to_ms(start), end_ms: Some(to_ms(start + duration)) }
+                FaultWindow {
+                    kind: f.kind().to_string(),
+                    store,
+                    start_ms: to_ms(start),
+                    end_ms: Some(to_ms(start + duration)),
+                }
             })
             .collect()
     }

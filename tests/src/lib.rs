@@ -1,1 +1,55 @@
 //! Helpers shared by the scenario tests in `tests/tests/`.
+
+use kvscope_core::time::MS;
+use kvscope_core::Simulation;
+
+/// Builds the scenario `io-hang-transfer-leader` with `seed` and `settings`
+/// (`NAME=VALUE`) and runs it to `until_s` virtual seconds.
+pub fn run_io_hang(seed: u64, settings: &[&str], until_s: u64) -> Simulation {
+    let overrides: Vec<(String, String)> = settings
+        .iter()
+        .map(|s| {
+            let (n, v) = s.split_once('=').expect("settings are NAME=VALUE");
+            (n.to_string(), v.to_string())
+        })
+        .collect();
+    let mut sim = Simulation::new("io-hang-transfer-leader", seed, &overrides)
+        .expect("valid scenario settings");
+    sim.run_until(until_s * 1000 * MS);
+    sim
+}
+
+/// Mean of series `name` over samples with `from_s <= t < to_s` (virtual seconds).
+pub fn mean_between(sim: &Simulation, name: &str, from_s: u64, to_s: u64) -> f64 {
+    let points: Vec<f64> = sim
+        .series()
+        .get(name)
+        .map(|s| {
+            s.iter()
+                .filter(|(t, _)| *t >= from_s * 1000 && *t < to_s * 1000)
+                .map(|(_, v)| *v)
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        !points.is_empty(),
+        "series {name} has no samples in [{from_s}s, {to_s}s)"
+    );
+    points.iter().sum::<f64>() / points.len() as f64
+}
+
+/// Lowest value of series `name` over samples with `from_s <= t < to_s`.
+pub fn min_between(sim: &Simulation, name: &str, from_s: u64, to_s: u64) -> f64 {
+    sim.series()
+        .get(name)
+        .into_iter()
+        .flatten()
+        .filter(|(t, _)| *t >= from_s * 1000 && *t < to_s * 1000)
+        .map(|(_, v)| *v)
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Number of log lines whose message contains `needle`.
+pub fn log_count(sim: &Simulation, needle: &str) -> usize {
+    sim.log().iter().filter(|l| l.msg.contains(needle)).count()
+}

@@ -28,6 +28,15 @@ impl Cmd {
         }
     }
 
+    /// A command running `program`, printed as `name` (for example the
+    /// full path in `$CARGO`, printed as `cargo`).
+    pub fn named(program: impl AsRef<OsStr>, name: &str) -> Self {
+        Cmd {
+            inner: Command::new(program),
+            shown: name.to_owned(),
+        }
+    }
+
     /// Appends one argument.
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
         let arg = arg.as_ref();

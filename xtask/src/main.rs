@@ -50,7 +50,8 @@ const TRACE_UNTIL_MS: u64 = 20_000;
 /// Command-line interface of `cargo xtask`.
 #[derive(Parser)]
 #[command(
-    name = "cargo xtask",
+    name = "xtask",
+    bin_name = "cargo xtask",
     about = "kvscope's build, test and tooling commands"
 )]
 struct Cli {

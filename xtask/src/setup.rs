@@ -45,22 +45,22 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// A command run from the repository root with the tools' `PATH`.
-    pub fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Cmd {
-        Cmd::new(program)
-            .env_quiet("PATH", &self.path)
-            .dir(&self.root)
+    /// Gives `cmd` the tools' `PATH` and the repository root as directory.
+    fn with_env(&self, cmd: Cmd) -> Cmd {
+        cmd.env_quiet("PATH", &self.path).dir(&self.root)
     }
 
     /// `cargo`, the same one that runs this xtask.
     pub fn cargo(&self) -> Cmd {
-        self.cmd(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        self.with_env(cargo())
     }
 
     /// `trunk`, with its update check off and in offline mode (so it never
     /// tries to download a tool; `cargo fetch` must have run first).
     pub fn trunk(&self) -> Cmd {
-        self.cmd(&self.trunk)
+        self.with_env(Cmd::named(&self.trunk, "trunk"))
+            // Trunk's errors are readable without anyhow's stack backtrace.
+            .env_quiet("RUST_LIB_BACKTRACE", "0")
             .env("TRUNK_SKIP_VERSION_CHECK", "true")
             .env("TRUNK_OFFLINE", "true")
     }
@@ -118,6 +118,14 @@ impl Dirs {
         dirs.extend(self.inherited.iter().cloned());
         dirs
     }
+}
+
+/// `cargo`: the one running this xtask (`$CARGO`), printed as `cargo`.
+fn cargo() -> Cmd {
+    Cmd::named(
+        env::var_os("CARGO").unwrap_or_else(|| "cargo".into()),
+        "cargo",
+    )
 }
 
 /// Prints one line of setup progress.
@@ -207,7 +215,7 @@ fn ensure_trunk(root: &Path, dirs: &Dirs) -> Result<PathBuf> {
         &what,
         "installing into .tools/bin (about 10-11 minutes cold on 2 cores)",
     );
-    Cmd::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    cargo()
         .dir(root)
         .args(["install", "trunk", "--version", TRUNK_VERSION, "--locked"])
         .arg("--root")
@@ -260,7 +268,7 @@ fn ensure_wasm_bindgen(root: &Path, dirs: &Dirs) -> Result<std::result::Result<P
     );
     // Not `--locked`: the CLI's own lock file pins a crate version that the
     // registry does not serve.
-    Cmd::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    cargo()
         .dir(root)
         .args(["install", "wasm-bindgen-cli", "--version", &version])
         .arg("--root")

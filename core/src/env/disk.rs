@@ -121,7 +121,11 @@ impl Disk {
 
     /// Bytes queued or in service.
     pub fn depth_bytes(&self) -> u64 {
-        self.queue.iter().chain(self.in_service.iter()).map(|p| p.bytes).sum()
+        self.queue
+            .iter()
+            .chain(self.in_service.iter())
+            .map(|p| p.bytes)
+            .sum()
     }
 
     /// The process crashed: every unsynced write is lost.
@@ -138,7 +142,10 @@ mod tests {
     use super::*;
 
     fn disk() -> Disk {
-        Disk::new(DiskConfig { latency: 1_000, bandwidth_bytes_per_sec: 1_000_000 })
+        Disk::new(DiskConfig {
+            latency: 1_000,
+            bandwidth_bytes_per_sec: 1_000_000,
+        })
     }
 
     #[test]

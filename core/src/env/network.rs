@@ -53,37 +53,59 @@ pub struct Network {
 impl Network {
     /// A healthy network.
     pub fn new(cfg: NetworkConfig) -> Network {
-        Network { cfg, last_arrival: BTreeMap::new(), partitions: Vec::new() }
+        Network {
+            cfg,
+            last_arrival: BTreeMap::new(),
+            partitions: Vec::new(),
+        }
     }
 
     /// Isolates `node` from every other node until `until` (virtual µs).
     pub fn isolate(&mut self, node: Node, until: Micros) {
-        self.partitions.push(Partition { isolated: node, until });
+        self.partitions.push(Partition {
+            isolated: node,
+            until,
+        });
     }
 
     /// True if `node` is cut off at `now`.
     pub fn is_isolated(&self, node: Node, now: Micros) -> bool {
-        self.partitions.iter().any(|p| p.isolated == node && now < p.until)
+        self.partitions
+            .iter()
+            .any(|p| p.isolated == node && now < p.until)
     }
 
     /// Decides when a batch of `bytes` sent at `now` from `from` to `to` arrives,
     /// or `None` if it is lost (partition or random drop).
-    pub fn route(&mut self, rng: &mut SimRng, now: Micros, from: Node, to: Node, bytes: u64) -> Option<Micros> {
+    pub fn route(
+        &mut self,
+        rng: &mut SimRng,
+        now: Micros,
+        from: Node,
+        to: Node,
+        bytes: u64,
+    ) -> Option<Micros> {
         self.partitions.retain(|p| p.until > now);
         if from != to
-            && self.partitions.iter().any(|p| p.isolated == from || p.isolated == to)
+            && self
+                .partitions
+                .iter()
+                .any(|p| p.isolated == from || p.isolated == to)
         {
             return None;
         }
         if self.cfg.drop_ppm > 0 && rng.chance_ppm(self.cfg.drop_ppm) {
             return None;
         }
-        let jitter = if self.cfg.jitter > 0 { rng.below(self.cfg.jitter + 1) } else { 0 };
-        let transfer = if self.cfg.bandwidth_bytes_per_sec > 0 {
-            bytes.saturating_mul(1_000_000) / self.cfg.bandwidth_bytes_per_sec
+        let jitter = if self.cfg.jitter > 0 {
+            rng.below(self.cfg.jitter + 1)
         } else {
             0
         };
+        let transfer = bytes
+            .saturating_mul(1_000_000)
+            .checked_div(self.cfg.bandwidth_bytes_per_sec)
+            .unwrap_or(0);
         let at = now + self.cfg.latency + jitter + transfer;
         let last = self.last_arrival.entry((from, to)).or_insert(0);
         let at = at.max(*last);

@@ -92,14 +92,40 @@ pub struct Pd {
 
 impl Pd {
     /// A PD knowing the bootstrapped regions (leaders as placed) and stores.
-    pub fn new(cfg: PdConfig, regions: &[(RegionMeta, PeerMeta)], stores: &[u64], next_peer_id: u64) -> Pd {
+    pub fn new(
+        cfg: PdConfig,
+        regions: &[(RegionMeta, PeerMeta)],
+        stores: &[u64],
+        next_peer_id: u64,
+    ) -> Pd {
         let regions = regions
             .iter()
             .map(|(m, l)| {
-                (m.id, RegionInfo { meta: m.clone(), leader: Some(*l), term: 0, pending_peers: vec![], write_bytes_rate: 0, last_heartbeat: 0 })
+                (
+                    m.id,
+                    RegionInfo {
+                        meta: m.clone(),
+                        leader: Some(*l),
+                        term: 0,
+                        pending_peers: vec![],
+                        write_bytes_rate: 0,
+                        last_heartbeat: 0,
+                    },
+                )
             })
             .collect();
-        let stores = stores.iter().map(|&s| (s, StoreInfo { slow_score: 1, ..Default::default() })).collect();
+        let stores = stores
+            .iter()
+            .map(|&s| {
+                (
+                    s,
+                    StoreInfo {
+                        slow_score: 1,
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect();
         Pd {
             cfg,
             tso_physical_ms: 0,
@@ -150,16 +176,31 @@ impl Pd {
 
     fn on_store_heartbeat(&mut self, ctx: &mut Ctx, hb: StoreHeartbeat) {
         let any_evicted = self.stores.values().any(|s| s.evicted_as_slow);
-        let Some(s) = self.stores.get_mut(&hb.store_id) else { return };
+        let Some(s) = self.stores.get_mut(&hb.store_id) else {
+            return;
+        };
         s.slow_score = hb.slow_score;
         s.last_heartbeat = ctx.now;
         if !s.evicted_as_slow && !any_evicted && hb.slow_score >= SLOW_STORE_EVICT_THRESHOLD {
             s.evicted_as_slow = true;
             ctx.count("slow_store_evicted", 1);
-            Self::log(ctx, Level::Info, None, format!("detected slow store, start to evict leaders, store-id: {}", hb.store_id));
+            Self::log(
+                ctx,
+                Level::Info,
+                None,
+                format!(
+                    "detected slow store, start to evict leaders, store-id: {}",
+                    hb.store_id
+                ),
+            );
         } else if s.evicted_as_slow && hb.slow_score <= SLOW_STORE_RECOVER_THRESHOLD {
             s.evicted_as_slow = false;
-            Self::log(ctx, Level::Info, None, format!("slow store has been recovered, store-id: {}", hb.store_id));
+            Self::log(
+                ctx,
+                Level::Info,
+                None,
+                format!("slow store has been recovered, store-id: {}", hb.store_id),
+            );
         }
     }
 
@@ -191,8 +232,12 @@ impl Pd {
     /// Advances the operator of `region` if its step finished; re-dispatches the
     /// current step when `dispatch` (a heartbeat arrived).
     fn check_operator(&mut self, ctx: &mut Ctx, rid: u64, dispatch: bool) {
-        let Some(info) = self.regions.get(&rid) else { return };
-        let Some(op) = self.running.get_mut(&rid) else { return };
+        let Some(info) = self.regions.get(&rid) else {
+            return;
+        };
+        let Some(op) = self.running.get_mut(&rid) else {
+            return;
+        };
         let mut advanced = false;
         while op.current < op.steps.len() && op.steps[op.current].is_finished(info) {
             op.current += 1;
@@ -204,7 +249,15 @@ impl Pd {
             op.status = OperatorStatus::Success;
             op.finished = Some(ctx.now);
             ctx.count("pd_operators_succeeded", 1);
-            Self::log(ctx, Level::Info, Some(rid), format!("operator finish, region-id: {rid}, operator: \"{}\"", op.describe()));
+            Self::log(
+                ctx,
+                Level::Info,
+                Some(rid),
+                format!(
+                    "operator finish, region-id: {rid}, operator: \"{}\"",
+                    op.describe()
+                ),
+            );
             self.push_finished(op);
             return;
         }
@@ -214,8 +267,12 @@ impl Pd {
     }
 
     fn dispatch(&mut self, ctx: &mut Ctx, rid: u64) {
-        let Some(info) = self.regions.get(&rid) else { return };
-        let Some(op) = self.running.get(&rid) else { return };
+        let Some(info) = self.regions.get(&rid) else {
+            return;
+        };
+        let Some(op) = self.running.get(&rid) else {
+            return;
+        };
         let Some(leader) = info.leader else { return };
         let step = &op.steps[op.current];
         let cmd = match *step {
@@ -225,19 +282,50 @@ impl Pd {
             },
             OpStep::AddLearner { to_store, peer_id } => PdCommand::ChangePeer {
                 change: ConfChangeType::AddLearnerNode,
-                peer: PeerMeta { id: peer_id, store_id: to_store, is_learner: true },
+                peer: PeerMeta {
+                    id: peer_id,
+                    store_id: to_store,
+                    is_learner: true,
+                },
             },
             OpStep::PromoteLearner { to_store, peer_id } => PdCommand::ChangePeer {
                 change: ConfChangeType::AddNode,
-                peer: PeerMeta { id: peer_id, store_id: to_store, is_learner: false },
+                peer: PeerMeta {
+                    id: peer_id,
+                    store_id: to_store,
+                    is_learner: false,
+                },
             },
-            OpStep::RemovePeer { from_store, peer_id } => PdCommand::ChangePeer {
+            OpStep::RemovePeer {
+                from_store,
+                peer_id,
+            } => PdCommand::ChangePeer {
                 change: ConfChangeType::RemoveNode,
-                peer: PeerMeta { id: peer_id, store_id: from_store, is_learner: false },
+                peer: PeerMeta {
+                    id: peer_id,
+                    store_id: from_store,
+                    is_learner: false,
+                },
             },
         };
-        Self::log(ctx, Level::Info, Some(rid), format!("send schedule command, region-id: {rid}, step: {step}, source: {}", op.desc));
-        ctx.send(Node::Pd, Node::Store(leader.store_id), Msg::PdCommand { region_id: rid, operator_id: op.id, cmd });
+        Self::log(
+            ctx,
+            Level::Info,
+            Some(rid),
+            format!(
+                "send schedule command, region-id: {rid}, step: {step}, source: {}",
+                op.desc
+            ),
+        );
+        ctx.send(
+            Node::Pd,
+            Node::Store(leader.store_id),
+            Msg::PdCommand {
+                region_id: rid,
+                operator_id: op.id,
+                cmd,
+            },
+        );
     }
 
     fn push_finished(&mut self, op: Operator) {
@@ -259,7 +347,15 @@ impl Pd {
             let mut old = self.running.remove(&rid).expect("operator exists");
             old.status = OperatorStatus::Canceled;
             old.finished = Some(ctx.now);
-            Self::log(ctx, Level::Info, Some(rid), format!("replace old operator, region-id: {rid}, old: \"{}\"", old.describe()));
+            Self::log(
+                ctx,
+                Level::Info,
+                Some(rid),
+                format!(
+                    "replace old operator, region-id: {rid}, old: \"{}\"",
+                    old.describe()
+                ),
+            );
             self.push_finished(old);
         }
         self.next_operator_id += 1;
@@ -275,7 +371,15 @@ impl Pd {
             step_started: ctx.now,
             finished: None,
         };
-        Self::log(ctx, Level::Info, Some(rid), format!("add operator, region-id: {rid}, operator: \"{}\"", op.describe()));
+        Self::log(
+            ctx,
+            Level::Info,
+            Some(rid),
+            format!(
+                "add operator, region-id: {rid}, operator: \"{}\"",
+                op.describe()
+            ),
+        );
         ctx.count("pd_operators_created", 1);
         self.running.insert(rid, op);
         self.dispatch(ctx, rid);
@@ -296,7 +400,15 @@ impl Pd {
             op.status = OperatorStatus::Timeout;
             op.finished = Some(now);
             ctx.count("pd_operators_timed_out", 1);
-            Self::log(ctx, Level::Info, Some(rid), format!("operator timeout, region-id: {rid}, operator: \"{}\"", op.describe()));
+            Self::log(
+                ctx,
+                Level::Info,
+                Some(rid),
+                format!(
+                    "operator timeout, region-id: {rid}, operator: \"{}\"",
+                    op.describe()
+                ),
+            );
             self.push_finished(op);
         }
         self.evict_slow_store(ctx);
@@ -320,7 +432,9 @@ impl Pd {
     }
 
     fn store_usable(&self, store: u64, now: Micros) -> bool {
-        self.stores.get(&store).is_some_and(|s| !s.evicted_as_slow && now.saturating_sub(s.last_heartbeat) < 60 * SEC)
+        self.stores
+            .get(&store)
+            .is_some_and(|s| !s.evicted_as_slow && now.saturating_sub(s.last_heartbeat) < 60 * SEC)
     }
 
     /// The transferee for moving `rid`'s leader off its store: a voter on a usable
@@ -332,7 +446,9 @@ impl Pd {
         info.meta
             .peers
             .iter()
-            .filter(|p| !p.is_learner && p.store_id != leader.store_id && self.store_usable(p.store_id, now))
+            .filter(|p| {
+                !p.is_learner && p.store_id != leader.store_id && self.store_usable(p.store_id, now)
+            })
             .filter(|p| !info.pending_peers.contains(&p.id))
             .min_by_key(|p| (counts.get(&p.store_id).copied().unwrap_or(0), p.store_id))
             .map(|p| p.store_id)
@@ -341,20 +457,32 @@ impl Pd {
     /// evict-slow-store (`pkg/schedule/schedulers/evict_slow_store.go`): move every
     /// leader off the store marked slow, a batch of up to 3 per round.
     fn evict_slow_store(&mut self, ctx: &mut Ctx) {
-        let Some((&slow, _)) = self.stores.iter().find(|(_, s)| s.evicted_as_slow) else { return };
-        let candidates: Vec<u64> = self
-            .regions
-            .iter()
-            .filter(|(rid, r)| {
-                r.leader.is_some_and(|l| l.store_id == slow)
-                    && self.running.get(rid).is_none_or(|op| op.priority < operator::priority_of("evict-slow-store"))
-            })
-            .map(|(&rid, _)| rid)
-            .take(3)
-            .collect();
+        let Some((&slow, _)) = self.stores.iter().find(|(_, s)| s.evicted_as_slow) else {
+            return;
+        };
+        let candidates: Vec<u64> =
+            self.regions
+                .iter()
+                .filter(|(rid, r)| {
+                    r.leader.is_some_and(|l| l.store_id == slow)
+                        && self.running.get(rid).is_none_or(|op| {
+                            op.priority < operator::priority_of("evict-slow-store")
+                        })
+                })
+                .map(|(&rid, _)| rid)
+                .take(3)
+                .collect();
         for rid in candidates {
             if let Some(to) = self.pick_transferee(rid, ctx.now) {
-                self.add_operator(ctx, rid, "evict-slow-store", vec![OpStep::TransferLeader { from_store: slow, to_store: to }]);
+                self.add_operator(
+                    ctx,
+                    rid,
+                    "evict-slow-store",
+                    vec![OpStep::TransferLeader {
+                        from_store: slow,
+                        to_store: to,
+                    }],
+                );
             }
         }
     }
@@ -367,7 +495,12 @@ impl Pd {
         // A region is hot when its write flow passes the threshold and twice the
         // average flow (PD's hot cache keeps the regions well above the rest).
         let n = self.regions.len().max(1) as u64;
-        let avg = self.regions.values().map(|r| r.write_bytes_rate).sum::<u64>() / n;
+        let avg = self
+            .regions
+            .values()
+            .map(|r| r.write_bytes_rate)
+            .sum::<u64>()
+            / n;
         let Some((&rid, info)) = self
             .regions
             .iter()
@@ -376,7 +509,12 @@ impl Pd {
         else {
             return;
         };
-        if self.running.contains_key(&rid) || self.hot_moved.get(&rid).is_some_and(|&t| now < t + SLOW_STEP_WAIT) {
+        if self.running.contains_key(&rid)
+            || self
+                .hot_moved
+                .get(&rid)
+                .is_some_and(|&t| now < t + SLOW_STEP_WAIT)
+        {
             return;
         }
         let Some(leader) = info.leader else { return };
@@ -415,9 +553,18 @@ impl Pd {
             rid,
             "move-hot-write-peer",
             vec![
-                OpStep::AddLearner { to_store: to, peer_id: new_peer },
-                OpStep::PromoteLearner { to_store: to, peer_id: new_peer },
-                OpStep::RemovePeer { from_store: from.store_id, peer_id: from.id },
+                OpStep::AddLearner {
+                    to_store: to,
+                    peer_id: new_peer,
+                },
+                OpStep::PromoteLearner {
+                    to_store: to,
+                    peer_id: new_peer,
+                },
+                OpStep::RemovePeer {
+                    from_store: from.store_id,
+                    peer_id: from.id,
+                },
             ],
         );
     }
@@ -427,19 +574,40 @@ impl Pd {
     fn balance_leader(&mut self, ctx: &mut Ctx) {
         let now = ctx.now;
         let counts = self.leader_counts();
-        let usable: Vec<(u64, usize)> = counts.iter().filter(|(s, _)| self.store_usable(**s, now)).map(|(s, c)| (*s, *c)).collect();
-        let Some(&(max_s, max_c)) = usable.iter().max_by_key(|(s, c)| (*c, std::cmp::Reverse(*s))) else { return };
-        let Some(&(min_s, min_c)) = usable.iter().min_by_key(|(s, c)| (*c, *s)) else { return };
+        let usable: Vec<(u64, usize)> = counts
+            .iter()
+            .filter(|(s, _)| self.store_usable(**s, now))
+            .map(|(s, c)| (*s, *c))
+            .collect();
+        let Some(&(max_s, max_c)) = usable
+            .iter()
+            .max_by_key(|(s, c)| (*c, std::cmp::Reverse(*s)))
+        else {
+            return;
+        };
+        let Some(&(min_s, min_c)) = usable.iter().min_by_key(|(s, c)| (*c, *s)) else {
+            return;
+        };
         if max_c <= min_c + 1 {
             return;
         }
         let rid = self.regions.iter().find(|(rid, r)| {
             r.leader.is_some_and(|l| l.store_id == max_s)
                 && !self.running.contains_key(rid)
-                && r.meta.peers.iter().any(|p| p.store_id == min_s && !p.is_learner && !r.pending_peers.contains(&p.id))
+                && r.meta.peers.iter().any(|p| {
+                    p.store_id == min_s && !p.is_learner && !r.pending_peers.contains(&p.id)
+                })
         });
         if let Some((&rid, _)) = rid {
-            self.add_operator(ctx, rid, "balance-leader", vec![OpStep::TransferLeader { from_store: max_s, to_store: min_s }]);
+            self.add_operator(
+                ctx,
+                rid,
+                "balance-leader",
+                vec![OpStep::TransferLeader {
+                    from_store: max_s,
+                    to_store: min_s,
+                }],
+            );
         }
     }
 
@@ -452,6 +620,9 @@ impl Pd {
 
     /// The region a key belongs to and its leader, as PD knows them (`GetRegion`).
     pub fn get_region(&self, key: u64) -> Option<(RegionMeta, Option<PeerMeta>)> {
-        self.regions.values().find(|r| r.meta.contains(key)).map(|r| (r.meta.clone(), r.leader))
+        self.regions
+            .values()
+            .find(|r| r.meta.contains(key))
+            .map(|r| (r.meta.clone(), r.leader))
     }
 }

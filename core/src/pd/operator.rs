@@ -43,14 +43,28 @@ impl fmt::Display for OpStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // PD's step `String()` forms.
         match self {
-            OpStep::TransferLeader { from_store, to_store } => {
-                write!(f, "transfer leader from store {from_store} to store {to_store}")
+            OpStep::TransferLeader {
+                from_store,
+                to_store,
+            } => {
+                write!(
+                    f,
+                    "transfer leader from store {from_store} to store {to_store}"
+                )
             }
-            OpStep::AddLearner { to_store, peer_id } => write!(f, "add learner peer {peer_id} on store {to_store}"),
+            OpStep::AddLearner { to_store, peer_id } => {
+                write!(f, "add learner peer {peer_id} on store {to_store}")
+            }
             OpStep::PromoteLearner { to_store, peer_id } => {
-                write!(f, "promote learner peer {peer_id} on store {to_store} to voter")
+                write!(
+                    f,
+                    "promote learner peer {peer_id} on store {to_store} to voter"
+                )
             }
-            OpStep::RemovePeer { from_store, peer_id } => write!(f, "remove peer on store {from_store} (peer {peer_id})"),
+            OpStep::RemovePeer {
+                from_store,
+                peer_id,
+            } => write!(f, "remove peer on store {from_store} (peer {peer_id})"),
         }
     }
 }
@@ -59,13 +73,17 @@ impl OpStep {
     /// PD's `IsFinish` for the step, judged on the last region heartbeat.
     pub fn is_finished(&self, r: &RegionInfo) -> bool {
         match *self {
-            OpStep::TransferLeader { to_store, .. } => r.leader.is_some_and(|l| l.store_id == to_store),
+            OpStep::TransferLeader { to_store, .. } => {
+                r.leader.is_some_and(|l| l.store_id == to_store)
+            }
             OpStep::AddLearner { to_store, peer_id } => {
-                r.meta.peer_on(to_store).is_some_and(|p| p.id == peer_id) && !r.pending_peers.contains(&peer_id)
+                r.meta.peer_on(to_store).is_some_and(|p| p.id == peer_id)
+                    && !r.pending_peers.contains(&peer_id)
             }
-            OpStep::PromoteLearner { to_store, peer_id } => {
-                r.meta.peer_on(to_store).is_some_and(|p| p.id == peer_id && !p.is_learner)
-            }
+            OpStep::PromoteLearner { to_store, peer_id } => r
+                .meta
+                .peer_on(to_store)
+                .is_some_and(|p| p.id == peer_id && !p.is_learner),
             OpStep::RemovePeer { from_store, .. } => r.meta.peer_on(from_store).is_none(),
         }
     }
@@ -117,7 +135,12 @@ impl Operator {
     /// PD's operator `String()`: `desc {kind} (kind:..., region:N, ...) steps:[...]`.
     pub fn describe(&self) -> String {
         let steps: Vec<String> = self.steps.iter().map(|s| s.to_string()).collect();
-        format!("{} (region:{}) steps:[{}]", self.desc, self.region_id, steps.join(", "))
+        format!(
+            "{} (region:{}) steps:[{}]",
+            self.desc,
+            self.region_id,
+            steps.join(", ")
+        )
     }
 
     /// The page's view.

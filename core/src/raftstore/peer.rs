@@ -95,7 +95,8 @@ impl Peer {
         let _ = rng;
         let config = raft_config(cfg, meta.id, applied);
         let logger = logger.new(slog::o!("region_id" => region_id, "raft_id" => meta.id));
-        let raft = RawNode::new(&config, storage, &logger).expect("a valid raft config and storage");
+        let raft =
+            RawNode::new(&config, storage, &logger).expect("a valid raft config and storage");
         Peer {
             meta,
             raft,
@@ -143,17 +144,32 @@ impl Peer {
     }
 
     /// Records a transfer attempt.
-    pub fn push_attempt(&mut self, t_ms: u64, from_store: u64, to_store: u64, outcome: TransferOutcome) {
+    pub fn push_attempt(
+        &mut self,
+        t_ms: u64,
+        from_store: u64,
+        to_store: u64,
+        outcome: TransferOutcome,
+    ) {
         if self.transfer_attempts.len() == MAX_ATTEMPTS {
             self.transfer_attempts.pop_front();
         }
-        self.transfer_attempts.push_back(TransferAttemptView { t_ms, from_store, to_store, outcome });
+        self.transfer_attempts.push_back(TransferAttemptView {
+            t_ms,
+            from_store,
+            to_store,
+            outcome,
+        });
     }
 
     /// Updates the newest attempt still `InFlight` or `Transferring` toward `to_store`.
     pub fn settle_attempt(&mut self, to_store: u64, outcome: TransferOutcome) {
         if let Some(a) = self.transfer_attempts.iter_mut().rev().find(|a| {
-            a.to_store == to_store && matches!(a.outcome, TransferOutcome::InFlight | TransferOutcome::Transferring)
+            a.to_store == to_store
+                && matches!(
+                    a.outcome,
+                    TransferOutcome::InFlight | TransferOutcome::Transferring
+                )
         }) {
             a.outcome = outcome;
         }
@@ -164,8 +180,16 @@ impl Peer {
         let r = &self.raft.raft;
         let role = if !up {
             PeerRole::Down
-        } else if self.raft.store().conf_state.get_learners().contains(&self.meta.id)
-            || self.region().peer_by_id(self.meta.id).is_some_and(|p| p.is_learner)
+        } else if self
+            .raft
+            .store()
+            .conf_state
+            .get_learners()
+            .contains(&self.meta.id)
+            || self
+                .region()
+                .peer_by_id(self.meta.id)
+                .is_some_and(|p| p.is_learner)
         {
             PeerRole::Learner
         } else {
@@ -200,11 +224,16 @@ impl Peer {
         let lo = last.saturating_sub(n - 1).max(first);
         (lo..=last)
             .filter_map(|i| {
-                self.raft
-                    .store()
-                    .entry(i)
-                    .cloned()
-                    .or_else(|| self.raft.raft.raft_log.unstable.entries.iter().find(|e| e.get_index() == i).cloned())
+                self.raft.store().entry(i).cloned().or_else(|| {
+                    self.raft
+                        .raft
+                        .raft_log
+                        .unstable
+                        .entries
+                        .iter()
+                        .find(|e| e.get_index() == i)
+                        .cloned()
+                })
             })
             .collect()
     }
@@ -216,7 +245,11 @@ impl Peer {
             .raft
             .prs()
             .iter()
-            .filter(|(_, pr)| pr.matched < truncated || pr.state == raft::ProgressState::Snapshot || pr.matched == 0)
+            .filter(|(_, pr)| {
+                pr.matched < truncated
+                    || pr.state == raft::ProgressState::Snapshot
+                    || pr.matched == 0
+            })
             .map(|(id, _)| *id)
             .collect()
     }

@@ -31,7 +31,13 @@ pub struct SlowScore {
 
 impl Default for SlowScore {
     fn default() -> Self {
-        SlowScore { value_x100: 100, timeouts: 0, total: 0, ticks: 0, inflight: None }
+        SlowScore {
+            value_x100: 100,
+            timeouts: 0,
+            total: 0,
+            ticks: 0,
+            inflight: None,
+        }
     }
 }
 

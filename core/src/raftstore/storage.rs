@@ -69,6 +69,10 @@ impl SnapManager {
     }
 }
 
+/// The raft log part of a peer's storage that a snapshot replaces: durable hard
+/// state, truncated index and term, entries, durable last index.
+type LogState = (HardState, u64, u64, VecDeque<Entry>, u64);
+
 /// A peer's storage. See the module docs.
 pub struct PeerStorage {
     /// Readable hard state.
@@ -82,7 +86,7 @@ pub struct PeerStorage {
     durable_last_index: u64,
     durable_hs: HardState,
     /// Before a snapshot becomes durable, the state to fall back to on a crash.
-    pre_snapshot: Option<Box<(HardState, u64, u64, VecDeque<Entry>, u64)>>,
+    pre_snapshot: Option<Box<LogState>>,
     /// Applied index and its term (durable apply state, `RaftApplyState`).
     pub applied_index: u64,
     /// Term of the entry at `applied_index`.
@@ -220,7 +224,8 @@ impl PeerStorage {
         self.truncated_index = meta.index;
         self.truncated_term = meta.term;
         self.entries.clear();
-        self.hard_state.set_term(self.hard_state.get_term().max(meta.term));
+        self.hard_state
+            .set_term(self.hard_state.get_term().max(meta.term));
         self.hard_state.set_commit(meta.index);
     }
 
@@ -243,7 +248,9 @@ impl PeerStorage {
     pub fn log_durable(&mut self, last_index: Option<u64>, hs: Option<HardState>) {
         if let Some(i) = last_index {
             // Only what is still readable can be durable (a later truncation wins).
-            self.durable_last_index = self.durable_last_index.max(i.min(self.last_index_readable()));
+            self.durable_last_index = self
+                .durable_last_index
+                .max(i.min(self.last_index_readable()));
         }
         if let Some(hs) = hs {
             self.durable_hs = hs;
@@ -288,7 +295,8 @@ impl PeerStorage {
         if index <= self.truncated_index {
             return None;
         }
-        self.entries.get((index - self.truncated_index - 1) as usize)
+        self.entries
+            .get((index - self.truncated_index - 1) as usize)
     }
 
     /// Records an applied batch: new applied index/term, data, region, conf state.
@@ -305,7 +313,10 @@ impl PeerStorage {
 
 impl raft::Storage for PeerStorage {
     fn initial_state(&self) -> raft::Result<RaftState> {
-        Ok(RaftState { hard_state: self.hard_state.clone(), conf_state: self.conf_state.clone() })
+        Ok(RaftState {
+            hard_state: self.hard_state.clone(),
+            conf_state: self.conf_state.clone(),
+        })
     }
 
     fn entries(
@@ -325,7 +336,9 @@ impl raft::Storage for PeerStorage {
         let mut out = Vec::new();
         let mut size = 0u64;
         for i in low..high {
-            let e = self.entry(i).ok_or(raft::Error::Store(StorageError::Unavailable))?;
+            let e = self
+                .entry(i)
+                .ok_or(raft::Error::Store(StorageError::Unavailable))?;
             size += e.get_data().len() as u64 + 16;
             if !out.is_empty() && size > max_size {
                 break;
@@ -358,10 +371,15 @@ impl raft::Storage for PeerStorage {
 
     fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
         if self.applied_index < request_index || self.applied_index == 0 {
-            return Err(raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable));
+            return Err(raft::Error::Store(
+                StorageError::SnapshotTemporarilyUnavailable,
+            ));
         }
         let mut snap = Snapshot::default();
-        let data = self.snaps.register(SnapshotData { region: self.region.clone(), kv: self.kv.clone() });
+        let data = self.snaps.register(SnapshotData {
+            region: self.region.clone(),
+            kv: self.kv.clone(),
+        });
         snap.set_data(data.into());
         let meta = snap.mut_metadata();
         meta.set_index(self.applied_index);

@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use protobuf::Message as _;
-use raft::eraftpb::{self, ConfChange, ConfChangeType, Entry, EntryType, HardState, MessageType, Snapshot};
+use raft::eraftpb::{
+    self, ConfChange, ConfChangeType, Entry, EntryType, HardState, MessageType, Snapshot,
+};
 use raft::StateRole;
 
 use super::peer::Peer;
@@ -13,7 +15,10 @@ use super::storage::{PeerStorage, SnapManager};
 use super::{RaftstoreConfig, TransferLeaderCheck};
 use crate::effect::{Ctx, Effect, Timer};
 use crate::env::Node;
-use crate::msg::{Msg, PdCommand, PeerMeta, RegionError, RegionHeartbeat, RegionMeta, StoreHeartbeat, WriteRequest};
+use crate::msg::{
+    Msg, PdCommand, PeerMeta, RegionError, RegionHeartbeat, RegionMeta, StoreHeartbeat,
+    WriteRequest,
+};
 use crate::observe::Level;
 use crate::time::to_ms;
 use crate::view::TransferOutcome;
@@ -35,7 +40,11 @@ enum PendingWrite {
         persisted_msgs: Vec<eraftpb::Message>,
     },
     /// Committed entries to apply to the key-value engine.
-    Apply { region_id: u64, peer_id: u64, entries: Vec<Entry> },
+    Apply {
+        region_id: u64,
+        peer_id: u64,
+        entries: Vec<Entry>,
+    },
     /// The health checker's inspect write.
     Inspect,
 }
@@ -95,7 +104,12 @@ pub struct Store {
 
 impl Store {
     /// A store with no peers yet.
-    pub fn new(id: u64, cfg: Rc<RaftstoreConfig>, snaps: SnapManager, logger: slog::Logger) -> Store {
+    pub fn new(
+        id: u64,
+        cfg: Rc<RaftstoreConfig>,
+        snaps: SnapManager,
+        logger: slog::Logger,
+    ) -> Store {
         let logger = logger.new(slog::o!("store_id" => id));
         Store {
             id,
@@ -115,7 +129,9 @@ impl Store {
 
     /// Bootstraps a peer of a pre-split region (TiKV's bootstrap/split path).
     pub fn bootstrap_peer(&mut self, ctx: &mut Ctx, region: RegionMeta, campaign: bool) {
-        let meta = region.peer_on(self.id).expect("region has a peer on this store");
+        let meta = region
+            .peer_on(self.id)
+            .expect("region has a peer on this store");
         let storage = PeerStorage::new_initialized(region.clone(), self.snaps.clone());
         let mut peer = Peer::new(meta, storage, &self.cfg, ctx.rng, &self.logger);
         if campaign {
@@ -132,9 +148,21 @@ impl Store {
     pub fn start_timers(&self, ctx: &mut Ctx) {
         let node = Node::Store(self.id);
         ctx.timer(node, self.cfg.raft_base_tick_interval, Timer::RaftBaseTick);
-        ctx.timer(node, self.cfg.pd_heartbeat_tick_interval, Timer::PdHeartbeatTick);
-        ctx.timer(node, self.cfg.pd_store_heartbeat_tick_interval, Timer::PdStoreHeartbeatTick);
-        ctx.timer(node, self.cfg.raft_log_gc_tick_interval, Timer::RaftLogGcTick);
+        ctx.timer(
+            node,
+            self.cfg.pd_heartbeat_tick_interval,
+            Timer::PdHeartbeatTick,
+        );
+        ctx.timer(
+            node,
+            self.cfg.pd_store_heartbeat_tick_interval,
+            Timer::PdStoreHeartbeatTick,
+        );
+        ctx.timer(
+            node,
+            self.cfg.raft_log_gc_tick_interval,
+            Timer::RaftLogGcTick,
+        );
         ctx.timer(node, INSPECT_INTERVAL, Timer::InspectTick);
     }
 
@@ -146,20 +174,35 @@ impl Store {
         self.next_token += 1;
         let token = self.next_token;
         self.writes.insert(token, w);
-        ctx.out.push(Effect::DiskWrite { store: self.id, token, bytes });
+        ctx.out.push(Effect::DiskWrite {
+            store: self.id,
+            token,
+            bytes,
+        });
     }
 
     fn send_raft(&self, ctx: &mut Ctx, region_id: u64, msgs: Vec<eraftpb::Message>) {
-        let Some(peer) = self.peers.get(&region_id) else { return };
+        let Some(peer) = self.peers.get(&region_id) else {
+            return;
+        };
         for m in msgs {
             let to = m.get_to();
-            let Some(to_peer) = peer.region().peer_by_id(to).or_else(|| self.pending_peer_meta(peer, to)) else {
+            let Some(to_peer) = peer
+                .region()
+                .peer_by_id(to)
+                .or_else(|| self.pending_peer_meta(peer, to))
+            else {
                 continue;
             };
             ctx.send(
                 Node::Store(self.id),
                 Node::Store(to_peer.store_id),
-                Msg::Raft { region_id, from_peer: peer.meta, to_peer, msg: Box::new(m) },
+                Msg::Raft {
+                    region_id,
+                    from_peer: peer.meta,
+                    to_peer,
+                    msg: Box::new(m),
+                },
             );
         }
     }
@@ -170,13 +213,18 @@ impl Store {
         let st = peer.raft.store();
         let first = st.first_index_value();
         let last = peer.raft.raft.raft_log.last_index();
-        (first..=last).rev().filter_map(|i| st.entry(i)).find_map(|e| {
-            if e.get_entry_type() != EntryType::EntryConfChange {
-                return None;
-            }
-            let cc = ConfChange::parse_from_bytes(e.get_data()).ok()?;
-            (cc.get_node_id() == id).then(|| decode_peer_ctx(cc.get_context(), id)).flatten()
-        })
+        (first..=last)
+            .rev()
+            .filter_map(|i| st.entry(i))
+            .find_map(|e| {
+                if e.get_entry_type() != EntryType::EntryConfChange {
+                    return None;
+                }
+                let cc = ConfChange::parse_from_bytes(e.get_data()).ok()?;
+                (cc.get_node_id() == id)
+                    .then(|| decode_peer_ctx(cc.get_context(), id))
+                    .flatten()
+            })
     }
 
     // ---------------------------------------------------------------- events
@@ -184,7 +232,12 @@ impl Store {
     /// Handles a message delivered to this store.
     pub fn on_message(&mut self, ctx: &mut Ctx, msg: Msg) {
         match msg {
-            Msg::Raft { region_id, from_peer, to_peer, msg } => self.on_raft_message(ctx, region_id, from_peer, to_peer, *msg),
+            Msg::Raft {
+                region_id,
+                from_peer,
+                to_peer,
+                msg,
+            } => self.on_raft_message(ctx, region_id, from_peer, to_peer, *msg),
             Msg::Write(req) => self.on_write(ctx, req),
             Msg::PdCommand { region_id, cmd, .. } => self.on_pd_command(ctx, region_id, cmd),
             _ => {}
@@ -192,7 +245,14 @@ impl Store {
         self.handle_readies(ctx);
     }
 
-    fn on_raft_message(&mut self, ctx: &mut Ctx, region_id: u64, from: PeerMeta, to: PeerMeta, m: eraftpb::Message) {
+    fn on_raft_message(
+        &mut self,
+        ctx: &mut Ctx,
+        region_id: u64,
+        from: PeerMeta,
+        to: PeerMeta,
+        m: eraftpb::Message,
+    ) {
         if to.store_id != self.id {
             return;
         }
@@ -221,7 +281,15 @@ impl Store {
             };
             let storage = PeerStorage::new_uninitialized(region, self.snaps.clone());
             let peer = Peer::new(to, storage, &self.cfg, ctx.rng, &self.logger);
-            self.log(ctx, Level::Info, Some(region_id), format!("create peer {} by raft message from peer {}", to.id, from.id));
+            self.log(
+                ctx,
+                Level::Info,
+                Some(region_id),
+                format!(
+                    "create peer {} by raft message from peer {}",
+                    to.id, from.id
+                ),
+            );
             self.peers.insert(region_id, peer);
         }
         if m.get_msg_type() == MessageType::MsgTransferLeader {
@@ -239,11 +307,19 @@ impl Store {
     }
 
     /// TiKV `on_transfer_leader_msg` (fsm/peer.rs): the pre-transfer handshake.
-    fn on_transfer_leader_msg(&mut self, ctx: &mut Ctx, region_id: u64, from: PeerMeta, m: eraftpb::Message) {
+    fn on_transfer_leader_msg(
+        &mut self,
+        ctx: &mut Ctx,
+        region_id: u64,
+        from: PeerMeta,
+        m: eraftpb::Message,
+    ) {
         let check = self.cfg.transfer_leader_check;
         let max_lag = self.cfg.leader_transfer_max_log_lag;
         let store_id = self.id;
-        let Some(peer) = self.peers.get_mut(&region_id) else { return };
+        let Some(peer) = self.peers.get_mut(&region_id) else {
+            return;
+        };
         if m.get_log_term() != peer.raft.raft.term {
             return;
         }
@@ -254,7 +330,8 @@ impl Store {
             let t_ms = to_ms(ctx.now);
             match reason {
                 Some(reason) => {
-                    if reason == "pending conf change" && check == TransferLeaderCheck::RelaxedCheck {
+                    if reason == "pending conf change" && check == TransferLeaderCheck::RelaxedCheck
+                    {
                         ctx.log("raftstore", Level::Info, Some(store_id), Some(region_id),
                             format!("not ready to transfer leader, transferee has an unapplied conf change, index: {index}, pending_conf_index: {}", peer.raft.raft.pending_conf_index));
                     }
@@ -262,7 +339,10 @@ impl Store {
                         "reject to transfer leader, reason: {reason}, index: {index}, last_index: {}, peer: {}",
                         peer.raft.raft.raft_log.last_index(), from.id
                     ));
-                    peer.settle_attempt(from.store_id, TransferOutcome::Rejected(reason.to_string()));
+                    peer.settle_attempt(
+                        from.store_id,
+                        TransferOutcome::Rejected(reason.to_string()),
+                    );
                     ctx.count("transfer_leader_rejected", 1);
                     if reason == "pending conf change" {
                         ctx.count("transfer_leader_rejected_pending_conf", 1);
@@ -275,7 +355,16 @@ impl Store {
                             peer.raft.raft.pending_conf_index, peer.raft.store().applied_index
                         ));
                     }
-                    ctx.log("raftstore", Level::Info, Some(store_id), Some(region_id), format!("transfer leader, peer: {} on store {}", from.id, from.store_id));
+                    ctx.log(
+                        "raftstore",
+                        Level::Info,
+                        Some(store_id),
+                        Some(region_id),
+                        format!(
+                            "transfer leader, peer: {} on store {}",
+                            from.id, from.store_id
+                        ),
+                    );
                     peer.raft.transfer_leader(from.id);
                     peer.settle_attempt(from.store_id, TransferOutcome::Transferring);
                     let _ = t_ms;
@@ -284,9 +373,20 @@ impl Store {
             self.dirty.insert(region_id);
         } else {
             // Follower: `maybe_reject_transfer_leader_msg`, then `ack_transfer_leader_msg`.
-            let is_learner = peer.raft.store().conf_state.get_learners().contains(&peer.meta.id);
+            let is_learner = peer
+                .raft
+                .store()
+                .conf_state
+                .get_learners()
+                .contains(&peer.meta.id);
             if is_learner && check == TransferLeaderCheck::RelaxedCheck {
-                ctx.log("raftstore", Level::Info, Some(store_id), Some(region_id), "reject transferring leader, peer is a learner".to_string());
+                ctx.log(
+                    "raftstore",
+                    Level::Info,
+                    Some(store_id),
+                    Some(region_id),
+                    "reject transferring leader, peer is a learner".to_string(),
+                );
                 return;
             }
             if peer.raft.raft.leader_id != from.id {
@@ -298,16 +398,39 @@ impl Store {
             ack.set_to(from.id);
             ack.set_index(peer.raft.store().applied_index);
             ack.set_log_term(peer.raft.raft.term);
-            ctx.log("raftstore", Level::Info, Some(store_id), Some(region_id), format!("ack transfer leader, applied_index: {}", ack.get_index()));
+            ctx.log(
+                "raftstore",
+                Level::Info,
+                Some(store_id),
+                Some(region_id),
+                format!("ack transfer leader, applied_index: {}", ack.get_index()),
+            );
             let me = peer.meta;
-            ctx.send(Node::Store(store_id), Node::Store(from.store_id), Msg::Raft { region_id, from_peer: me, to_peer: from, msg: Box::new(ack) });
+            ctx.send(
+                Node::Store(store_id),
+                Node::Store(from.store_id),
+                Msg::Raft {
+                    region_id,
+                    from_peer: me,
+                    to_peer: from,
+                    msg: Box::new(ack),
+                },
+            );
         }
     }
 
     fn on_write(&mut self, ctx: &mut Ctx, req: WriteRequest) {
         let store_id = self.id;
         let reply = |ctx: &mut Ctx, result: Result<(), RegionError>| {
-            ctx.send(Node::Store(store_id), Node::Client(req.client), Msg::WriteResponse { req_id: req.req_id, region_id: req.region_id, result });
+            ctx.send(
+                Node::Store(store_id),
+                Node::Client(req.client),
+                Msg::WriteResponse {
+                    req_id: req.req_id,
+                    region_id: req.region_id,
+                    result,
+                },
+            );
         };
         let Some(peer) = self.peers.get_mut(&req.region_id) else {
             return reply(ctx, Err(RegionError::RegionNotFound));
@@ -317,11 +440,19 @@ impl Store {
             return reply(ctx, Err(RegionError::NotLeader { leader_store }));
         }
         let before = peer.raft.raft.raft_log.last_index();
-        match peer.raft.propose(vec![], encode_put(req.key, req.ts, req.value_len)) {
+        match peer
+            .raft
+            .propose(vec![], encode_put(req.key, req.ts, req.value_len))
+        {
             Ok(()) if peer.raft.raft.raft_log.last_index() > before => {
                 let index = peer.raft.raft.raft_log.last_index();
                 let term = peer.raft.raft.term;
-                peer.proposals.push_back(super::peer::Proposal { index, term, client: req.client, req_id: req.req_id });
+                peer.proposals.push_back(super::peer::Proposal {
+                    index,
+                    term,
+                    client: req.client,
+                    req_id: req.req_id,
+                });
                 self.dirty.insert(req.region_id);
             }
             _ => reply(ctx, Err(RegionError::ProposalDropped)),
@@ -331,7 +462,9 @@ impl Store {
     fn on_pd_command(&mut self, ctx: &mut Ctx, region_id: u64, cmd: PdCommand) {
         let check = self.cfg.transfer_leader_check;
         let store_id = self.id;
-        let Some(peer) = self.peers.get_mut(&region_id) else { return };
+        let Some(peer) = self.peers.get_mut(&region_id) else {
+            return;
+        };
         if !peer.is_leader() {
             return;
         }
@@ -348,7 +481,12 @@ impl Store {
                         "reject transfer leader due to pending conf change, peer: {} on store {}, pending_conf_index: {}, applied: {}",
                         target.id, target.store_id, peer.raft.raft.pending_conf_index, peer.raft.store().applied_index
                     ));
-                    peer.push_attempt(t_ms, store_id, target.store_id, TransferOutcome::Rejected("pending conf change".into()));
+                    peer.push_attempt(
+                        t_ms,
+                        store_id,
+                        target.store_id,
+                        TransferOutcome::Rejected("pending conf change".into()),
+                    );
                     ctx.count("transfer_leader_rejected", 1);
                     ctx.count("transfer_leader_rejected_pending_conf", 1);
                     return;
@@ -363,14 +501,33 @@ impl Store {
                 m.set_log_term(peer.raft.raft.term);
                 m.set_index(peer.raft.store().first_index_value());
                 let me = peer.meta;
-                ctx.send(Node::Store(store_id), Node::Store(target.store_id), Msg::Raft { region_id, from_peer: me, to_peer: target, msg: Box::new(m) });
+                ctx.send(
+                    Node::Store(store_id),
+                    Node::Store(target.store_id),
+                    Msg::Raft {
+                        region_id,
+                        from_peer: me,
+                        to_peer: target,
+                        msg: Box::new(m),
+                    },
+                );
                 self.dirty.insert(region_id);
             }
-            PdCommand::ChangePeer { change, peer: target } => {
+            PdCommand::ChangePeer {
+                change,
+                peer: target,
+            } => {
                 if peer.raft.raft.has_pending_conf() {
-                    ctx.log("raftstore", Level::Info, Some(store_id), Some(region_id), format!(
-                        "[region {region_id}] {} there is a pending conf change, try later", peer.meta.id
-                    ));
+                    ctx.log(
+                        "raftstore",
+                        Level::Info,
+                        Some(store_id),
+                        Some(region_id),
+                        format!(
+                            "[region {region_id}] {} there is a pending conf change, try later",
+                            peer.meta.id
+                        ),
+                    );
                     return;
                 }
                 let existing = peer.region().peer_by_id(target.id);
@@ -406,14 +563,27 @@ impl Store {
             if let Some(t) = was_transferring {
                 if peer.is_leader() && peer.raft.raft.lead_transferee.is_none() {
                     if let Some(tp) = peer.region().peer_by_id(t) {
-                        peer.settle_attempt(tp.store_id, TransferOutcome::Rejected("transfer timed out".into()));
-                        ctx.log("raftstore", Level::Warn, Some(store_id), Some(rid), format!("transfer leader to peer {t} aborted after election timeout"));
+                        peer.settle_attempt(
+                            tp.store_id,
+                            TransferOutcome::Rejected("transfer timed out".into()),
+                        );
+                        ctx.log(
+                            "raftstore",
+                            Level::Warn,
+                            Some(store_id),
+                            Some(rid),
+                            format!("transfer leader to peer {t} aborted after election timeout"),
+                        );
                     }
                 }
             }
             self.dirty.insert(rid);
         }
-        ctx.timer(Node::Store(self.id), self.cfg.raft_base_tick_interval, Timer::RaftBaseTick);
+        ctx.timer(
+            Node::Store(self.id),
+            self.cfg.raft_base_tick_interval,
+            Timer::RaftBaseTick,
+        );
         self.handle_readies(ctx);
     }
 
@@ -423,11 +593,17 @@ impl Store {
         for rid in rids {
             self.heartbeat_pd(ctx, rid);
         }
-        ctx.timer(Node::Store(self.id), self.cfg.pd_heartbeat_tick_interval, Timer::PdHeartbeatTick);
+        ctx.timer(
+            Node::Store(self.id),
+            self.cfg.pd_heartbeat_tick_interval,
+            Timer::PdHeartbeatTick,
+        );
     }
 
     fn heartbeat_pd(&mut self, ctx: &mut Ctx, region_id: u64) {
-        let Some(peer) = self.peers.get_mut(&region_id) else { return };
+        let Some(peer) = self.peers.get_mut(&region_id) else {
+            return;
+        };
         if !peer.is_leader() {
             return;
         }
@@ -444,9 +620,16 @@ impl Store {
 
     /// The store heartbeat to PD, carrying the slow score.
     pub fn on_store_heartbeat_tick(&mut self, ctx: &mut Ctx) {
-        let hb = StoreHeartbeat { store_id: self.id, slow_score: self.slow_score.score() };
+        let hb = StoreHeartbeat {
+            store_id: self.id,
+            slow_score: self.slow_score.score(),
+        };
         ctx.send(Node::Store(self.id), Node::Pd, Msg::StoreHeartbeat(hb));
-        ctx.timer(Node::Store(self.id), self.cfg.pd_store_heartbeat_tick_interval, Timer::PdStoreHeartbeatTick);
+        ctx.timer(
+            Node::Store(self.id),
+            self.cfg.pd_store_heartbeat_tick_interval,
+            Timer::PdStoreHeartbeatTick,
+        );
     }
 
     /// The health checker's inspect tick.
@@ -466,24 +649,49 @@ impl Store {
             let applied = peer.raft.store().applied_index;
             let mut to = applied.saturating_sub(keep);
             if peer.is_leader() {
-                let min_matched = peer.raft.raft.prs().iter().map(|(_, pr)| pr.matched).min().unwrap_or(applied);
+                let min_matched = peer
+                    .raft
+                    .raft
+                    .prs()
+                    .iter()
+                    .map(|(_, pr)| pr.matched)
+                    .min()
+                    .unwrap_or(applied);
                 if applied.saturating_sub(min_matched) < keep * 4 {
-                    to = to.min(min_matched.saturating_sub(1)).max(to.min(min_matched));
+                    to = to
+                        .min(min_matched.saturating_sub(1))
+                        .max(to.min(min_matched));
                 }
             }
             peer.raft.mut_store().compact_to(to);
         }
-        ctx.timer(Node::Store(self.id), self.cfg.raft_log_gc_tick_interval, Timer::RaftLogGcTick);
+        ctx.timer(
+            Node::Store(self.id),
+            self.cfg.raft_log_gc_tick_interval,
+            Timer::RaftLogGcTick,
+        );
     }
 
     /// Writes `tokens` became durable on this store's disk.
     pub fn on_disk_done(&mut self, ctx: &mut Ctx, tokens: Vec<u64>) {
         for token in tokens {
-            let Some(w) = self.writes.remove(&token) else { continue };
+            let Some(w) = self.writes.remove(&token) else {
+                continue;
+            };
             match w {
                 PendingWrite::Inspect => self.slow_score.on_inspect_done(ctx.now),
-                PendingWrite::RaftLog { region_id, peer_id, number, last_entry, hs, snapshot, persisted_msgs } => {
-                    let Some(peer) = self.peers.get_mut(&region_id) else { continue };
+                PendingWrite::RaftLog {
+                    region_id,
+                    peer_id,
+                    number,
+                    last_entry,
+                    hs,
+                    snapshot,
+                    persisted_msgs,
+                } => {
+                    let Some(peer) = self.peers.get_mut(&region_id) else {
+                        continue;
+                    };
                     if peer.meta.id != peer_id {
                         continue;
                     }
@@ -493,7 +701,13 @@ impl Store {
                         let st = peer.raft.mut_store();
                         st.snapshot_durable(&snap, data);
                         let idx = snap.get_metadata().get_index();
-                        ctx.log("raftstore", Level::Info, Some(self.id), Some(region_id), format!("apply snapshot with state ok, index: {idx}"));
+                        ctx.log(
+                            "raftstore",
+                            Level::Info,
+                            Some(self.id),
+                            Some(region_id),
+                            format!("apply snapshot with state ok, index: {idx}"),
+                        );
                         peer.raft.on_persist_ready(number);
                         peer.raft.advance_apply_to(idx);
                     } else {
@@ -503,7 +717,11 @@ impl Store {
                     self.send_raft(ctx, region_id, persisted_msgs);
                     self.dirty.insert(region_id);
                 }
-                PendingWrite::Apply { region_id, peer_id, entries } => {
+                PendingWrite::Apply {
+                    region_id,
+                    peer_id,
+                    entries,
+                } => {
                     self.apply_entries(ctx, region_id, peer_id, entries);
                 }
             }
@@ -513,7 +731,9 @@ impl Store {
 
     fn apply_entries(&mut self, ctx: &mut Ctx, region_id: u64, peer_id: u64, entries: Vec<Entry>) {
         let store_id = self.id;
-        let Some(peer) = self.peers.get_mut(&region_id) else { return };
+        let Some(peer) = self.peers.get_mut(&region_id) else {
+            return;
+        };
         if peer.meta.id != peer_id {
             return;
         }
@@ -525,7 +745,8 @@ impl Store {
             if index <= peer.raft.store().applied_index {
                 continue;
             }
-            ctx.invariants.on_apply(ctx.now, region_id, index, term, entry_digest(&e), peer_id);
+            ctx.invariants
+                .on_apply(ctx.now, region_id, index, term, entry_digest(&e), peer_id);
             match e.get_entry_type() {
                 EntryType::EntryNormal => {
                     if let Some((key, ts, len)) = decode_put(e.get_data()) {
@@ -547,11 +768,17 @@ impl Store {
                                 match (ty, target) {
                                     (ConfChangeType::AddLearnerNode, Some(t)) => {
                                         st.region.peers.retain(|p| p.id != t.id);
-                                        st.region.peers.push(PeerMeta { is_learner: true, ..t });
+                                        st.region.peers.push(PeerMeta {
+                                            is_learner: true,
+                                            ..t
+                                        });
                                     }
                                     (ConfChangeType::AddNode, Some(t)) => {
                                         st.region.peers.retain(|p| p.id != t.id);
-                                        st.region.peers.push(PeerMeta { is_learner: false, ..t });
+                                        st.region.peers.push(PeerMeta {
+                                            is_learner: false,
+                                            ..t
+                                        });
                                     }
                                     (ConfChangeType::RemoveNode, _) => {
                                         st.region.peers.retain(|p| p.id != cc.get_node_id());
@@ -568,7 +795,13 @@ impl Store {
                                 ));
                             }
                             Err(err) => {
-                                ctx.log("raftstore", Level::Warn, Some(store_id), Some(region_id), format!("failed to apply conf change: {err}"));
+                                ctx.log(
+                                    "raftstore",
+                                    Level::Warn,
+                                    Some(store_id),
+                                    Some(region_id),
+                                    format!("failed to apply conf change: {err}"),
+                                );
                             }
                         }
                     }
@@ -584,12 +817,21 @@ impl Store {
                 }
                 let p = peer.proposals.pop_front().expect("front exists");
                 let result = if p.index == index && p.term == term {
-                    ctx.invariants.on_ack(region_id, index, term, entry_digest(&e));
+                    ctx.invariants
+                        .on_ack(region_id, index, term, entry_digest(&e));
                     Ok(())
                 } else {
                     Err(RegionError::StaleCommand)
                 };
-                ctx.send(Node::Store(store_id), Node::Client(p.client), Msg::WriteResponse { req_id: p.req_id, region_id, result });
+                ctx.send(
+                    Node::Store(store_id),
+                    Node::Client(p.client),
+                    Msg::WriteResponse {
+                        req_id: p.req_id,
+                        region_id,
+                        result,
+                    },
+                );
             }
         }
         if let Some(i) = last {
@@ -604,9 +846,23 @@ impl Store {
     fn destroy_peer(&mut self, ctx: &mut Ctx, region_id: u64, why: &str) {
         if let Some(p) = self.peers.remove(&region_id) {
             self.tombstones.insert((region_id, p.meta.id));
-            ctx.log("raftstore", Level::Info, Some(self.id), Some(region_id), format!("starts destroy, peer_id: {}, reason: {why}", p.meta.id));
+            ctx.log(
+                "raftstore",
+                Level::Info,
+                Some(self.id),
+                Some(region_id),
+                format!("starts destroy, peer_id: {}, reason: {why}", p.meta.id),
+            );
             for pr in p.proposals {
-                ctx.send(Node::Store(self.id), Node::Client(pr.client), Msg::WriteResponse { req_id: pr.req_id, region_id, result: Err(RegionError::RegionNotFound) });
+                ctx.send(
+                    Node::Store(self.id),
+                    Node::Client(pr.client),
+                    Msg::WriteResponse {
+                        req_id: pr.req_id,
+                        region_id,
+                        result: Err(RegionError::RegionNotFound),
+                    },
+                );
             }
         }
         self.dirty.remove(&region_id);
@@ -621,7 +877,9 @@ impl Store {
 
     fn handle_ready(&mut self, ctx: &mut Ctx, region_id: u64) {
         let store_id = self.id;
-        let Some(peer) = self.peers.get_mut(&region_id) else { return };
+        let Some(peer) = self.peers.get_mut(&region_id) else {
+            return;
+        };
         if !peer.raft.has_ready() {
             return;
         }
@@ -631,14 +889,17 @@ impl Store {
             let role = ss.raft_state;
             let leader_id = ss.leader_id;
             if role == StateRole::Leader && peer.last_role != StateRole::Leader {
-                ctx.invariants.on_leader(ctx.now, region_id, peer.raft.raft.term, peer.meta.id);
+                ctx.invariants
+                    .on_leader(ctx.now, region_id, peer.raft.raft.term, peer.meta.id);
                 ctx.count("leader_elected", 1);
                 became_leader = true;
             }
             if leader_id != 0 && leader_id != peer.meta.id {
                 // A transfer this peer started has succeeded once it learns the transferee leads.
                 if let Some(lp) = peer.region().peer_by_id(leader_id) {
-                    let pending = peer.transfer_attempts.iter().any(|a| a.to_store == lp.store_id && a.outcome == TransferOutcome::Transferring);
+                    let pending = peer.transfer_attempts.iter().any(|a| {
+                        a.to_store == lp.store_id && a.outcome == TransferOutcome::Transferring
+                    });
                     if pending {
                         peer.settle_attempt(lp.store_id, TransferOutcome::Succeeded);
                         ctx.count("transfer_leader_succeeded", 1);
@@ -663,14 +924,20 @@ impl Store {
             bytes += 32;
         }
         if let Some(s) = &snapshot {
-            let kv_len = self.snaps.get(s.get_data()).map_or(0, |d| d.kv.len() as u64);
+            let kv_len = self
+                .snaps
+                .get(s.get_data())
+                .map_or(0, |d| d.kv.len() as u64);
             bytes += kv_len * 128;
         }
         let committed = rd.take_committed_entries();
         let persisted_msgs = rd.take_persisted_messages();
         let number = rd.number();
         let last_entry = entries.last().map(|e| e.get_index());
-        let needs_write = snapshot.is_some() || !entries.is_empty() || hs.is_some() || peer.inflight_log_writes > 0;
+        let needs_write = snapshot.is_some()
+            || !entries.is_empty()
+            || hs.is_some()
+            || peer.inflight_log_writes > 0;
         peer.raft.advance_append_async(rd);
         let apply_bytes: u64 = committed.iter().map(entry_disk_bytes).sum();
         let has_committed = !committed.is_empty();
@@ -683,7 +950,19 @@ impl Store {
         let peer_id = peer.meta.id;
         self.send_raft(ctx, region_id, msgs);
         if needs_write {
-            self.submit(ctx, bytes, PendingWrite::RaftLog { region_id, peer_id, number, last_entry, hs, snapshot, persisted_msgs });
+            self.submit(
+                ctx,
+                bytes,
+                PendingWrite::RaftLog {
+                    region_id,
+                    peer_id,
+                    number,
+                    last_entry,
+                    hs,
+                    snapshot,
+                    persisted_msgs,
+                },
+            );
         } else {
             let peer = self.peers.get_mut(&region_id).expect("peer exists");
             peer.raft.on_persist_ready(number);
@@ -691,7 +970,15 @@ impl Store {
             self.dirty.insert(region_id);
         }
         if has_committed {
-            self.submit(ctx, apply_bytes, PendingWrite::Apply { region_id, peer_id, entries: committed });
+            self.submit(
+                ctx,
+                apply_bytes,
+                PendingWrite::Apply {
+                    region_id,
+                    peer_id,
+                    entries: committed,
+                },
+            );
         }
         if became_leader {
             // TiKV heartbeats PD as soon as a peer becomes leader.
@@ -699,7 +986,11 @@ impl Store {
         }
         let _ = store_id;
         // Anything left (e.g. messages generated by on_persist_ready) is handled next round.
-        if self.peers.get(&region_id).is_some_and(|p| p.raft.has_ready()) {
+        if self
+            .peers
+            .get(&region_id)
+            .is_some_and(|p| p.raft.has_ready())
+        {
             self.dirty.insert(region_id);
         }
     }
@@ -711,7 +1002,13 @@ impl Store {
         self.writes.clear();
         self.dirty.clear();
         self.slow_score = SlowScore::default();
-        ctx.log("sim", Level::Error, Some(self.id), None, "process crashed; volatile state lost".to_string());
+        ctx.log(
+            "sim",
+            Level::Error,
+            Some(self.id),
+            None,
+            "process crashed; volatile state lost".to_string(),
+        );
     }
 
     /// The process restarted: every peer is rebuilt from its durable state.
@@ -729,7 +1026,13 @@ impl Store {
             self.peers.insert(rid, p);
             self.dirty.insert(rid);
         }
-        ctx.log("sim", Level::Info, Some(self.id), None, "process restarted; peers recovered from durable raft and apply state".to_string());
+        ctx.log(
+            "sim",
+            Level::Info,
+            Some(self.id),
+            None,
+            "process restarted; peers recovered from durable raft and apply state".to_string(),
+        );
         self.start_timers(ctx);
         self.handle_readies(ctx);
     }
@@ -779,5 +1082,9 @@ fn encode_peer_ctx(p: &PeerMeta) -> Vec<u8> {
 fn decode_peer_ctx(ctx: &[u8], id: u64) -> Option<PeerMeta> {
     let store_id = u64::from_le_bytes(ctx.get(..8)?.try_into().ok()?);
     let is_learner = *ctx.get(8)? == 1;
-    Some(PeerMeta { id, store_id, is_learner })
+    Some(PeerMeta {
+        id,
+        store_id,
+        is_learner,
+    })
 }

@@ -31,8 +31,22 @@ pub const ID: &str = "io-hang-transfer-leader";
 /// Keys per region in the simulated keyspace.
 pub const KEYS_PER_REGION: u64 = 1024;
 
-const fn num(name: &'static str, unit: Unit, default: &'static str, lo: u64, hi: u64, meaning: &'static str) -> ParamSpec {
-    ParamSpec { name, unit, default, meaning, range: Some((lo, hi)), choices: &[] }
+const fn num(
+    name: &'static str,
+    unit: Unit,
+    default: &'static str,
+    lo: u64,
+    hi: u64,
+    meaning: &'static str,
+) -> ParamSpec {
+    ParamSpec {
+        name,
+        unit,
+        default,
+        meaning,
+        range: Some((lo, hi)),
+        choices: &[],
+    }
 }
 
 /// The scenario's description and parameters.
@@ -98,7 +112,11 @@ scheduling round after the slow score reaches 100, and QPS recovers while the di
 };
 
 /// Builds the world: stores with bootstrapped peers, PD, clients, and the faults.
-pub fn build(p: &Params, ctx: &mut Ctx, logger: slog::Logger) -> Result<(World, Vec<Fault>), ScenarioError> {
+pub fn build(
+    p: &Params,
+    ctx: &mut Ctx,
+    logger: slog::Logger,
+) -> Result<(World, Vec<Fault>), ScenarioError> {
     let n_stores = p.num("stores");
     let n_regions = p.num("regions");
     let hang_store = p.num("hang_store");
@@ -133,7 +151,12 @@ pub fn build(p: &Params, ctx: &mut Ctx, logger: slog::Logger) -> Result<(World, 
     let mut regions = Vec::new();
     for rid in 1..=n_regions {
         let stores_of: Vec<u64> = if rid == hot_region {
-            let mut others: Vec<u64> = store_ids.iter().copied().filter(|&s| s != hang_store).take(2).collect();
+            let mut others: Vec<u64> = store_ids
+                .iter()
+                .copied()
+                .filter(|&s| s != hang_store)
+                .take(2)
+                .collect();
             others.insert(0, hang_store);
             others
         } else {
@@ -143,7 +166,11 @@ pub fn build(p: &Params, ctx: &mut Ctx, logger: slog::Logger) -> Result<(World, 
             .iter()
             .map(|&s| {
                 next_peer_id += 1;
-                PeerMeta { id: next_peer_id, store_id: s, is_learner: false }
+                PeerMeta {
+                    id: next_peer_id,
+                    store_id: s,
+                    is_learner: false,
+                }
             })
             .collect();
         let leader = peers[0];
@@ -151,7 +178,11 @@ pub fn build(p: &Params, ctx: &mut Ctx, logger: slog::Logger) -> Result<(World, 
         let meta = RegionMeta {
             id: rid,
             start_key: (rid - 1) * KEYS_PER_REGION,
-            end_key: if rid == n_regions { u64::MAX } else { rid * KEYS_PER_REGION },
+            end_key: if rid == n_regions {
+                u64::MAX
+            } else {
+                rid * KEYS_PER_REGION
+            },
             conf_ver: 1,
             version: 1,
             peers,
@@ -166,7 +197,10 @@ pub fn build(p: &Params, ctx: &mut Ctx, logger: slog::Logger) -> Result<(World, 
         stores.insert(s, Store::new(s, cfg.clone(), snaps.clone(), logger.clone()));
         disks.insert(
             s,
-            Disk::new(DiskConfig { latency: p.num("disk_latency"), bandwidth_bytes_per_sec: p.num("disk_bandwidth") * 1_000_000 }),
+            Disk::new(DiskConfig {
+                latency: p.num("disk_latency"),
+                bandwidth_bytes_per_sec: p.num("disk_bandwidth") * 1_000_000,
+            }),
         );
     }
     for (meta, leader) in &regions {
@@ -196,7 +230,10 @@ pub fn build(p: &Params, ctx: &mut Ctx, logger: slog::Logger) -> Result<(World, 
             clients: p.num("clients") as u32,
             think_time: p.num("think_time") * MS,
             hot_write_ratio: p.num("hot_write_ratio"),
-            hot_range: (hot_meta.start_key, hot_meta.end_key.min(n_regions * KEYS_PER_REGION)),
+            hot_range: (
+                hot_meta.start_key,
+                hot_meta.end_key.min(n_regions * KEYS_PER_REGION),
+            ),
             keyspace: n_regions * KEYS_PER_REGION,
             value_len: 256,
             request_timeout: p.num("client_timeout") * MS,
@@ -215,17 +252,43 @@ pub fn build(p: &Params, ctx: &mut Ctx, logger: slog::Logger) -> Result<(World, 
 
     let mut faults = Vec::new();
     if p.num("hang_duration") > 0 {
-        faults.push(Fault::IoHang { store: hang_store, start: p.num("hang_start") * MS, duration: p.num("hang_duration") * MS });
+        faults.push(Fault::IoHang {
+            store: hang_store,
+            start: p.num("hang_start") * MS,
+            duration: p.num("hang_duration") * MS,
+        });
     }
     for _ in 0..p.num("random_faults") {
         let store = ctx.rng.range(1, n_stores + 1);
         let start = ctx.rng.range(10 * SEC, 190 * SEC);
         let duration = ctx.rng.range(2 * SEC, 30 * SEC);
         faults.push(match ctx.rng.below(3) {
-            0 => Fault::Crash { store, start, duration },
-            1 => Fault::Partition { store, start, duration },
-            _ => Fault::IoHang { store, start, duration },
+            0 => Fault::Crash {
+                store,
+                start,
+                duration,
+            },
+            1 => Fault::Partition {
+                store,
+                start,
+                duration,
+            },
+            _ => Fault::IoHang {
+                store,
+                start,
+                duration,
+            },
         });
     }
-    Ok((World { stores, disks, network, pd, workload, hot_region }, faults))
+    Ok((
+        World {
+            stores,
+            disks,
+            network,
+            pd,
+            workload,
+            hot_region,
+        },
+        faults,
+    ))
 }

@@ -9,7 +9,11 @@ use crate::sim::{Fault, World};
 /// Builds the world of `params.scenario`.
 ///
 /// Errors: parameter combinations the scenario refuses, as [`ScenarioError::BadValue`].
-pub fn build(params: &Params, ctx: &mut Ctx, logger: slog::Logger) -> Result<(World, Vec<Fault>), ScenarioError> {
+pub fn build(
+    params: &Params,
+    ctx: &mut Ctx,
+    logger: slog::Logger,
+) -> Result<(World, Vec<Fault>), ScenarioError> {
     match params.scenario {
         io_hang::ID => io_hang::build(params, ctx, logger),
         other => Err(ScenarioError::UnknownScenario(other.to_string())),

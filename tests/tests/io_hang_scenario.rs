@@ -1,0 +1,132 @@
+//! The io-hang-transfer-leader scenario, checked by outcome over several seeds.
+//!
+//! Timeline with the defaults: the disk of store 3 (holding the hot region's
+//! leader) hangs at 40 s for 300 s; PD's hot-region scheduler proposes the peer
+//! move at 41 s; the slow score reaches 100 about 30 s into the hang and PD's
+//! evict-slow-store starts moving leaders.
+//!
+//! Stated bound for the fix: with `relaxed-check` the hot region's leader has
+//! left the hung store within 45 virtual seconds of the hang's start (slow score
+//! rounds of 3 s double it from 1 to 100 in 21 s, the next store heartbeat
+//! reaches PD within 10 s, then one scheduling round and one handshake).
+
+use kvscope_core::view::DiskState;
+use kvscope_tests::{log_count, mean_between, min_between, run_io_hang};
+
+const SEEDS: [u64; 4] = [1, 2, 3, 4];
+const HANG_START_S: u64 = 40;
+const FIX_BOUND_S: u64 = 45;
+
+#[test]
+fn without_the_fix_qps_falls_to_zero_and_transfers_are_rejected_for_the_pending_conf_change() {
+    for seed in SEEDS {
+        let sim = run_io_hang(seed, &["fix=none"], 160);
+        let before = mean_between(&sim, "qps", 10, HANG_START_S);
+        let during = mean_between(&sim, "qps", HANG_START_S + 20, 160);
+        assert!(before > 300.0, "seed {seed}: healthy QPS {before}");
+        assert!(
+            during < before * 0.02,
+            "seed {seed}: QPS during the hang {during} vs {before} before"
+        );
+        let rejected = sim
+            .counters()
+            .get("transfer_leader_rejected_pending_conf")
+            .copied()
+            .unwrap_or(0);
+        assert!(rejected >= 3, "seed {seed}: {rejected} rejections");
+        assert!(
+            log_count(&sim, "reject transfer leader due to pending conf change") as u64 >= rejected
+        );
+        let view = sim.view();
+        let hot = view.regions.iter().find(|r| r.hot).expect("hot region");
+        assert_eq!(
+            hot.leader_store,
+            Some(3),
+            "seed {seed}: the leader stays pinned on the hung store"
+        );
+        let leader = hot
+            .peers
+            .iter()
+            .find(|p| p.store_id == 3)
+            .expect("leader peer");
+        assert!(
+            leader.has_pending_conf && leader.pending_conf_index > leader.applied,
+            "seed {seed}: {leader:?}"
+        );
+        let follower = hot
+            .peers
+            .iter()
+            .find(|p| p.store_id != 3 && p.role != kvscope_core::view::PeerRole::Learner)
+            .unwrap();
+        assert!(
+            follower.applied >= leader.pending_conf_index,
+            "followers applied the conf change: {follower:?}"
+        );
+        assert!(
+            sim.violations().is_empty(),
+            "seed {seed}: {:?}",
+            sim.violations()
+        );
+    }
+}
+
+#[test]
+fn with_the_relaxed_check_the_leader_leaves_the_hung_store_and_qps_recovers_during_the_hang() {
+    for seed in SEEDS {
+        let mut sim = run_io_hang(seed, &["fix=relaxed-check"], HANG_START_S + FIX_BOUND_S);
+        let view = sim.view();
+        let hot = view.regions.iter().find(|r| r.hot).expect("hot region");
+        assert!(
+            hot.leader_store.is_some_and(|s| s != 3),
+            "seed {seed}: leader still on {:?}",
+            hot.leader_store
+        );
+        let store3 = view.stores.iter().find(|s| s.id == 3).unwrap();
+        assert!(
+            matches!(store3.disk, DiskState::Hung { .. }),
+            "the disk is still hung"
+        );
+        assert!(log_count(&sim, "transfer leader with pending conf on current leader") >= 1);
+        assert_eq!(
+            sim.counters()
+                .get("transfer_leader_rejected_pending_conf")
+                .copied()
+                .unwrap_or(0),
+            0
+        );
+        sim.run_until(160 * 1_000_000);
+        let before = mean_between(&sim, "qps", 10, HANG_START_S);
+        let after = mean_between(&sim, "qps", HANG_START_S + FIX_BOUND_S + 5, 160);
+        assert!(
+            after > before * 0.8,
+            "seed {seed}: QPS {after} during the hang after the move vs {before} before"
+        );
+        assert!(
+            sim.violations().is_empty(),
+            "seed {seed}: {:?}",
+            sim.violations()
+        );
+    }
+}
+
+#[test]
+fn without_a_hang_qps_stays_steady() {
+    for seed in SEEDS {
+        let sim = run_io_hang(seed, &["hang_duration=0"], 150);
+        let mean = mean_between(&sim, "qps", 5, 150);
+        let min = min_between(&sim, "qps", 5, 150);
+        assert!(mean > 300.0, "seed {seed}: mean QPS {mean}");
+        assert!(
+            min > mean * 0.8,
+            "seed {seed}: QPS dipped to {min} (mean {mean})"
+        );
+        assert_eq!(
+            sim.counters()
+                .get("transfer_leader_rejected_pending_conf")
+                .copied()
+                .unwrap_or(0),
+            0
+        );
+        assert!(sim.violations().is_empty());
+    }
+}

@@ -84,6 +84,8 @@ pub struct WorkloadStats {
     pub failed: u64,
     /// Latency of operations completed in the current second (from first try to success), µs.
     pub latency: LatencyHistogram,
+    /// The same, per region.
+    pub latency_by_region: BTreeMap<u64, LatencyHistogram>,
 }
 
 /// All client threads.
@@ -204,6 +206,11 @@ impl Workload {
                 self.stats.completed += 1;
                 *self.stats.completed_by_region.entry(region_id).or_insert(0) += 1;
                 self.stats.latency.record(latency);
+                self.stats
+                    .latency_by_region
+                    .entry(region_id)
+                    .or_default()
+                    .record(latency);
                 ctx.count("client_writes_completed", 1);
                 c.op = None;
                 ctx.timer(Node::Client(c.id), cfg.think_time.max(1), Timer::ClientNext);

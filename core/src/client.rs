@@ -71,6 +71,12 @@ pub struct Client {
     cache: BTreeMap<u64, Cached>,
     op: Option<Op>,
     next_req_id: u64,
+    /// When the in-flight request times out, virtual µs.
+    deadline: Micros,
+    /// When the client's one timeout timer fires next, if armed. Instead of one
+    /// timer per request (almost all of which would fire for nothing), a thread
+    /// keeps a single timer and re-arms it for the current deadline.
+    timer_at: Option<Micros>,
 }
 
 /// Completions during the current second, for the QPS and latency series.
@@ -120,6 +126,8 @@ impl Workload {
                 cache: cache.clone(),
                 op: None,
                 next_req_id: 0,
+                deadline: 0,
+                timer_at: None,
             })
             .collect();
         Workload {
@@ -167,9 +175,19 @@ impl Workload {
                 }
                 c.send(ctx, pd, &cfg);
             }
-            Timer::ClientTimeout(req_id) => {
+            Timer::ClientTimeout => {
+                c.timer_at = None;
                 let Some(op) = &c.op else { return };
-                if op.req_id != req_id || !op.in_flight {
+                if !op.in_flight {
+                    return;
+                }
+                if ctx.now < c.deadline {
+                    c.timer_at = Some(c.deadline);
+                    ctx.timer(
+                        Node::Client(c.id),
+                        c.deadline - ctx.now,
+                        Timer::ClientTimeout,
+                    );
                     return;
                 }
                 ctx.count("client_request_timeouts", 1);
@@ -305,11 +323,15 @@ impl Client {
             value_len: cfg.value_len,
         };
         ctx.send(Node::Client(self.id), Node::Store(store), Msg::Write(req));
-        ctx.timer(
-            Node::Client(self.id),
-            cfg.request_timeout,
-            Timer::ClientTimeout(req_id),
-        );
+        self.deadline = ctx.now + cfg.request_timeout;
+        if self.timer_at.is_none() {
+            self.timer_at = Some(self.deadline);
+            ctx.timer(
+                Node::Client(self.id),
+                cfg.request_timeout,
+                Timer::ClientTimeout,
+            );
+        }
     }
 
     fn backoff(

@@ -31,8 +31,8 @@ pub enum Timer {
     PdSchedule,
     /// A client is ready to issue its next operation.
     ClientNext,
-    /// A client's request `req_id` timed out.
-    ClientTimeout(u64),
+    /// A client's request timeout check (see `client::Client`).
+    ClientTimeout,
 }
 
 /// An effect emitted by a component.

@@ -413,6 +413,14 @@ impl Simulation {
 
     fn dispatch(&mut self, kind: EventKind) {
         let is_sample = matches!(kind, EventKind::Sample);
+        let kind_name = match &kind {
+            EventKind::Deliver { .. } => "events_deliver",
+            EventKind::DiskDone { .. } => "events_disk_done",
+            EventKind::Timer { .. } => "events_timer",
+            EventKind::Fault(_) => "events_fault",
+            EventKind::Sample => "events_sample",
+        };
+        *self.counters.entry(kind_name).or_insert(0) += 1;
         let mut out = Vec::new();
         {
             let now = self.now;

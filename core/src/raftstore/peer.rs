@@ -55,7 +55,7 @@ pub struct Peer {
 pub const TICK_SKIP_PPM: u64 = 333_333;
 
 /// Builds the raft-rs config for a peer: TiKV's tick settings, pre-vote and
-/// check-quorum on.
+/// check-quorum on, `skip_bcast_commit` as TiKV sets it.
 ///
 /// raft-rs draws each randomized election timeout from `thread_rng` in
 /// `[election_tick, 2·election_tick)`. To stay deterministic, kvscope pins
@@ -75,6 +75,9 @@ pub fn raft_config(cfg: &RaftstoreConfig, id: u64, applied: u64) -> Config {
         max_inflight_msgs: 256,
         check_quorum: true,
         pre_vote: true,
+        // As TiKV's raftstore: followers learn a new commit index from the next
+        // append or heartbeat instead of a broadcast per commit.
+        skip_bcast_commit: true,
         min_election_tick: t,
         max_election_tick: t + 1,
         ..Default::default()

@@ -413,7 +413,11 @@ impl Simulation {
             if line.component != "raft" {
                 self.hasher.update(line.msg.as_bytes());
             }
-            self.hasher.update(&[line.level as u8, line.store.unwrap_or(0) as u8, line.region.unwrap_or(0) as u8]);
+            self.hasher.update(&[
+                line.level as u8,
+                line.store.unwrap_or(0) as u8,
+                line.region.unwrap_or(0) as u8,
+            ]);
             self.log.push(line);
         }
     }

@@ -1,1 +1,5 @@
-fn main() {}
+//! The kvscope page's entry point: renders [`kvscope_web::App`] into the page.
+
+fn main() {
+    kvscope_web::start();
+}

@@ -1,0 +1,14 @@
+//! The panels of the page. Each takes snapshots ([`crate::snapshot`]) as
+//! props and reports user actions through callbacks; none touches the
+//! simulation.
+
+pub mod charts;
+pub mod cluster_map;
+pub mod control_bar;
+pub mod counters;
+pub mod error_panel;
+pub mod event_log;
+pub mod fault_controls;
+pub mod operators;
+pub mod raft_group;
+pub mod story;

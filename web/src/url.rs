@@ -1,0 +1,192 @@
+//! The run in the page's query string, so that a run can be shared.
+//!
+//! `?scenario=io-hang-transfer-leader&seed=1&fix=relaxed-check` names the
+//! scenario, the seed and every parameter that differs from its default.
+//! Three viewing keys are read too but never written back: `speed` (a
+//! [`Speed`] key such as `100` or `max`), `play=1` (start playing on load) and
+//! `until=120` (pause at that virtual time: seconds, or with a unit `90s`,
+//! `2m`, `1500ms`).
+//!
+//! A malformed value never stops the page: [`parse_query`] returns the run
+//! with that value left at its default, and a message for the error banner.
+
+use kvscope_core::scenario::{self, ScenarioSpec, SCENARIOS};
+
+use crate::speed::Speed;
+
+/// The seed used when the URL names none.
+pub const DEFAULT_SEED: u64 = 1;
+
+/// A run to start: what to simulate and how to play it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Launch {
+    /// Scenario id (one of [`SCENARIOS`]).
+    pub scenario: String,
+    /// Seed of the simulation's RNG.
+    pub seed: u64,
+    /// Parameter overrides, `(name, value)` as text.
+    pub overrides: Vec<(String, String)>,
+    /// Playback speed.
+    pub speed: Speed,
+    /// Start playing at once.
+    pub autoplay: bool,
+    /// Pause when the virtual clock reaches this many ms.
+    pub until_ms: Option<u64>,
+}
+
+impl Default for Launch {
+    fn default() -> Self {
+        Launch {
+            scenario: SCENARIOS.first().map_or("", |s| s.id).to_string(),
+            seed: DEFAULT_SEED,
+            overrides: Vec::new(),
+            speed: Speed::default(),
+            autoplay: false,
+            until_ms: None,
+        }
+    }
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component (`+` is a space).
+fn decode(text: &str) -> Result<String, String> {
+    let spaced = text.replace('+', " ");
+    js_sys::decode_uri_component(&spaced)
+        .map(String::from)
+        .map_err(|_| format!("'{text}' is not valid URL encoding"))
+}
+
+/// Encodes one query component.
+fn encode(text: &str) -> String {
+    String::from(js_sys::encode_uri_component(text))
+}
+
+/// Splits a query string (with or without its leading `?`) into decoded
+/// `(key, value)` pairs, reporting pairs that cannot be decoded.
+pub fn split_query(query: &str) -> (Vec<(String, String)>, Vec<String>) {
+    let mut pairs = Vec::new();
+    let mut errors = Vec::new();
+    for part in query
+        .trim_start_matches('?')
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        match (decode(k), decode(v)) {
+            (Ok(k), Ok(v)) => pairs.push((k, v)),
+            (Err(e), _) | (_, Err(e)) => errors.push(format!("URL: {e}; ignored")),
+        }
+    }
+    (pairs, errors)
+}
+
+/// Parses a duration given in seconds (`120`, `2.5`) or with a unit
+/// (`90s`, `1500ms`, `2m`) into ms.
+pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let bad =
+        || format!("'{text}' is not a duration (use seconds such as 120, or 90s, 1500ms, 2m)");
+    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1000.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60_000.0)
+    } else {
+        (t, 1000.0)
+    };
+    let v: f64 = num.trim().parse().map_err(|_| bad())?;
+    if !v.is_finite() || v < 0.0 || v * scale > 1e15 {
+        return Err(bad());
+    }
+    Ok((v * scale).round() as u64)
+}
+
+/// Reads a run from a query string. Returns the run and one message per
+/// value that was malformed or unknown (each such value is left at its default).
+pub fn parse_query(query: &str) -> (Launch, Vec<String>) {
+    let (pairs, mut errors) = split_query(query);
+    let mut launch = Launch::default();
+    let spec: &ScenarioSpec = match pairs.iter().rev().find(|(k, _)| k == "scenario") {
+        Some((_, id)) => match scenario::find(id) {
+            Ok(spec) => spec,
+            Err(e) => {
+                errors.push(format!("URL: {e}; showing '{}' instead", launch.scenario));
+                match scenario::find(&launch.scenario) {
+                    Ok(spec) => spec,
+                    Err(_) => return (launch, errors),
+                }
+            }
+        },
+        None => match scenario::find(&launch.scenario) {
+            Ok(spec) => spec,
+            Err(_) => return (launch, errors),
+        },
+    };
+    launch.scenario = spec.id.to_string();
+    for (key, value) in pairs {
+        match key.as_str() {
+            "scenario" => {}
+            "seed" => match value.trim().parse::<u64>() {
+                Ok(s) => launch.seed = s,
+                Err(_) => errors.push(format!(
+                    "URL: seed '{value}' is not a whole non-negative number; using seed {DEFAULT_SEED}"
+                )),
+            },
+            "speed" => match Speed::parse(&value) {
+                Ok(s) => launch.speed = s,
+                Err(e) => errors.push(format!("URL: {e}; using {}", Speed::default())),
+            },
+            "play" => match value.as_str() {
+                "1" | "true" | "yes" | "" => launch.autoplay = true,
+                "0" | "false" | "no" => launch.autoplay = false,
+                _ => errors.push(format!("URL: play '{value}' should be 1 or 0; not playing")),
+            },
+            "until" => match parse_duration_ms(&value) {
+                Ok(ms) => launch.until_ms = Some(ms),
+                Err(e) => errors.push(format!("URL: until: {e}; ignored")),
+            },
+            name => match spec.params.iter().find(|p| p.name == name) {
+                Some(p) => match p.parse(&value) {
+                    Ok(_) => {
+                        launch.overrides.retain(|(n, _)| n != name);
+                        launch.overrides.push((name.to_string(), value));
+                    }
+                    Err(e) => errors.push(format!("URL: {e}; using the default {}", p.default)),
+                },
+                None => errors.push(format!(
+                    "URL: scenario '{}' has no parameter '{name}'; ignored",
+                    spec.id
+                )),
+            },
+        }
+    }
+    (launch, errors)
+}
+
+/// Builds the query string (with its leading `?`) naming a run: scenario,
+/// seed and the non-default parameters.
+pub fn to_query(scenario: &str, seed: u64, non_defaults: &[(String, String)]) -> String {
+    let mut q = format!("?scenario={}&seed={seed}", encode(scenario));
+    for (k, v) in non_defaults {
+        q.push('&');
+        q.push_str(&encode(k));
+        q.push('=');
+        q.push_str(&encode(v));
+    }
+    q
+}
+
+/// The page's current query string (empty outside a browser window).
+pub fn current_query() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .unwrap_or_default()
+}
+
+/// Replaces the page's query string without reloading or adding history.
+pub fn replace_query(query: &str) {
+    if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
+        // Failure (for example on a `file:` page) only loses the shareable URL.
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(query));
+    }
+}

@@ -1,0 +1,72 @@
+//! Browser benchmark: the io-hang-transfer-leader scenario with its defaults
+//! for 600 virtual seconds, timed with `performance.now()`. Run by
+//! `cargo xtask bench` (`--release --test bench -- --nocapture`).
+
+#![cfg(target_arch = "wasm32")]
+
+use kvscope_core::time::SEC;
+use kvscope_core::Simulation;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// Virtual seconds simulated.
+const VIRTUAL_SECS: u64 = 600;
+
+fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now())
+        .expect("the browser has window.performance")
+}
+
+/// `performance.memory.usedJSHeapSize` and `totalJSHeapSize` in bytes, where the browser has them (Chromium).
+fn js_heap() -> Option<(f64, f64)> {
+    let perf = web_sys::window()?.performance()?;
+    let memory = js_sys::Reflect::get(&perf, &JsValue::from_str("memory")).ok()?;
+    if memory.is_undefined() || memory.is_null() {
+        return None;
+    }
+    let get = |k: &str| {
+        js_sys::Reflect::get(&memory, &JsValue::from_str(k))
+            .ok()?
+            .as_f64()
+    };
+    Some((get("usedJSHeapSize")?, get("totalJSHeapSize")?))
+}
+
+#[wasm_bindgen_test]
+fn bench_io_hang_transfer_leader() {
+    let mut sim = Simulation::new("io-hang-transfer-leader", 1, &[])
+        .expect("the scenario's defaults are valid");
+    let start = now_ms();
+    sim.run_until(VIRTUAL_SECS * SEC);
+    let wall_ms = (now_ms() - start).max(0.001);
+    let events = sim.events_processed();
+    let line = format!(
+        "bench wasm io-hang-transfer-leader: events {events}, wall ms {wall_ms:.0}, events/s {:.0}, virtual/wall {:.1}",
+        events as f64 / (wall_ms / 1000.0),
+        (VIRTUAL_SECS as f64 * 1000.0) / wall_ms,
+    );
+    console_log!("{line}");
+    let heap = match js_heap() {
+        Some((used, total)) => format!(
+            "bench wasm io-hang-transfer-leader: js heap used {:.1} MB, total {:.1} MB (performance.memory)",
+            used / 1e6,
+            total / 1e6
+        ),
+        None => "bench wasm io-hang-transfer-leader: js heap size not available (no performance.memory)".to_string(),
+    };
+    console_log!("{heap}");
+    let wasm_bytes = wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .ok()
+        .and_then(|m| m.buffer().dyn_into::<js_sys::ArrayBuffer>().ok())
+        .map_or(0, |b| b.byte_length());
+    console_log!(
+        "bench wasm io-hang-transfer-leader: wasm linear memory {:.1} MB",
+        wasm_bytes as f64 / 1e6
+    );
+    assert!(events > 0, "the benchmark processed no events");
+}

@@ -871,32 +871,13 @@ impl Simulation {
                 .copied()
                 .max_by_key(|(_, p)| p.raft.raft.raft_log.last_index())
         })?;
-        let log_tail = src
-            .1
-            .log_tail(64)
-            .into_iter()
-            .map(|e| {
-                let (kind, label) = match e.get_entry_type() {
-                    raft::eraftpb::EntryType::EntryConfChange => {
-                        use protobuf::Message as _;
-                        let label = raft::eraftpb::ConfChange::parse_from_bytes(e.get_data())
-                            .ok()
-                            .map(|cc| {
-                                format!("{:?} peer {}", cc.get_change_type(), cc.get_node_id())
-                            });
-                        (EntryKind::ConfChange, label)
-                    }
-                    _ if e.get_data().is_empty() => (EntryKind::Empty, None),
-                    _ => (EntryKind::Normal, None),
-                };
-                EntryView {
-                    index: e.get_index(),
-                    term: e.get_term(),
-                    kind,
-                    label,
-                }
-            })
-            .collect();
+        let log_tail = src.1.log_tail(64).iter().map(entry_view).collect();
+        let leader = self.leader_of(region_id);
+        let pending_conf_index = leader.map_or(0, |(_, l)| l.raft.raft.pending_conf_index);
+        let pending_conf_entry = leader
+            .and_then(|(_, l)| l.entry_at(pending_conf_index))
+            .map(|e| entry_view(&e))
+            .filter(|e| e.kind == EntryKind::ConfChange);
         let mut attempts: Vec<_> = peers
             .iter()
             .flat_map(|(_, p)| p.transfer_attempts.iter().cloned())
@@ -906,9 +887,8 @@ impl Simulation {
         Some(RaftGroupView {
             region_id,
             term: rv.peers.iter().map(|p| p.term).max().unwrap_or(0),
-            pending_conf_index: self
-                .leader_of(region_id)
-                .map_or(0, |(_, l)| l.raft.raft.pending_conf_index),
+            pending_conf_index,
+            pending_conf_entry,
             peers: rv.peers,
             log_tail,
             transfer_attempts: attempts.into_iter().skip(skip).collect(),
@@ -939,6 +919,27 @@ impl Simulation {
     /// The world (for tests and views that need more than [`ClusterView`]).
     pub fn world(&self) -> &World {
         &self.world
+    }
+}
+
+/// The page's view of one log entry; conf changes are labelled with what they do.
+fn entry_view(e: &raft::eraftpb::Entry) -> EntryView {
+    let (kind, label) = match e.get_entry_type() {
+        raft::eraftpb::EntryType::EntryConfChange => {
+            use protobuf::Message as _;
+            let label = raft::eraftpb::ConfChange::parse_from_bytes(e.get_data())
+                .ok()
+                .map(|cc| format!("{:?} peer {}", cc.get_change_type(), cc.get_node_id()));
+            (EntryKind::ConfChange, label)
+        }
+        _ if e.get_data().is_empty() => (EntryKind::Empty, None),
+        _ => (EntryKind::Normal, None),
+    };
+    EntryView {
+        index: e.get_index(),
+        term: e.get_term(),
+        kind,
+        label,
     }
 }
 

@@ -179,6 +179,11 @@ pub struct RaftGroupView {
     pub log_tail: Vec<EntryView>,
     /// The leader's `pending_conf_index` (0 if none or no leader).
     pub pending_conf_index: u64,
+    /// The conf change entry at `pending_conf_index` in the leader's log, if that
+    /// entry is a conf change (raft-rs also sets the index to the last index when
+    /// a peer becomes leader, where there may be none). Present even when the
+    /// entry is older than `log_tail`.
+    pub pending_conf_entry: Option<EntryView>,
     /// The transfer-leader attempts seen on this region, newest last (at most 50).
     pub transfer_attempts: Vec<TransferAttemptView>,
 }

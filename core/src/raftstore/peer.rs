@@ -220,25 +220,26 @@ impl Peer {
         }
     }
 
-    /// The last `n` readable entries of this peer's log (stable part), oldest first.
+    /// The entry at `index`, durable or not, if still in the log.
+    pub fn entry_at(&self, index: u64) -> Option<Entry> {
+        self.raft.store().entry(index).cloned().or_else(|| {
+            self.raft
+                .raft
+                .raft_log
+                .unstable
+                .entries
+                .iter()
+                .find(|e| e.get_index() == index)
+                .cloned()
+        })
+    }
+
+    /// The last `n` entries of this peer's log, oldest first.
     pub fn log_tail(&self, n: u64) -> Vec<Entry> {
         let last = self.raft.raft.raft_log.last_index();
         let first = self.raft.store().first_index_value();
         let lo = last.saturating_sub(n - 1).max(first);
-        (lo..=last)
-            .filter_map(|i| {
-                self.raft.store().entry(i).cloned().or_else(|| {
-                    self.raft
-                        .raft
-                        .raft_log
-                        .unstable
-                        .entries
-                        .iter()
-                        .find(|e| e.get_index() == i)
-                        .cloned()
-                })
-            })
-            .collect()
+        (lo..=last).filter_map(|i| self.entry_at(i)).collect()
     }
 
     /// Time-independent helper: peers that lag behind (for `pending_peers`).

@@ -142,7 +142,8 @@ fn log_strip(g: &RaftGroupView) -> Html {
             if let Some((idx, gap)) = conf_before {
                 <div class="strip-gap">
                     <span class="le conf pending">{"C"}</span>
-                    { format!("pending conf change #{idx}: {gap} entries before the strip, not applied by the leader") }
+                    { format!("pending conf change #{idx}{}: {gap} entries before the strip, not applied by the leader",
+                        g.pending_conf_entry.as_ref().and_then(|e| e.label.as_ref()).map(|l| format!(" ({l})")).unwrap_or_default()) }
                 </div>
             }
             <div class="log-strip">

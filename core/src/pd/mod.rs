@@ -61,7 +61,14 @@ pub struct RegionInfo {
     pub write_bytes_rate: u64,
     /// Virtual µs of the last heartbeat.
     pub last_heartbeat: Micros,
+    /// Consecutive heartbeats with the write flow above the hot threshold (PD's
+    /// hot degree); the region counts as hot from [`HOT_REGION_CACHE_HITS_THRESHOLD`].
+    pub hot_degree: u32,
 }
+
+/// PD's `hot-region-cache-hits-threshold`: heartbeats in a row above the hot
+/// threshold before a region is treated as hot.
+pub const HOT_REGION_CACHE_HITS_THRESHOLD: u32 = 3;
 
 /// What PD knows of a store.
 #[derive(Clone, Debug, Default)]
@@ -110,6 +117,7 @@ impl Pd {
                         pending_peers: vec![],
                         write_bytes_rate: 0,
                         last_heartbeat: 0,
+                        hot_degree: 0,
                     },
                 )
             })
@@ -214,6 +222,7 @@ impl Pd {
             pending_peers: vec![],
             write_bytes_rate: 0,
             last_heartbeat: now,
+            hot_degree: 0,
         });
         // Stale heartbeats (older term or epoch) are ignored, as PD's `checkStaleRegion`.
         if hb.term < entry.term || hb.region.conf_ver < entry.meta.conf_ver {
@@ -221,6 +230,11 @@ impl Pd {
         }
         let elapsed = now.saturating_sub(entry.last_heartbeat).max(SEC);
         entry.write_bytes_rate = hb.written_bytes * SEC / elapsed;
+        entry.hot_degree = if entry.write_bytes_rate >= self.cfg.hot_write_bytes_threshold {
+            entry.hot_degree + 1
+        } else {
+            0
+        };
         entry.meta = hb.region;
         entry.leader = Some(hb.leader);
         entry.term = hb.term;
@@ -504,7 +518,10 @@ impl Pd {
         let Some((&rid, info)) = self
             .regions
             .iter()
-            .filter(|(_, r)| r.write_bytes_rate >= self.cfg.hot_write_bytes_threshold.max(2 * avg))
+            .filter(|(_, r)| {
+                r.hot_degree >= HOT_REGION_CACHE_HITS_THRESHOLD
+                    && r.write_bytes_rate >= self.cfg.hot_write_bytes_threshold.max(2 * avg)
+            })
             .max_by_key(|(id, r)| (r.write_bytes_rate, std::cmp::Reverse(**id)))
         else {
             return;

@@ -44,11 +44,11 @@ fn run_json_is_one_object_with_the_documented_fields() {
         "--seed",
         "3",
         "--until",
-        "70s",
+        "80s",
         "--set",
-        "hang_start=5s",
+        "hang_start=31s",
         "--set",
-        "peer_move_at=6s",
+        "peer_move_at=32s",
         "--json",
     ]);
     assert_eq!(code, 0, "{err}");
@@ -69,10 +69,10 @@ fn run_json_is_one_object_with_the_documented_fields() {
         assert!(v.get(key).is_some(), "missing {key}");
     }
     assert_eq!(v["seed"], 3);
-    assert_eq!(v["until_ms"], 70_000);
-    assert_eq!(v["params"]["hang_start"], 5_000);
+    assert_eq!(v["until_ms"], 80_000);
+    assert_eq!(v["params"]["hang_start"], 31_000);
     assert_eq!(v["params"]["fix"], "none");
-    assert_eq!(v["series"]["qps"].as_array().unwrap().len(), 70);
+    assert_eq!(v["series"]["qps"].as_array().unwrap().len(), 80);
     assert!(
         v["counters"]["transfer_leader_rejected_pending_conf"]
             .as_u64()

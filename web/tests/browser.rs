@@ -294,15 +294,16 @@ async fn the_page_steps_plays_and_draws() {
 
 #[wasm_bindgen_test]
 async fn the_fix_switch_changes_the_outcome() {
-    // The hang at 5 s and the peer move at 6 s make the story quick.
-    let until = 45_000;
+    // The hang at 31 s and the peer move at 32 s (the hot region is hot after
+    // three 10 s heartbeats) make the story quick.
+    let until = 75_000;
     let quick = [
-        ("hang_start", "5s"),
-        ("peer_move_at", "6s"),
+        ("hang_start", "31s"),
+        ("peer_move_at", "32s"),
         ("fix", "none"),
     ];
     let page = Page::mount(launch(&quick, Speed::Max, true, Some(until))).await;
-    page.wait_for("fix=none to reach 45 s", 55_000, |p| {
+    page.wait_for("fix=none to reach 75 s", 55_000, |p| {
         p.clock_ms() >= until && p.text("#play").contains("Play")
     })
     .await;
@@ -335,7 +336,7 @@ async fn the_fix_switch_changes_the_outcome() {
     let radio: HtmlInputElement = page.get("#fix-relaxed-check").unchecked_into();
     assert!(radio.checked());
     page.click("#play").await;
-    page.wait_for("relaxed-check to reach 45 s", 55_000, |p| {
+    page.wait_for("relaxed-check to reach 75 s", 55_000, |p| {
         p.clock_ms() >= until && p.text("#play").contains("Play")
     })
     .await;

@@ -85,7 +85,7 @@ scheduling round after the slow score reaches 100, and QPS recovers while the di
         num("hang_store", Unit::Count, "3", 1, 5, "Store whose disk hangs; the hot region's leader starts there"),
         num("hang_start", Unit::Millis, "40000", 0, 3_600_000, "When the IO hang begins"),
         num("hang_duration", Unit::Millis, "300000", 0, 3_600_000, "How long the IO hang lasts (0 = no hang)"),
-        num("peer_move_at", Unit::Millis, "41000", 0, 3_600_000, "When PD's hot-region scheduler is enabled (pd-ctl scheduler add hot-region-scheduler); it then moves a peer of the hottest region"),
+        num("peer_move_at", Unit::Millis, "41000", 0, 3_600_000, "When PD's hot-region scheduler is enabled (pd-ctl scheduler add hot-region-scheduler); it moves a peer of the hottest region once that region has been hot for 3 region heartbeats in a row (from about 30 s with the 10 s heartbeat)"),
         num("disk_latency", Unit::Micros, "1000", 10, 1_000_000, "Latency of one synced write batch (fsync) on a healthy disk"),
         num("disk_bandwidth", Unit::MegabytesPerSec, "200", 1, 10_000, "Sequential write bandwidth of each disk"),
         num("net_latency", Unit::Micros, "300", 0, 1_000_000, "One-way network latency between nodes"),

@@ -72,25 +72,7 @@ enum Command {
 
 /// Parses `90s`, `10m`, `500ms`, `1h` or a bare number of ms into virtual ms.
 fn parse_duration_ms(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let (digits, mult) = if let Some(d) = s.strip_suffix("ms") {
-        (d, 1)
-    } else if let Some(d) = s.strip_suffix('s') {
-        (d, 1_000)
-    } else if let Some(d) = s.strip_suffix('m') {
-        (d, 60_000)
-    } else if let Some(d) = s.strip_suffix('h') {
-        (d, 3_600_000)
-    } else {
-        (s, 1)
-    };
-    let n: u64 = digits
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration (examples: 500ms, 90s, 10m, 1h)"))?;
-    n.checked_mul(mult)
-        .filter(|&ms| ms <= 24 * 3_600_000)
-        .ok_or_else(|| format!("'{s}' is longer than 24h"))
+    kvscope_core::time::parse_duration(s, MS).map(|us| us / MS)
 }
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {

@@ -99,33 +99,19 @@ impl ParamSpec {
         }
         let number = match self.unit {
             Unit::Millis | Unit::Micros => {
-                let scale_to_us: u64 = if self.unit == Unit::Millis { 1000 } else { 1 };
-                let (digits, mult_us) = if let Some(d) = t.strip_suffix("us") {
-                    (d, 1u64)
-                } else if let Some(d) = t.strip_suffix("µs") {
-                    (d, 1)
-                } else if let Some(d) = t.strip_suffix("ms") {
-                    (d, 1_000)
-                } else if let Some(d) = t.strip_suffix('s') {
-                    (d, 1_000_000)
-                } else if let Some(d) = t.strip_suffix('m') {
-                    (d, 60_000_000)
+                let unit_us = if self.unit == Unit::Millis {
+                    crate::time::MS
                 } else {
-                    (t, scale_to_us)
+                    1
                 };
-                let n: u64 = digits.trim().parse().map_err(|_| {
-                    bad("expected a whole number with an optional unit (us, ms, s, m)".into())
-                })?;
-                let us = n
-                    .checked_mul(mult_us)
-                    .ok_or_else(|| bad("too large".into()))?;
-                if us % scale_to_us != 0 {
+                let us = crate::time::parse_duration(t, unit_us).map_err(bad)?;
+                if us % unit_us != 0 {
                     return Err(bad(format!(
                         "must be a whole number of {}",
                         self.unit.label()
                     )));
                 }
-                us / scale_to_us
+                us / unit_us
             }
             _ => t
                 .parse::<u64>()

@@ -80,25 +80,10 @@ pub fn split_query(query: &str) -> (Vec<(String, String)>, Vec<String>) {
 }
 
 /// Parses a duration given in seconds (`120`, `2.5`) or with a unit
-/// (`90s`, `1500ms`, `2m`) into ms.
+/// (`90s`, `1500ms`, `2m`) into ms (see `kvscope_core::time::parse_duration`).
 pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let bad =
-        || format!("'{text}' is not a duration (use seconds such as 120, or 90s, 1500ms, 2m)");
-    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1000.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60_000.0)
-    } else {
-        (t, 1000.0)
-    };
-    let v: f64 = num.trim().parse().map_err(|_| bad())?;
-    if !v.is_finite() || v < 0.0 || v * scale > 1e15 {
-        return Err(bad());
-    }
-    Ok((v * scale).round() as u64)
+    kvscope_core::time::parse_duration(text, kvscope_core::time::SEC)
+        .map(|us| us / kvscope_core::time::MS)
 }
 
 /// Reads a run from a query string. Returns the run and one message per

@@ -72,7 +72,11 @@ enum Command {
 
 /// Parses `90s`, `10m`, `500ms`, `1h` or a bare number of ms into virtual ms.
 fn parse_duration_ms(s: &str) -> Result<u64, String> {
-    kvscope_core::time::parse_duration(s, MS).map(|us| us / MS)
+    let us = kvscope_core::time::parse_duration(s, MS)?;
+    if us > kvscope_core::time::HOUR * 24 {
+        return Err(format!("'{s}' is longer than 24h"));
+    }
+    Ok(us / MS)
 }
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {

@@ -145,11 +145,6 @@ impl Workload {
         }
     }
 
-    /// Number of operations in flight (waiting for a response or backing off).
-    pub fn busy(&self) -> usize {
-        self.clients.iter().filter(|c| c.op.is_some()).count()
-    }
-
     /// A client timer fired.
     pub fn on_timer(&mut self, ctx: &mut Ctx, pd: &mut Pd, client: u32, timer: Timer) {
         let cfg = self.cfg.clone();

@@ -68,13 +68,6 @@ impl Network {
         });
     }
 
-    /// True if `node` is cut off at `now`.
-    pub fn is_isolated(&self, node: Node, now: Micros) -> bool {
-        self.partitions
-            .iter()
-            .any(|p| p.isolated == node && now < p.until)
-    }
-
     /// Decides when a batch of `bytes` sent at `now` from `from` to `to` arrives,
     /// or `None` if it is lost (partition or random drop).
     pub fn route(

@@ -46,8 +46,6 @@ pub struct Peer {
     pub written_keys: u64,
     /// Raft log writes submitted to disk and not yet durable.
     pub inflight_log_writes: u32,
-    /// Apply writes submitted to disk and not yet durable.
-    pub inflight_apply_writes: u32,
 }
 
 /// Probability (per million) that raftstore withholds one base tick from a
@@ -57,13 +55,15 @@ pub const TICK_SKIP_PPM: u64 = 333_333;
 /// Builds the raft-rs config for a peer: TiKV's tick settings, pre-vote and
 /// check-quorum on, `skip_bcast_commit` as TiKV sets it.
 ///
-/// raft-rs draws each randomized election timeout from `thread_rng` in
+/// raft-rs draws each randomized election timeout from its own `thread_rng` in
 /// `[election_tick, 2·election_tick)`. To stay deterministic, kvscope pins
 /// raft-rs's draw (`min_election_tick = election_tick`, `max = election_tick + 1`)
 /// and randomizes from the simulation's RNG instead: each base tick of a
 /// non-leader peer is withheld with probability 1/3 ([`TICK_SKIP_PPM`]), so the
 /// time to an election is `election_tick` counted ticks, 1.5 × election timeout
-/// on average, different per peer and per round.
+/// on average, different per peer and per round. (raft-rs still calls
+/// `thread_rng` internally, but over a one-value range, so nothing it draws can
+/// reach the simulation: this is deliberate and keeps replays exact.)
 pub fn raft_config(cfg: &RaftstoreConfig, id: u64, applied: u64) -> Config {
     let t = cfg.raft_election_timeout_ticks;
     Config {
@@ -90,12 +90,10 @@ impl Peer {
         meta: PeerMeta,
         storage: PeerStorage,
         cfg: &RaftstoreConfig,
-        rng: &mut SimRng,
         logger: &slog::Logger,
     ) -> Peer {
         let applied = storage.applied_index;
         let region_id = storage.region.id;
-        let _ = rng;
         let config = raft_config(cfg, meta.id, applied);
         let logger = logger.new(slog::o!("region_id" => region_id, "raft_id" => meta.id));
         let raft =
@@ -109,7 +107,6 @@ impl Peer {
             written_bytes: 0,
             written_keys: 0,
             inflight_log_writes: 0,
-            inflight_apply_writes: 0,
         }
     }
 

@@ -304,11 +304,6 @@ impl PeerStorage {
         self.applied_index = index;
         self.applied_term = term;
     }
-
-    /// Number of readable entries (for memory views).
-    pub fn entry_count(&self) -> usize {
-        self.entries.len()
-    }
 }
 
 impl raft::Storage for PeerStorage {

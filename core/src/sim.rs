@@ -473,17 +473,6 @@ impl Simulation {
                     self.hasher.update(&[2, store as u8]);
                     if let Some(disk) = world.disks.get_mut(&store) {
                         let tokens = disk.complete(generation);
-                        if let Some((at, g)) = disk.maybe_start(now) {
-                            self.seq += 1;
-                            self.queue.push(Queued {
-                                at,
-                                seq: self.seq,
-                                kind: EventKind::DiskDone {
-                                    store,
-                                    generation: g,
-                                },
-                            });
-                        }
                         if let Some(st) = world.stores.get_mut(&store) {
                             if st.up && !tokens.is_empty() {
                                 st.on_disk_done(&mut ctx, tokens);
@@ -522,7 +511,7 @@ impl Simulation {
                 }
                 EventKind::Fault(action) => {
                     self.hasher.update(&[4]);
-                    Self::apply_fault(world, &mut ctx, action, &mut self.queue, &mut self.seq);
+                    Self::apply_fault(world, &mut ctx, action);
                 }
                 EventKind::Sample => {
                     self.hasher.update(&[5]);
@@ -530,19 +519,13 @@ impl Simulation {
             }
         }
         self.apply_effects(out);
+        self.start_idle_disks();
         if is_sample {
             self.sample();
         }
     }
 
-    fn apply_fault(
-        world: &mut World,
-        ctx: &mut Ctx,
-        action: FaultAction,
-        queue: &mut BinaryHeap<Queued>,
-        seq: &mut u64,
-    ) {
-        let now = ctx.now;
+    fn apply_fault(world: &mut World, ctx: &mut Ctx, action: FaultAction) {
         match action {
             FaultAction::HangStart(s) => {
                 if let Some(d) = world.disks.get_mut(&s) {
@@ -567,17 +550,6 @@ impl Simulation {
                         None,
                         format!("disk of store {s} recovers from the hang"),
                     );
-                    if let Some((at, g)) = d.maybe_start(now) {
-                        *seq += 1;
-                        queue.push(Queued {
-                            at,
-                            seq: *seq,
-                            kind: EventKind::DiskDone {
-                                store: s,
-                                generation: g,
-                            },
-                        });
-                    }
                     if let Some(st) = world.stores.get_mut(&s) {
                         if st.up && !tokens.is_empty() {
                             st.on_disk_done(ctx, tokens);
@@ -636,6 +608,21 @@ impl Simulation {
         }
     }
 
+    /// Every idle, unhung disk with queued writes starts a batch (after a submit,
+    /// a completion or the end of a hang): one place schedules disk completions.
+    fn start_idle_disks(&mut self) {
+        let now = self.now;
+        let started: Vec<(u64, Micros, u64)> = self
+            .world
+            .disks
+            .iter_mut()
+            .filter_map(|(&store, d)| d.maybe_start(now).map(|(at, g)| (store, at, g)))
+            .collect();
+        for (store, at, generation) in started {
+            self.push(at, EventKind::DiskDone { store, generation });
+        }
+    }
+
     fn apply_effects(&mut self, out: Vec<Effect>) {
         // Group sends per link, keeping order within a link (one gRPC stream each).
         let mut batches: BTreeMap<(Node, Node), Vec<Msg>> = BTreeMap::new();
@@ -647,17 +634,8 @@ impl Simulation {
                     token,
                     bytes,
                 } => {
-                    let now = self.now;
                     if let Some(d) = self.world.disks.get_mut(&store) {
-                        if let Some((at, g)) = d.submit(now, token, bytes) {
-                            self.push(
-                                at,
-                                EventKind::DiskDone {
-                                    store,
-                                    generation: g,
-                                },
-                            );
-                        }
+                        d.submit(token, bytes);
                     }
                 }
                 Effect::Timer { node, after, timer } => {

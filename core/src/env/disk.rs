@@ -27,8 +27,8 @@ struct Pending {
     bytes: u64,
 }
 
-/// The disk state machine. The simulator drives it: [`Disk::submit`] and
-/// [`Disk::maybe_start`] return the completion time to schedule, and
+/// The disk state machine. The simulator drives it: [`Disk::submit`] queues,
+/// [`Disk::maybe_start`] returns the completion time to schedule, and
 /// [`Disk::complete`] hands back the finished tokens.
 #[derive(Clone, Debug)]
 pub struct Disk {
@@ -61,11 +61,10 @@ impl Disk {
         }
     }
 
-    /// Queues a write of `bytes` identified by `token`. Returns the completion time
-    /// to schedule (with the current generation) if the disk started a batch.
-    pub fn submit(&mut self, now: Micros, token: u64, bytes: u64) -> Option<(Micros, u64)> {
+    /// Queues a write of `bytes` identified by `token`; [`Disk::maybe_start`]
+    /// starts it.
+    pub fn submit(&mut self, token: u64, bytes: u64) {
         self.queue.push_back(Pending { token, bytes });
-        self.maybe_start(now)
     }
 
     /// Starts a batch of everything queued if the disk is idle and not hung.
@@ -151,10 +150,15 @@ mod tests {
     #[test]
     fn batches_queue_behind_the_write_in_service() {
         let mut d = disk();
-        let (t1, g) = d.submit(0, 1, 1_000).unwrap();
+        d.submit(1, 1_000);
+        let (t1, g) = d.maybe_start(0).unwrap();
         assert_eq!(t1, 2_000);
-        assert!(d.submit(10, 2, 0).is_none());
-        assert!(d.submit(20, 3, 0).is_none());
+        d.submit(2, 0);
+        d.submit(3, 0);
+        assert!(
+            d.maybe_start(20).is_none(),
+            "busy until the batch in service completes"
+        );
         assert_eq!(d.complete(g), vec![1]);
         let (t2, g2) = d.maybe_start(t1).unwrap();
         assert_eq!(t2, t1 + 1_000);
@@ -164,10 +168,12 @@ mod tests {
     #[test]
     fn a_hang_holds_every_write_until_it_ends() {
         let mut d = disk();
-        let (_, g) = d.submit(0, 1, 0).unwrap();
+        d.submit(1, 0);
+        let (_, g) = d.maybe_start(0).unwrap();
         d.start_hang();
         assert!(d.complete(g).is_empty());
-        assert!(d.submit(5, 2, 0).is_none());
+        d.submit(2, 0);
+        assert!(d.maybe_start(5).is_none(), "a hung disk starts nothing");
         assert_eq!(d.depth(), 2);
         assert_eq!(d.end_hang(), vec![1]);
         assert!(d.maybe_start(100).is_some());
@@ -176,7 +182,8 @@ mod tests {
     #[test]
     fn a_crash_loses_unsynced_writes_and_stale_completions() {
         let mut d = disk();
-        let (_, g) = d.submit(0, 1, 0).unwrap();
+        d.submit(1, 0);
+        let (_, g) = d.maybe_start(0).unwrap();
         d.crash();
         assert!(d.complete(g).is_empty());
         assert_eq!(d.depth(), 0);

@@ -19,6 +19,7 @@ pub mod client;
 pub mod effect;
 pub mod env;
 pub mod invariants;
+pub mod memory;
 pub mod msg;
 pub mod observe;
 pub mod pd;

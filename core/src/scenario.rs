@@ -26,6 +26,10 @@ pub enum Unit {
     Ticks,
     /// Megabytes per second (10^6 bytes).
     MegabytesPerSec,
+    /// Mebibytes (2^20 bytes).
+    Mebibytes,
+    /// Items (messages) per virtual second.
+    PerSec,
     /// One of a fixed set of names.
     Choice,
 }
@@ -40,6 +44,8 @@ impl Unit {
             Unit::Micros => "µs",
             Unit::Ticks => "ticks",
             Unit::MegabytesPerSec => "MB/s",
+            Unit::Mebibytes => "MiB",
+            Unit::PerSec => "/s",
             Unit::Choice => "choice",
         }
     }
@@ -220,10 +226,16 @@ pub struct ScenarioSpec {
     pub story: Story,
     /// Parameters, in display order.
     pub params: &'static [ParamSpec],
+    /// Parameters that can change while the simulation runs
+    /// ([`crate::Simulation::set_live_param`]); the others need a rebuild.
+    pub live: &'static [&'static str],
 }
 
 /// Every scenario the simulator knows.
-pub static SCENARIOS: &[ScenarioSpec] = &[crate::scenarios::io_hang::SPEC];
+pub static SCENARIOS: &[ScenarioSpec] = &[
+    crate::scenarios::io_hang::SPEC,
+    // deadlock_oom registered below once built
+];
 
 /// Looks a scenario up by id. Errors: [`ScenarioError::UnknownScenario`].
 pub fn find(id: &str) -> Result<&'static ScenarioSpec, ScenarioError> {

@@ -253,3 +253,163 @@ pub struct ClusterView {
     /// Number of invariant violations recorded so far.
     pub violations: usize,
 }
+
+/// The deadlock detector role of a store (TiKV `server/lock_manager/deadlock.rs` `Role`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum DetectorRole {
+    /// The store holds the leader of the first region (`LEADER_KEY = b""`) and
+    /// runs the detect table.
+    Leader,
+    /// Every other store: forwards detect requests to the leader over one stream.
+    Follower,
+}
+
+/// One queue between the lock manager's components on a store, at one moment.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct QueueView {
+    /// Queue name: `waiter_manager_tasks` (scheduler → WaiterManager),
+    /// `detector_tasks` (→ Detector) or `detector_stream` (the follower's
+    /// unbounded `mpsc` feeding the one gRPC stream to the detector leader).
+    pub name: &'static str,
+    /// Items queued now.
+    pub depth: u64,
+    /// Bytes the queued items hold (see [`crate::memory`] for the size rules).
+    pub bytes: u64,
+    /// Items pushed during the last virtual second.
+    pub in_per_sec: u64,
+    /// Items drained during the last virtual second.
+    pub out_per_sec: u64,
+    /// The capacity when the queue is bounded (`fix=backpressure` on the
+    /// stream), `None` when unbounded as in TiKV.
+    pub capacity: Option<u64>,
+}
+
+/// The lock manager of one store.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StoreLockView {
+    /// Store id.
+    pub store: u64,
+    /// False while the process is down (OOM-killed or crashed).
+    pub up: bool,
+    /// Detector role.
+    pub role: DetectorRole,
+    /// The queues, in pipeline order.
+    pub queues: Vec<QueueView>,
+    /// Waiters in the waiter manager's wait table.
+    pub waiters: u64,
+    /// Memory trace tree of the store, bytes.
+    pub memory: crate::memory::MemoryTrace,
+    /// Memory limit of the store (the OOM killer's threshold), bytes.
+    pub memory_limit: u64,
+}
+
+/// A transaction's phase as its client (TiDB) runs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum TxnPhase {
+    /// Acquiring pessimistic locks (or reading, for an optimistic transaction).
+    Locking,
+    /// Waiting in a lock wait queue for a key another transaction holds.
+    Waiting,
+    /// Holding its locks and doing its work (the scenario's lock hold time).
+    Holding,
+    /// Prewrite sent.
+    Prewriting,
+    /// Commit sent.
+    Committing,
+    /// Rolling back after an error.
+    RollingBack,
+}
+
+/// One transaction in flight.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TxnView {
+    /// `start_ts` (its identity in the lock manager).
+    pub start_ts: u64,
+    /// Client (session) running it.
+    pub client: u32,
+    /// Phase.
+    pub phase: TxnPhase,
+    /// True for a pessimistic transaction.
+    pub pessimistic: bool,
+    /// Keys it holds locks on.
+    pub locked_keys: Vec<u64>,
+}
+
+/// A waiter in a store's waiter manager: `waiter_ts` waits for the lock of
+/// `lock_ts` on `key`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WaitEdgeView {
+    /// Store whose waiter manager holds the waiter (the key's region leader).
+    pub store: u64,
+    /// The waiting transaction's start_ts.
+    pub waiter_ts: u64,
+    /// start_ts of the lock it waits for (the current owner).
+    pub lock_ts: u64,
+    /// The key.
+    pub key: u64,
+    /// `allow_lock_with_conflict` (fair locking) of the wait.
+    pub fair: bool,
+    /// Virtual ms at which the wait began.
+    pub since_ms: u64,
+}
+
+/// One edge in the detector leader's `DetectTable`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DetectEdgeView {
+    /// Waiting transaction.
+    pub txn_ts: u64,
+    /// Transaction it waits for.
+    pub wait_for_ts: u64,
+    /// Keys of the edge (key hashes are the keys themselves here).
+    pub keys: Vec<u64>,
+    /// Virtual ms of the last detect on this edge; it expires
+    /// `wait-for-lock-timeout` later.
+    pub last_detect_ms: u64,
+}
+
+/// A deadlock the detector found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeadlockView {
+    /// Virtual ms of the detection on the leader.
+    pub at_ms: u64,
+    /// The victim (the transaction whose detect closed the cycle; it gets
+    /// `Deadlock`).
+    pub victim_ts: u64,
+    /// The cycle as `(txn, wait_for_txn, key)` entries (`WaitForEntry`), starting
+    /// at the victim.
+    pub wait_chain: Vec<(u64, u64, u64)>,
+}
+
+/// The transactions, locks and deadlock detector of the whole cluster.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LockView {
+    /// Store running the detector leader, if any store is leader now.
+    pub detector_leader: Option<u64>,
+    /// Per store.
+    pub stores: Vec<StoreLockView>,
+    /// Transactions in flight.
+    pub txns: Vec<TxnView>,
+    /// Local waiters of every store.
+    pub waits: Vec<WaitEdgeView>,
+    /// The detector leader's table.
+    pub detect_table: Vec<DetectEdgeView>,
+    /// The last deadlocks found (most recent last, at most 32).
+    pub deadlocks: Vec<DeadlockView>,
+    /// Keys that are hot in the scenario (the contended ones).
+    pub hot_keys: Vec<u64>,
+}
+
+/// A store killed by the OOM killer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OomKill {
+    /// Store.
+    pub store: u64,
+    /// Virtual ms of the kill.
+    pub at_ms: u64,
+    /// Memory of the store at the kill, bytes.
+    pub memory: u64,
+    /// Its limit, bytes.
+    pub limit: u64,
+    /// Virtual ms at which the process restarts.
+    pub restart_ms: u64,
+}

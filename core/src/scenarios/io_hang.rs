@@ -31,7 +31,8 @@ pub const ID: &str = "io-hang-transfer-leader";
 /// Keys per region in the simulated keyspace.
 pub const KEYS_PER_REGION: u64 = 1024;
 
-const fn num(
+/// A numeric parameter (shared by the scenario specs).
+pub const fn num(
     name: &'static str,
     unit: Unit,
     default: &'static str,
@@ -109,6 +110,7 @@ scheduling round after the slow score reaches 100, and QPS recovers while the di
         num("client_timeout", Unit::Millis, "2000", 10, 60_000, "How long a client waits for a write's response before backing off and retrying"),
         num("random_faults", Unit::Count, "0", 0, 50, "Extra random faults (crash + restart, partition, IO hang) drawn from the seed between 10 s and 190 s"),
     ],
+    live: &[],
 };
 
 /// Builds the world: stores with bootstrapped peers, PD, clients, and the faults.

@@ -22,20 +22,20 @@ use yew::prelude::*;
 
 use crate::components::backlog::BacklogPanel;
 use crate::components::charts::Charts;
-use crate::components::contention::ContentionControls;
-use crate::components::memory::{MemoryCharts, MemoryTree};
-use crate::components::wait_for::WaitForPanel;
 use crate::components::cluster_map::ClusterMap;
+use crate::components::contention::ContentionControls;
 use crate::components::control_bar::ControlBar;
 use crate::components::counters::Counters;
 use crate::components::error_panel::ErrorBanner;
 use crate::components::event_log::EventLog;
 use crate::components::fault_controls::{FaultControls, ParamError};
+use crate::components::memory::{MemoryCharts, MemoryTree};
 use crate::components::operators::Operators;
 use crate::components::raft_group::RaftGroup;
 use crate::components::story::StoryPanel;
-use crate::panic::{self, RunInfo};
+use crate::components::wait_for::WaitForPanel;
 use crate::lock_core;
+use crate::panic::{self, RunInfo};
 use crate::snapshot::{self, ChartData, Frame, LogFilter, LogSlice, TreePick};
 use crate::speed::Speed;
 use crate::url::{self, Launch};
@@ -315,10 +315,7 @@ impl App {
     fn set_live(&mut self, name: String, value: String) {
         let Some(p) = self.scenario.params.iter().find(|p| p.name == name) else {
             self.param_error = Some(ParamError {
-                message: format!(
-                    "scenario '{}' has no parameter '{name}'",
-                    self.scenario.id
-                ),
+                message: format!("scenario '{}' has no parameter '{name}'", self.scenario.id),
                 name,
             });
             return;
@@ -339,9 +336,7 @@ impl App {
             return;
         }
         self.param_error = None;
-        let is_default = p
-            .parse(p.default)
-            .is_ok_and(|d| d.to_string() == canonical);
+        let is_default = p.parse(p.default).is_ok_and(|d| d.to_string() == canonical);
         self.non_defaults.retain(|(n, _)| *n != name);
         if !is_default {
             self.non_defaults.push((name.clone(), canonical.clone()));

@@ -206,7 +206,13 @@ pub struct StoreMemory {
 
 /// Stacking order of the top-level memory modules (bottom first); modules
 /// not listed go on top in name order.
-pub const MODULE_ORDER: &[&str] = &["block_cache", "other", "raftstore", "storage", "lock_manager"];
+pub const MODULE_ORDER: &[&str] = &[
+    "block_cache",
+    "other",
+    "raftstore",
+    "storage",
+    "lock_manager",
+];
 
 impl StoreMemory {
     /// Reads store `store`'s memory series out of `series`.
@@ -223,7 +229,12 @@ impl StoreMemory {
             .filter(|(k, _)| !k[prefix.len()..].contains('/'))
             .map(|(k, v)| (k[prefix.len()..].to_string(), v.clone()))
             .collect();
-        let rank = |m: &str| MODULE_ORDER.iter().position(|x| *x == m).unwrap_or(MODULE_ORDER.len());
+        let rank = |m: &str| {
+            MODULE_ORDER
+                .iter()
+                .position(|x| *x == m)
+                .unwrap_or(MODULE_ORDER.len())
+        };
         modules.sort_by(|a, b| rank(&a.0).cmp(&rank(&b.0)).then_with(|| a.0.cmp(&b.0)));
         StoreMemory {
             store,

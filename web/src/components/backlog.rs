@@ -62,7 +62,10 @@ fn queue_row(store: &StoreLockView, q: &QueueView) -> Html {
             QueueTrend::Full => Some("alarm"),
         }
     );
-    let fill = q.capacity.filter(|c| *c > 0).map(|c| (q.depth * 100 / c).min(100));
+    let fill = q
+        .capacity
+        .filter(|c| *c > 0)
+        .map(|c| (q.depth * 100 / c).min(100));
     html! {
         <tr class={class} data-store={store.store.to_string()} data-queue={q.name} title={queue_meaning(q.name)}>
             <td class="queue-name">{ q.name }</td>
@@ -91,7 +94,7 @@ pub struct BacklogProps {
     pub frame: Rc<Frame>,
 }
 
-/// The backlog panel.
+/// The backlog panel: one table, a header row per store and a row per queue.
 #[component]
 pub fn BacklogPanel(props: &BacklogProps) -> Html {
     let Some(lf) = props.frame.locks.as_ref() else {
@@ -104,51 +107,55 @@ pub fn BacklogPanel(props: &BacklogProps) -> Html {
             .iter()
             .any(|q| q.name == "detector_stream" && trend(q) != QueueTrend::Steady);
         let used = s.memory.sum();
-        let pct = if s.memory_limit > 0 { (used.saturating_mul(100) / s.memory_limit).min(999) } else { 0 };
+        let pct = if s.memory_limit > 0 {
+            (used.saturating_mul(100) / s.memory_limit).min(999)
+        } else {
+            0
+        };
         let kill = lf.oom_kills.iter().rev().find(|k| k.store == s.store);
         html! {
-            <div class={classes!("backlog-store", leader.then_some("detector-leader"), stream_growing.then_some("alarm"), (!s.up).then_some("down"))}
+            <tbody class={classes!("backlog-store", leader.then_some("detector-leader"), stream_growing.then_some("alarm"), (!s.up).then_some("down"))}
                 data-store={s.store.to_string()}>
-                <div class="backlog-head">
-                    <span class="store-name">{ format!("Store {}", s.store) }</span>
-                    if leader {
-                        <span class="badge role-leader" title="Holds the leader of the first region (LEADER_KEY = \"\"), so it runs the DetectTable">{"detector leader"}</span>
-                    } else {
-                        <span class="badge role-follower" title="Sends its detect requests to the detector leader over one stream">{"detector follower"}</span>
-                    }
-                    if !s.up {
-                        <span class="badge down">{ match kill {
-                            Some(k) if k.restart_ms > lf.now_ms => format!("OOM-killed · restarts at {}", crate::format::secs_ms(k.restart_ms)),
-                            _ => "down".to_string(),
-                        } }</span>
-                    }
-                    <span class="backlog-waiters" title="Waiters in the waiter manager's WaitTable">{ format!("{} waiters", count(s.waiters)) }</span>
-                    <span class={classes!("backlog-mem", (pct >= 80).then_some("bad"))} title="Memory trace total of the store against its limit">
-                        { format!("mem {} / {} ({pct}%)", bytes(used), bytes(s.memory_limit)) }
-                    </span>
-                </div>
-                if stream_growing {
-                    <div class="backlog-alarm" role="alert">
-                        { "The detector stream grows faster than it drains: every queued DeadlockRequest holds memory until it is sent." }
+                <tr class="backlog-head"><td colspan="7">
+                    <div class="backlog-head-row">
+                        <span class="store-name">{ format!("Store {}", s.store) }</span>
+                        if leader {
+                            <span class="badge role-leader" title="Holds the leader of the first region (LEADER_KEY = \"\"), so it runs the DetectTable">{"detector leader"}</span>
+                        } else {
+                            <span class="badge role-follower" title="Sends its detect requests to the detector leader over one stream">{"detector follower"}</span>
+                        }
+                        if !s.up {
+                            <span class="badge down">{ match kill {
+                                Some(k) if k.restart_ms > lf.now_ms => format!("OOM-killed · restarts at {}", crate::format::secs_ms(k.restart_ms)),
+                                _ => "down".to_string(),
+                            } }</span>
+                        }
+                        <span class="backlog-waiters" title="Waiters in the waiter manager's WaitTable">{ format!("{} waiters", count(s.waiters)) }</span>
+                        if stream_growing {
+                            <span class="backlog-alarm" role="alert" title="Every queued DeadlockRequest holds memory until it is sent">{ "⚠ detector stream growing" }</span>
+                        }
+                        <span class={classes!("backlog-mem", (pct >= 80).then_some("bad"))} title="Memory trace total of the store against its limit">
+                            { format!("mem {} / {} ({pct}%)", bytes(used), bytes(s.memory_limit)) }
+                        </span>
                     </div>
-                }
-                <table class="backlog-table">
-                    <thead><tr>
-                        <th>{"queue"}</th><th class="num">{"depth"}</th><th class="num">{"bytes"}</th>
-                        <th class="num">{"in"}</th><th class="num">{"out"}</th><th class="num">{"capacity"}</th><th></th>
-                    </tr></thead>
-                    <tbody>{ for s.queues.iter().map(|q| queue_row(s, q)) }</tbody>
-                </table>
-            </div>
+                </td></tr>
+                { for s.queues.iter().map(|q| queue_row(s, q)) }
+            </tbody>
         }
     });
     html! {
         <div class="panel backlog-panel" id="backlog-panel">
             <div class="panel-head">
                 <h2>{"Lock manager backlogs"}</h2>
-                <span class="panel-sub">{"per store · in/out over the last virtual second"}</span>
+                <span class="panel-sub">{"per store · in/out over the last virtual second · ∞ = unbounded, as in TiKV"}</span>
             </div>
-            <div class="backlog-stores">{ for stores }</div>
+            <table class="backlog-table">
+                <thead><tr>
+                    <th>{"queue"}</th><th class="num">{"depth"}</th><th class="num">{"bytes"}</th>
+                    <th class="num">{"in"}</th><th class="num">{"out"}</th><th class="num">{"capacity"}</th><th></th>
+                </tr></thead>
+                { for stores }
+            </table>
         </div>
     }
 }

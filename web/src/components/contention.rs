@@ -143,7 +143,11 @@ pub fn ContentionControls(props: &ContentionProps) -> Html {
             <LiveSlider spec={p} id={*id} label={*label} value={value} invalid={invalid(name)} on_set={props.on_set.clone()} />
         })
     });
-    let choice_switch = |name: &'static str, legend: &'static str, id_prefix: &'static str, fix: bool| -> Html {
+    let choice_switch = |name: &'static str,
+                         legend: &'static str,
+                         id_prefix: &'static str,
+                         fix: bool|
+     -> Html {
         let Some(p) = param(name).filter(|p| p.unit == Unit::Choice && live(name)) else {
             return html! {};
         };

@@ -50,10 +50,23 @@ pub fn Counters(props: &CountersProps) -> Html {
         }
     };
     if let Some(lf) = &f.locks {
-        let lock_item = |name: &'static str, label: &'static str, bad_when_nonzero: bool, title: &'static str| {
+        let lock_item = |name: &'static str,
+                         label: &'static str,
+                         bad_when_nonzero: bool,
+                         title: &'static str| {
             let v = lf.counter(name);
-            let class = if bad_when_nonzero && v > 0 { Some("bad") } else { None };
-            item_owned(format!("counter-{name}"), label, crate::format::count(v), class, title)
+            let class = if bad_when_nonzero && v > 0 {
+                Some("bad")
+            } else {
+                None
+            };
+            item_owned(
+                format!("counter-{name}"),
+                label,
+                crate::format::count(v),
+                class,
+                title,
+            )
         };
         return html! {
             <div class="panel counters lock-counters">

@@ -61,7 +61,9 @@ pub fn stack(modules: &[(String, Vec<(u64, f64)>)]) -> Vec<(String, Vec<(f64, f6
         }
         out.push((
             name.clone(),
-            acc.iter().map(|&(t, v)| (t as f64 / 1000.0, v / MIB)).collect(),
+            acc.iter()
+                .map(|&(t, v)| (t as f64 / 1000.0, v / MIB))
+                .collect(),
         ));
     }
     out
@@ -226,7 +228,7 @@ pub fn MemoryCharts(props: &MemoryChartsProps) -> Html {
                     { for modules.iter().map(|m| html! {
                         <><span class="swatch" style={format!("background:{}", css(module_color(m)))}></span>{ m.clone() }</>
                     }) }
-                    <span class="swatch" style="background:#dc2626;height:2px"></span>{"limit, OOM"}
+                    <span class="swatch line" style="background:#dc2626"></span>{"limit, OOM"}
                 </span>
             </div>
             { for data.memory.iter().map(|m| {
@@ -255,7 +257,11 @@ pub fn MemoryCharts(props: &MemoryChartsProps) -> Html {
 
 fn tree_node(t: &MemoryTrace, total: u64, path: String, depth: usize) -> Html {
     let sum = t.sum();
-    let pct = if total > 0 { sum as f64 * 100.0 / total as f64 } else { 0.0 };
+    let pct = if total > 0 {
+        sum as f64 * 100.0 / total as f64
+    } else {
+        0.0
+    };
     let top = path.split('/').next().unwrap_or_default().to_string();
     let color = css(module_color(&top));
     let bar = html! {
@@ -311,7 +317,10 @@ pub fn MemoryTree(props: &MemoryTreeProps) -> Html {
         Callback::from(move |e: Event| {
             if let Some(sel) = e.target_dyn_into::<HtmlSelectElement>() {
                 if let Ok(s) = sel.value().parse::<u64>() {
-                    on_pick.emit(TreePick { store: Some(s), at_ms });
+                    on_pick.emit(TreePick {
+                        store: Some(s),
+                        at_ms,
+                    });
                 }
             }
         })
@@ -323,14 +332,22 @@ pub fn MemoryTree(props: &MemoryTreeProps) -> Html {
                 // A range input only gives numbers in its range; anything else is ignored.
                 if let Ok(s) = input.value().parse::<u64>() {
                     let at = (s < now_s).then_some(s * 1000);
-                    on_pick.emit(TreePick { store: Some(store), at_ms: at });
+                    on_pick.emit(TreePick {
+                        store: Some(store),
+                        at_ms: at,
+                    });
                 }
             }
         })
     };
     let on_now = {
         let on_pick = props.on_pick.clone();
-        Callback::from(move |_: MouseEvent| on_pick.emit(TreePick { store: Some(store), at_ms: None }))
+        Callback::from(move |_: MouseEvent| {
+            on_pick.emit(TreePick {
+                store: Some(store),
+                at_ms: None,
+            })
+        })
     };
     let limit = lf
         .view

@@ -106,7 +106,9 @@ pub struct Graph {
     pub nodes: Vec<GNode>,
     /// Edges.
     pub edges: Vec<GEdge>,
-    /// Drawing height, SVG units (the width is fixed).
+    /// Drawing width, SVG units.
+    pub width: f64,
+    /// Drawing height, SVG units.
     pub height: f64,
     /// Distinct transactions in the graph.
     pub total_txns: usize,
@@ -235,15 +237,22 @@ fn circle(
     } else {
         (n as f64 * 15.0).clamp(60.0, 125.0)
     };
-    let height = if n == 0 { 40.0 } else { radius * 2.0 + 60.0 };
-    let (cx, cy) = (WIDTH / 2.0, height / 2.0);
+    // Room for the node boxes and the curves' labels outside the circle.
+    let height = if n == 0 {
+        40.0
+    } else {
+        radius * 2.0 + NODE_H + 60.0
+    };
+    let width = (radius * 2.0 + NODE_W + 24.0).max(NODE_W + 80.0);
+    let (cx, cy) = (width / 2.0, height / 2.0);
     let index: BTreeMap<u64, usize> = txns.iter().enumerate().map(|(i, t)| (*t, i)).collect();
     let nodes: Vec<GNode> = txns
         .iter()
         .enumerate()
         .map(|(i, t)| {
             // Start at the top, clockwise; sin/cos only place pixels.
-            let angle = std::f64::consts::TAU * i as f64 / n.max(1) as f64 - std::f64::consts::FRAC_PI_2;
+            let angle =
+                std::f64::consts::TAU * i as f64 / n.max(1) as f64 - std::f64::consts::FRAC_PI_2;
             GNode {
                 kind: NodeKind::Txn(*t),
                 x: cx + radius * angle.cos(),
@@ -277,6 +286,7 @@ fn circle(
     Graph {
         nodes,
         edges,
+        width,
         height,
         total_txns: n,
         shown_txns: n,
@@ -305,7 +315,12 @@ fn folded(
     for w in waits {
         *waiting_on.entry(w.owner).or_default() += 1;
     }
-    right.sort_by_key(|t| (std::cmp::Reverse(waiting_on.get(t).copied().unwrap_or(0)), *t));
+    right.sort_by_key(|t| {
+        (
+            std::cmp::Reverse(waiting_on.get(t).copied().unwrap_or(0)),
+            *t,
+        )
+    });
     let mut hidden: BTreeSet<u64> = BTreeSet::new();
     if right.len() > ROWS_MAX {
         hidden.extend(right.drain(ROWS_MAX..));
@@ -321,7 +336,10 @@ fn folded(
         match owner_rank.get(&w.owner) {
             Some(rank) => {
                 let key = w.keys.first().copied().unwrap_or(0);
-                groups.entry((*rank, key, w.owner)).or_default().insert(w.waiter);
+                groups
+                    .entry((*rank, key, w.owner))
+                    .or_default()
+                    .insert(w.waiter);
             }
             None => {
                 hidden.insert(w.waiter);
@@ -332,7 +350,11 @@ fn folded(
     let mut placed: BTreeSet<u64> = BTreeSet::new();
     let mut left: Vec<NodeKind> = Vec::new();
     for ((_, key, owner), members) in &groups {
-        let members: Vec<u64> = members.iter().copied().filter(|m| !placed.contains(m)).collect();
+        let members: Vec<u64> = members
+            .iter()
+            .copied()
+            .filter(|m| !placed.contains(m))
+            .collect();
         if members.is_empty() {
             continue;
         }
@@ -360,7 +382,7 @@ fn folded(
     }
     let rows = left.len().max(right.len()).max(1);
     let height = rows as f64 * ROW + 20.0;
-    let (lx, rx) = (NODE_W / 2.0 + 6.0, WIDTH - NODE_W / 2.0 - 40.0);
+    let (lx, rx) = (NODE_W / 2.0 + 6.0, WIDTH - NODE_W / 2.0 - 84.0);
     let row_y = |i: usize, count: usize| {
         // Centre the shorter column.
         let offset = (rows - count) as f64 * ROW / 2.0;
@@ -427,8 +449,9 @@ fn folded(
         };
         let (a, b) = ((nodes[from].x, nodes[from].y), (nodes[to].x, nodes[to].y));
         let (path, label_at) = if (a.0 - b.0).abs() < 1.0 {
-            // Owner to owner, in the right column: an arc on the right.
-            let bulge = 34.0 + (a.1 - b.1).abs() * 0.15;
+            // Owner to owner, in the right column: an arc on the right,
+            // wider for rows further apart.
+            let bulge = 14.0 + (a.1 - b.1).abs() * 0.6;
             let x = a.0 + NODE_W / 2.0;
             (
                 format!(
@@ -442,7 +465,7 @@ fn folded(
                     x + 2.0,
                     b.1
                 ),
-                (x + bulge * 0.75, (a.1 + b.1) / 2.0),
+                (x + bulge * 0.75 + 16.0, (a.1 + b.1) / 2.0 + 3.0),
             )
         } else {
             straight(a, b)
@@ -459,6 +482,7 @@ fn folded(
     Graph {
         nodes,
         edges,
+        width: WIDTH,
         height,
         total_txns: txns.len(),
         shown_txns: shown,
@@ -472,10 +496,7 @@ fn straight(a: (f64, f64), b: (f64, f64)) -> (String, (f64, f64)) {
     let start = (a.0 + dir * NODE_W / 2.0, a.1);
     let end = (b.0 - dir * (NODE_W / 2.0 + 2.0), b.1);
     (
-        format!(
-            "M{:.1},{:.1} L{:.1},{:.1}",
-            start.0, start.1, end.0, end.1
-        ),
+        format!("M{:.1},{:.1} L{:.1},{:.1}", start.0, start.1, end.0, end.1),
         (
             start.0 + (end.0 - start.0) * 0.5,
             start.1 + (end.1 - start.1) * 0.5 - 4.0,
@@ -578,10 +599,10 @@ pub fn GraphSvg(props: &GraphSvgProps) -> Html {
             }
         }
     });
-    let view_box = format!("0 0 {WIDTH} {:.0}", g.height);
+    let view_box = format!("0 0 {:.0} {:.0}", g.width, g.height);
     html! {
         <svg id={props.id.clone()} class="wf-svg" viewBox={view_box} preserveAspectRatio="xMidYMin meet"
-            style={format!("max-height:{:.0}px", g.height * 1.15)}
+            style={format!("max-width:{:.0}px", g.width * 1.1)}
             data-nodes={g.nodes.len().to_string()} data-edges={g.edges.len().to_string()}>
             <defs>
                 <marker id={marker_id.clone()} viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
@@ -595,6 +616,18 @@ pub fn GraphSvg(props: &GraphSvgProps) -> Html {
             { for nodes }
         </svg>
     }
+}
+
+/// A deadlock's wait chain as one line: `3003 →key 13→ 3001 →key 11→ 3002 →key 12→ 3003`.
+pub fn chain_text(chain: &[(u64, u64, u64)]) -> String {
+    let Some((first, _, _)) = chain.first() else {
+        return String::new();
+    };
+    let mut s = first.to_string();
+    for (_, wait_for, key) in chain {
+        s.push_str(&format!(" →key {key}→ {wait_for}"));
+    }
+    s
 }
 
 /// The local waits of `store`'s waiter manager.
@@ -697,7 +730,9 @@ pub fn WaitForPanel(props: &WaitForProps) -> Html {
     });
     let note = |g: &Graph| match g.folding_note() {
         Some(n) => html! { <div class="wf-note folded">{ n }</div> },
-        None if g.total_txns > 0 => html! { <div class="wf-note">{ format!("all {} transactions drawn", g.total_txns) }</div> },
+        None if g.total_txns > 0 => {
+            html! { <div class="wf-note">{ format!("all {} transactions drawn", g.total_txns) }</div> }
+        }
         None => html! {},
     };
     html! {
@@ -751,7 +786,7 @@ pub fn WaitForPanel(props: &WaitForProps) -> Html {
                             <div class="wf-ring-text">
                                 <div>{ format!("found at {} on the detector leader", format::secs_ms(d.at_ms)) }</div>
                                 <div class="bad">{ format!("victim: txn {} (gets Deadlock, rolls back)", d.victim_ts) }</div>
-                                <div class="mono small">{ d.wait_chain.iter().map(|(a, b, k)| format!("{a} →[key {k}]→ {b}")).collect::<Vec<_>>().join("  ") }</div>
+                                <div class="mono small">{ chain_text(&d.wait_chain) }</div>
                             </div>
                         </div>
                     },

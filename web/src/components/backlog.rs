@@ -107,11 +107,10 @@ pub fn BacklogPanel(props: &BacklogProps) -> Html {
             .iter()
             .any(|q| q.name == "detector_stream" && trend(q) != QueueTrend::Steady);
         let used = s.memory.sum();
-        let pct = if s.memory_limit > 0 {
-            (used.saturating_mul(100) / s.memory_limit).min(999)
-        } else {
-            0
-        };
+        let pct = used
+            .saturating_mul(100)
+            .checked_div(s.memory_limit)
+            .map_or(0, |p| p.min(999));
         let kill = lf.oom_kills.iter().rev().find(|k| k.store == s.store);
         html! {
             <tbody class={classes!("backlog-store", leader.then_some("detector-leader"), stream_growing.then_some("alarm"), (!s.up).then_some("down"))}

@@ -137,6 +137,25 @@ impl Workload {
         }
     }
 
+    /// No client threads (scenarios whose load is transactions).
+    pub fn idle(pd: &Pd) -> Workload {
+        let mut rng = SimRng::new(0);
+        Workload::new(
+            WorkloadConfig {
+                clients: 0,
+                think_time: 0,
+                hot_write_ratio: 0,
+                hot_range: (0, 1),
+                keyspace: 1,
+                value_len: 0,
+                request_timeout: MS,
+                max_backoff: MS,
+            },
+            &mut rng,
+            pd,
+        )
+    }
+
     /// Starts every thread, staggered over the first think time.
     pub fn start(&mut self, ctx: &mut Ctx) {
         for c in &mut self.clients {

@@ -33,6 +33,24 @@ pub enum Timer {
     ClientNext,
     /// A client's request timeout check (see `client::Client`).
     ClientTimeout,
+    /// The lock manager's workers run (every `lock_manager::TICK` while work is queued).
+    LockManagerTick,
+    /// A lock waiter's `wait-for-lock-timeout` deadline.
+    WaiterTimeout {
+        /// `LockWaitToken`.
+        token: u64,
+    },
+    /// `delayed_notify_all` of a key's legacy waiters (`wake-up-delay-duration`).
+    DelayedNotifyAll {
+        /// Key.
+        key: u64,
+        /// Id of the scheduled notification.
+        notify_id: u64,
+    },
+    /// A transaction session's next step (after a hold time, a backoff or a think time).
+    SessionNext,
+    /// A transaction session's request timeout check.
+    SessionTimeout,
 }
 
 /// An effect emitted by a component.

@@ -19,6 +19,7 @@ pub mod client;
 pub mod effect;
 pub mod env;
 pub mod invariants;
+pub mod lock_manager;
 pub mod memory;
 pub mod msg;
 pub mod observe;
@@ -28,8 +29,10 @@ pub mod rng;
 pub mod scenario;
 pub mod scenarios;
 pub mod sim;
+pub mod storage;
 pub mod summary;
 pub mod time;
+pub mod txn_client;
 pub mod view;
 
 pub use scenario::{Params, ScenarioError, ScenarioSpec, SCENARIOS};

@@ -131,6 +131,202 @@ pub struct WriteRequest {
     pub value_len: u32,
 }
 
+/// A mutation in a prewrite (kvrpcpb `Mutation`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mutation {
+    /// `Op::Put` of a value (the simulation's values are integers).
+    Put(Key, i64),
+    /// `Op::Lock`: lock the key without changing it.
+    Lock(Key),
+}
+
+impl Mutation {
+    /// The mutated key.
+    pub fn key(&self) -> Key {
+        match *self {
+            Mutation::Put(k, _) | Mutation::Lock(k) => k,
+        }
+    }
+}
+
+/// A transactional command sent by a client (TiDB) to a region leader
+/// (kvrpcpb `PessimisticLockRequest`, `PrewriteRequest`, `CommitRequest`,
+/// `BatchRollbackRequest`, `PessimisticRollbackRequest`, `GetRequest`).
+/// Timestamps are PD TSO values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TxnCommand {
+    /// `AcquirePessimisticLock` of one key.
+    AcquirePessimisticLock {
+        /// Transaction start_ts.
+        start_ts: u64,
+        /// `for_update_ts`: the statement's read ts; a newer committed write is a conflict.
+        for_update_ts: u64,
+        /// The transaction's primary key.
+        primary: Key,
+        /// Key to lock.
+        key: Key,
+        /// True for the transaction's first lock (it cannot be part of a deadlock,
+        /// so TiKV sends no Detect for it).
+        is_first_lock: bool,
+        /// Wait in the lock wait queue when the key is locked (TiKV caps the wait
+        /// at `wait-for-lock-timeout`); `false` fails at once with `KeyIsLocked`.
+        wait: bool,
+        /// `allow_lock_with_conflict`: fair locking (TiDB `tidb_pessimistic_txn_fair_locking`).
+        allow_lock_with_conflict: bool,
+    },
+    /// `Prewrite` (pessimistic when `for_update_ts > 0`).
+    Prewrite {
+        /// Transaction start_ts.
+        start_ts: u64,
+        /// `for_update_ts` of a pessimistic transaction, 0 for an optimistic one.
+        for_update_ts: u64,
+        /// Primary key.
+        primary: Key,
+        /// Mutations in this region.
+        mutations: Vec<Mutation>,
+    },
+    /// `Commit` of keys at `commit_ts`.
+    Commit {
+        /// Transaction start_ts.
+        start_ts: u64,
+        /// Commit ts.
+        commit_ts: u64,
+        /// Keys.
+        keys: Vec<Key>,
+    },
+    /// `BatchRollback`: roll back prewritten (or pessimistic) locks of the keys.
+    Rollback {
+        /// Transaction start_ts.
+        start_ts: u64,
+        /// Keys.
+        keys: Vec<Key>,
+    },
+    /// `PessimisticRollback`: drop pessimistic locks of the keys.
+    PessimisticRollback {
+        /// Transaction start_ts.
+        start_ts: u64,
+        /// Keys.
+        keys: Vec<Key>,
+    },
+    /// `KvGet` at snapshot `ts`.
+    Get {
+        /// Read ts.
+        ts: u64,
+        /// Key.
+        key: Key,
+    },
+}
+
+impl TxnCommand {
+    /// Keys the command latches in the txn scheduler (none for a read).
+    pub fn keys(&self) -> Vec<Key> {
+        let mut v = match self {
+            TxnCommand::AcquirePessimisticLock { key, .. } => vec![*key],
+            TxnCommand::Prewrite { mutations, .. } => mutations.iter().map(Mutation::key).collect(),
+            TxnCommand::Commit { keys, .. }
+            | TxnCommand::Rollback { keys, .. }
+            | TxnCommand::PessimisticRollback { keys, .. } => keys.clone(),
+            TxnCommand::Get { .. } => Vec::new(),
+        };
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+}
+
+/// kvrpcpb `WriteConflict.Reason`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum WriteConflictReason {
+    /// An optimistic prewrite found a newer committed write.
+    Optimistic,
+    /// A pessimistic lock found a newer write, or a legacy waiter was woken:
+    /// TiDB retries the statement with a new `for_update_ts`.
+    PessimisticRetry,
+}
+
+/// Errors a transactional command returns (TiKV's `MvccErrorInner` variants
+/// that reach TiDB, plus region errors).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum TxnError {
+    /// A region error: retry on the right leader.
+    Region(RegionError),
+    /// `KeyIsLocked`: the key is locked by `lock_ts` (also what a lock wait
+    /// that times out returns).
+    KeyIsLocked {
+        /// The key.
+        key: Key,
+        /// The lock's start_ts.
+        lock_ts: u64,
+    },
+    /// `WriteConflict`.
+    WriteConflict {
+        /// The conflicting transaction's start_ts.
+        conflict_start_ts: u64,
+        /// Its commit_ts.
+        conflict_commit_ts: u64,
+        /// The key.
+        key: Key,
+        /// Why.
+        reason: WriteConflictReason,
+    },
+    /// `Deadlock`: this transaction was chosen as the victim of a cycle.
+    Deadlock {
+        /// The lock it waited for.
+        lock_ts: u64,
+        /// The key.
+        key: Key,
+        /// The cycle, `(txn, wait_for_txn, key)`.
+        wait_chain: Vec<(u64, u64, Key)>,
+    },
+    /// `PessimisticLockNotFound`: a pessimistic prewrite found no pessimistic
+    /// lock (for example the in-memory lock was lost when the store restarted).
+    PessimisticLockNotFound {
+        /// The key.
+        key: Key,
+    },
+    /// `TxnLockNotFound`: commit found neither the lock nor a commit record.
+    TxnLockNotFound {
+        /// The key.
+        key: Key,
+    },
+}
+
+/// A successful command's result.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct TxnOk {
+    /// The value read (`Get`, or the locked key's latest value for a pessimistic lock).
+    pub value: Option<i64>,
+    /// For a fair-locking lock acquired with conflict: the conflicting write's commit_ts.
+    pub locked_with_conflict_ts: Option<u64>,
+}
+
+/// One request on the detector stream (kvproto `deadlock.proto` `DeadlockRequest`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeadlockRequest {
+    /// `DeadlockRequestType`.
+    pub tp: DeadlockRequestType,
+    /// `WaitForEntry.txn`.
+    pub txn: u64,
+    /// `WaitForEntry.wait_for_txn`.
+    pub wait_for_txn: u64,
+    /// `WaitForEntry.key` (its hash is the key itself here).
+    pub key: Key,
+}
+
+/// kvproto `DeadlockRequestType`, plus the proposal PR 17451 added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum DeadlockRequestType {
+    /// `Detect = 0`: register the edge, or report the cycle it closes.
+    Detect,
+    /// `CleanUpWaitFor = 1`: remove one key of an edge.
+    CleanUpWaitFor,
+    /// `CleanUp = 2`: remove every edge of a transaction.
+    CleanUp,
+    /// PR 17451's `ReplaceLocksByKeys` item: move every edge waiting on `key`
+    /// from `txn` (old lock ts) to `wait_for_txn` (new lock ts).
+    ReplaceLockByKey,
+}
+
 /// Everything that travels over the simulated network.
 #[derive(Clone, Debug)]
 pub enum Msg {
@@ -160,6 +356,55 @@ pub enum Msg {
     RegionHeartbeat(RegionHeartbeat),
     /// Store heartbeat.
     StoreHeartbeat(StoreHeartbeat),
+    /// A transactional command from a client session to a region leader.
+    TxnRequest {
+        /// Client session.
+        client: u32,
+        /// Request id, unique per session.
+        req_id: u64,
+        /// Region (from the session's region cache).
+        region_id: u64,
+        /// The command.
+        cmd: TxnCommand,
+    },
+    /// Answer to a [`Msg::TxnRequest`].
+    TxnResponse {
+        /// Request id.
+        req_id: u64,
+        /// Result.
+        result: Result<TxnOk, TxnError>,
+    },
+    /// A batch of `DeadlockRequest`s a follower's detector client sends on its
+    /// stream to the detector leader (gRPC batches stream messages).
+    DeadlockRequests {
+        /// The follower store that sent them.
+        from_store: u64,
+        /// The requests, oldest first.
+        reqs: Vec<DeadlockRequest>,
+    },
+    /// A `DeadlockResponse` from the detector leader (sent only on a deadlock).
+    DeadlockResponse {
+        /// The victim's entry: txn (victim), wait_for_txn (lock ts), key.
+        entry: DeadlockRequest,
+        /// `wait_chain`.
+        wait_chain: Vec<(u64, u64, Key)>,
+    },
+    /// The detector leader refused the stream (`FAILED_PRECONDITION "I'm not
+    /// the leader of deadlock detector"`).
+    DeadlockStreamError {
+        /// The gRPC status message.
+        reason: &'static str,
+    },
+    /// `pd_client.get_region_info(key)` from a store.
+    GetRegionByKey {
+        /// Key.
+        key: Key,
+    },
+    /// PD's answer: the leader's store of the region holding the key.
+    RegionByKey {
+        /// Leader store, if PD knows one.
+        leader_store: Option<u64>,
+    },
     /// PD command for a region leader.
     PdCommand {
         /// Region.
@@ -184,6 +429,7 @@ impl Msg {
                 64 + entries + msg.get_snapshot().get_data().len() as u64
             }
             Msg::Write(w) => 64 + w.value_len as u64,
+            Msg::DeadlockRequests { reqs, .. } => 16 + 64 * reqs.len() as u64,
             _ => 64,
         }
     }

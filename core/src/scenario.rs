@@ -234,7 +234,7 @@ pub struct ScenarioSpec {
 /// Every scenario the simulator knows.
 pub static SCENARIOS: &[ScenarioSpec] = &[
     crate::scenarios::io_hang::SPEC,
-    // deadlock_oom registered below once built
+    crate::scenarios::deadlock_oom::SPEC,
 ];
 
 /// Looks a scenario up by id. Errors: [`ScenarioError::UnknownScenario`].

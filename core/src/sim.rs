@@ -19,7 +19,8 @@ use crate::rng::SimRng;
 use crate::scenario::{Params, ScenarioError};
 use crate::time::{to_ms, Micros, SEC};
 use crate::view::{
-    ClusterView, DiskState, EntryKind, EntryView, FaultWindow, RaftGroupView, RegionView, StoreView,
+    ClusterView, DeadlockView, DetectEdgeView, DiskState, EntryKind, EntryView, FaultWindow,
+    LockView, OomKill, RaftGroupView, RegionView, StoreLockView, StoreView, WaitEdgeView,
 };
 
 /// A fault injected into the environment.
@@ -161,6 +162,7 @@ enum EventKind {
     },
     Fault(FaultAction),
     Sample,
+    MemoryCheck,
 }
 
 /// Everything a scenario builds: the components and the environment.
@@ -173,8 +175,10 @@ pub struct World {
     pub network: Network,
     /// PD.
     pub pd: Pd,
-    /// Client threads.
+    /// Client threads (raw `Put` writes).
     pub workload: Workload,
+    /// Transaction sessions.
+    pub sessions: crate::txn_client::SessionWorkload,
     /// The hot region's id.
     pub hot_region: u64,
 }
@@ -199,7 +203,14 @@ pub struct Simulation {
     events: u64,
     last_region_qps: BTreeMap<u64, f64>,
     last_qps: f64,
+    oom_kills: Vec<OomKill>,
+    queue_restarts: Vec<(Micros, u64)>,
+    /// Memory trees sampled every virtual second: (t_ms, store, tree).
+    memory_samples: Vec<(u64, u64, crate::memory::MemoryTrace)>,
 }
+
+/// How often the OOM killer looks at the stores' memory, virtual µs.
+pub const MEMORY_CHECK_INTERVAL: Micros = 100 * crate::time::MS;
 
 /// The root slog logger that routes raft-rs's lines into `sink`.
 pub fn raft_logger(sink: &LogSink) -> slog::Logger {
@@ -258,12 +269,23 @@ impl Simulation {
             events: 0,
             last_region_qps: BTreeMap::new(),
             last_qps: 0.0,
+            oom_kills: Vec::new(),
+            queue_restarts: Vec::new(),
+            memory_samples: Vec::new(),
         };
         sim.apply_effects(out);
         for f in faults {
             sim.schedule_fault(f);
         }
         sim.push(SEC, EventKind::Sample);
+        if sim
+            .world
+            .stores
+            .values()
+            .any(|s| s.storage.lock_manager.is_some())
+        {
+            sim.push(MEMORY_CHECK_INTERVAL, EventKind::MemoryCheck);
+        }
         sim.drain_log();
         Ok(sim)
     }
@@ -430,7 +452,9 @@ impl Simulation {
             EventKind::Timer { .. } => "events_timer",
             EventKind::Fault(_) => "events_fault",
             EventKind::Sample => "events_sample",
+            EventKind::MemoryCheck => "events_memory_check",
         };
+        let is_memory_check = matches!(kind, EventKind::MemoryCheck);
         *self.counters.entry(kind_name).or_insert(0) += 1;
         let mut out = Vec::new();
         {
@@ -459,12 +483,21 @@ impl Simulation {
                         }
                         Node::Pd => {
                             for m in msgs {
-                                world.pd.on_message(&mut ctx, m);
+                                match (from, m) {
+                                    (Node::Store(s), m @ Msg::GetRegionByKey { .. }) => {
+                                        world.pd.on_store_request(&mut ctx, s, m)
+                                    }
+                                    (_, m) => world.pd.on_message(&mut ctx, m),
+                                }
                             }
                         }
                         Node::Client(c) => {
                             for m in msgs {
-                                world.workload.on_message(&mut ctx, c, m);
+                                if matches!(m, Msg::TxnResponse { .. }) {
+                                    world.sessions.on_message(&mut ctx, &mut world.pd, c, m);
+                                } else {
+                                    world.workload.on_message(&mut ctx, c, m);
+                                }
                             }
                         }
                     }
@@ -498,15 +531,26 @@ impl Simulation {
                                         }
                                         Timer::RaftLogGcTick => st.on_raft_log_gc_tick(&mut ctx),
                                         Timer::InspectTick => st.on_inspect_tick(&mut ctx),
+                                        Timer::LockManagerTick => st.on_lock_manager_tick(&mut ctx),
+                                        Timer::WaiterTimeout { token } => {
+                                            st.on_waiter_timeout(&mut ctx, token)
+                                        }
+                                        Timer::DelayedNotifyAll { key, notify_id } => {
+                                            st.on_delayed_notify_all(&mut ctx, key, notify_id)
+                                        }
                                         _ => {}
                                     }
+                                    st.handle_readies(&mut ctx);
                                 }
                             }
                         }
                         Node::Pd => world.pd.on_schedule(&mut ctx),
-                        Node::Client(c) => {
-                            world.workload.on_timer(&mut ctx, &mut world.pd, c, timer)
-                        }
+                        Node::Client(c) => match timer {
+                            Timer::SessionNext | Timer::SessionTimeout => {
+                                world.sessions.on_timer(&mut ctx, &mut world.pd, c, timer)
+                            }
+                            _ => world.workload.on_timer(&mut ctx, &mut world.pd, c, timer),
+                        },
                     }
                 }
                 EventKind::Fault(action) => {
@@ -516,12 +560,90 @@ impl Simulation {
                 EventKind::Sample => {
                     self.hasher.update(&[5]);
                 }
+                EventKind::MemoryCheck => {
+                    self.hasher.update(&[6]);
+                    Self::oom_killer(
+                        world,
+                        &mut ctx,
+                        &self.params,
+                        &mut self.oom_kills,
+                        &mut self.queue_restarts,
+                    );
+                }
             }
         }
         self.apply_effects(out);
         self.start_idle_disks();
+        for (at, store) in std::mem::take(&mut self.queue_restarts) {
+            self.push(at, EventKind::Fault(FaultAction::Restart(store)));
+        }
+        if is_memory_check {
+            self.push(self.now + MEMORY_CHECK_INTERVAL, EventKind::MemoryCheck);
+        }
         if is_sample {
             self.sample();
+        }
+    }
+
+    /// The OOM killer: a store whose memory trace sum passes its limit is
+    /// killed (its volatile state is lost, unsynced disk writes too) and
+    /// restarts `oom_restart_delay` later.
+    fn oom_killer(
+        world: &mut World,
+        ctx: &mut Ctx,
+        params: &Params,
+        kills: &mut Vec<OomKill>,
+        restarts: &mut Vec<(Micros, u64)>,
+    ) {
+        for st in world.stores.values_mut() {
+            let Some(limit) = st
+                .storage
+                .lock_manager
+                .as_ref()
+                .map(|lm| lm.cfg.memory_limit)
+            else {
+                continue;
+            };
+            if !st.up || limit == 0 {
+                continue;
+            }
+            let used = st.memory_trace(limit).sum();
+            if used <= limit {
+                continue;
+            }
+            let delay = params
+                .values
+                .get("oom_restart_delay")
+                .and_then(|v| match v {
+                    crate::scenario::ParamValue::Number(n) => Some(*n * crate::time::MS),
+                    _ => None,
+                })
+                .unwrap_or(10 * SEC);
+            ctx.log(
+                "kernel",
+                Level::Error,
+                Some(st.id),
+                None,
+                format!(
+                    "Out of memory: Killed process (tikv-server) of store {}, anon-rss: {} MiB, limit: {} MiB",
+                    st.id,
+                    used >> 20,
+                    limit >> 20
+                ),
+            );
+            ctx.count("oom_kills", 1);
+            st.crash(ctx);
+            if let Some(d) = world.disks.get_mut(&st.id) {
+                d.crash();
+            }
+            kills.push(OomKill {
+                store: st.id,
+                at_ms: to_ms(ctx.now),
+                memory: used,
+                limit,
+                restart_ms: to_ms(ctx.now + delay),
+            });
+            restarts.push((ctx.now + delay, st.id));
         }
     }
 
@@ -670,8 +792,20 @@ impl Simulation {
 
     fn sample(&mut self) {
         let t_ms = to_ms(self.now);
-        let stats = std::mem::take(&mut self.world.workload.stats);
+        let mut stats = std::mem::take(&mut self.world.workload.stats);
+        let txn_stats = std::mem::take(&mut self.world.sessions.stats);
+        let has_sessions = self.world.sessions.owns(0);
+        if has_sessions {
+            // The transaction scenarios chart committed transactions as QPS.
+            stats.completed = txn_stats.committed;
+            stats.failed = txn_stats.aborted;
+            stats.latency = txn_stats.latency.clone();
+        }
         let mut put = |name: String, v: f64| self.series.entry(name).or_default().push((t_ms, v));
+        if has_sessions {
+            put("txn_commits".into(), txn_stats.committed as f64);
+            put("txn_aborts".into(), txn_stats.aborted as f64);
+        }
         put("qps".into(), stats.completed as f64);
         put("failed_ops".into(), stats.failed as f64);
         put(
@@ -710,6 +844,7 @@ impl Simulation {
                 .or_default()
                 .push((t_ms, leaders as f64));
         }
+        self.sample_lock_managers(t_ms);
         // Invariant bookkeeping: forget entries every live peer has applied.
         let mut min_applied: BTreeMap<u64, u64> = BTreeMap::new();
         for st in self.world.stores.values() {
@@ -725,6 +860,201 @@ impl Simulation {
             self.invariants.prune(rid, m);
         }
         self.push(self.now + SEC, EventKind::Sample);
+    }
+
+    fn sample_lock_managers(&mut self, t_ms: u64) {
+        for st in self.world.stores.values_mut() {
+            let Some(lm) = st.storage.lock_manager.as_mut() else {
+                continue;
+            };
+            let limit = lm.cfg.memory_limit;
+            let backlog = if st.up { lm.stream.len() as f64 } else { 0.0 };
+            let waiters = if st.up {
+                lm.wait_table.len() as f64
+            } else {
+                0.0
+            };
+            lm.roll_second();
+            let sid = st.id;
+            let tree = st.memory_trace(limit);
+            let mut put =
+                |name: String, v: f64| self.series.entry(name).or_default().push((t_ms, v));
+            put(format!("detector_backlog_store_{sid}"), backlog);
+            put(format!("waiters_store_{sid}"), waiters);
+            for (path, bytes) in tree.flatten() {
+                if path.is_empty() {
+                    put(format!("memory_store_{sid}"), bytes as f64);
+                } else {
+                    put(format!("memory_store_{sid}:{path}"), bytes as f64);
+                }
+            }
+            self.memory_samples.push((t_ms, sid, tree));
+        }
+    }
+
+    /// Stores killed by the OOM killer so far.
+    pub fn oom_kills(&self) -> &[OomKill] {
+        &self.oom_kills
+    }
+
+    /// The memory trace tree of `store` at the last per-second sample at or
+    /// before `at_ms` (virtual ms); `None` before the first sample or for a
+    /// store without a lock manager.
+    pub fn memory_tree_at(&self, store: u64, at_ms: u64) -> Option<crate::memory::MemoryTrace> {
+        self.memory_samples
+            .iter()
+            .rev()
+            .find(|(t, s, _)| *s == store && *t <= at_ms)
+            .map(|(_, _, tree)| tree.clone())
+    }
+
+    /// The transactions, waiters and deadlock detector of the cluster now.
+    pub fn lock_view(&self) -> LockView {
+        let w = &self.world;
+        let mut stores = Vec::new();
+        let mut waits = Vec::new();
+        let mut detect_table = Vec::new();
+        let mut deadlocks = Vec::new();
+        let mut detector_leader = None;
+        for st in w.stores.values() {
+            let Some(lm) = st.storage.lock_manager.as_ref() else {
+                continue;
+            };
+            if st.up && lm.role == crate::view::DetectorRole::Leader {
+                detector_leader = Some(st.id);
+                for (&txn, edges) in &lm.detect_table.wait_for_map {
+                    for (&lock_ts, locks) in edges {
+                        detect_table.push(DetectEdgeView {
+                            txn_ts: txn,
+                            wait_for_ts: lock_ts,
+                            keys: locks.keys.clone(),
+                            last_detect_ms: to_ms(locks.last_detect_time),
+                        });
+                    }
+                }
+            }
+            for (at, victim, chain) in &st.storage.recent_deadlocks {
+                deadlocks.push(DeadlockView {
+                    at_ms: to_ms(*at),
+                    victim_ts: *victim,
+                    wait_chain: chain.clone(),
+                });
+            }
+            for wt in lm.wait_table.iter() {
+                waits.push(WaitEdgeView {
+                    store: st.id,
+                    waiter_ts: wt.start_ts,
+                    lock_ts: wt.wait_info.lock_ts,
+                    key: wt.wait_info.key,
+                    fair: wt.wait_info.allow_lock_with_conflict,
+                    since_ms: to_ms(wt.start_waiting_time),
+                });
+            }
+            stores.push(StoreLockView {
+                store: st.id,
+                up: st.up,
+                role: lm.role,
+                queues: lm.queue_views(),
+                waiters: lm.wait_table.len() as u64,
+                memory: st.memory_trace(lm.cfg.memory_limit),
+                memory_limit: lm.cfg.memory_limit,
+            });
+        }
+        deadlocks.sort_by_key(|d| d.at_ms);
+        if deadlocks.len() > 32 {
+            deadlocks.drain(..deadlocks.len() - 32);
+        }
+        LockView {
+            detector_leader,
+            stores,
+            txns: w.sessions.txn_views(),
+            waits,
+            detect_table,
+            deadlocks,
+            hot_keys: if w.sessions.cfg.kind == crate::txn_client::WorkloadKind::HotKeys {
+                w.sessions.cfg.hot_key_list()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// Changes a live parameter of the running simulation (see
+    /// [`crate::scenario::ScenarioSpec::live`]): the number of transactions,
+    /// hot keys, lock hold time, fair locking or the fix.
+    ///
+    /// Errors: [`ScenarioError::UnknownParam`] for a name the scenario does not
+    /// have, [`ScenarioError::BadValue`] for a bad value or a parameter that
+    /// cannot change while running (it names the live ones).
+    pub fn set_live_param(&mut self, name: &str, value: &str) -> Result<(), ScenarioError> {
+        let spec = crate::scenario::find(self.params.scenario)?;
+        let p = spec.params.iter().find(|p| p.name == name).ok_or_else(|| {
+            ScenarioError::UnknownParam {
+                scenario: spec.id.to_string(),
+                name: name.to_string(),
+            }
+        })?;
+        if !spec.live.contains(&name) {
+            return Err(ScenarioError::BadValue {
+                name: name.to_string(),
+                value: value.to_string(),
+                reason: format!(
+                    "cannot change while running; live parameters are: {}",
+                    if spec.live.is_empty() {
+                        "none".to_string()
+                    } else {
+                        spec.live.join(", ")
+                    }
+                ),
+            });
+        }
+        let v = p.parse(value)?;
+        self.params.values.insert(p.name, v.clone());
+        self.hasher.update(name.as_bytes());
+        self.hasher.update(value.as_bytes());
+        let mut out = Vec::new();
+        {
+            let mut ctx = Ctx {
+                now: self.now,
+                rng: &mut self.rng,
+                log: &self.log_sink,
+                out: &mut out,
+                counters: &mut self.counters,
+                invariants: &mut self.invariants,
+            };
+            let w = &mut self.world;
+            match (name, v) {
+                ("txns", crate::scenario::ParamValue::Number(n)) => {
+                    w.sessions.set_sessions(&mut ctx, &w.pd, n as u32)
+                }
+                ("hot_keys", crate::scenario::ParamValue::Number(n)) => w.sessions.cfg.hot_keys = n,
+                ("lock_hold_time", crate::scenario::ParamValue::Number(n)) => {
+                    w.sessions.cfg.lock_hold_time = n * crate::time::MS
+                }
+                ("fair_locking", crate::scenario::ParamValue::Choice(c)) => {
+                    w.sessions.cfg.fair_locking = c == "on"
+                }
+                ("fix", crate::scenario::ParamValue::Choice(c)) => {
+                    let fix = crate::scenarios::deadlock_oom::fix_of(c);
+                    for st in w.stores.values_mut() {
+                        if let Some(lm) = st.storage.lock_manager.as_mut() {
+                            lm.set_fix(fix);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            ctx.log(
+                "sim",
+                Level::Info,
+                None,
+                None,
+                format!("parameter {name} set to {value} while running"),
+            );
+        }
+        self.apply_effects(out);
+        self.drain_log();
+        Ok(())
     }
 
     /// The whole cluster now.

@@ -44,6 +44,11 @@ pub struct PdConfig {
     pub hot_write_bytes_threshold: u64,
     /// Whether balance-leader runs.
     pub balance_leader: bool,
+    /// Placement rules with `role: leader`, as `(region, store)`: the rule
+    /// checker moves the region's leader back to that store whenever it can
+    /// (the article's placement rule keeping the table's leader away from
+    /// the first region's leader).
+    pub leader_rules: Vec<(u64, u64)>,
 }
 
 /// What PD knows of a region (its `RegionInfo`).
@@ -179,6 +184,21 @@ impl Pd {
             Msg::RegionHeartbeat(hb) => self.on_region_heartbeat(ctx, hb),
             Msg::StoreHeartbeat(hb) => self.on_store_heartbeat(ctx, hb),
             _ => {}
+        }
+    }
+
+    /// `GetRegion` by key from a store (the deadlock detector's leader lookup):
+    /// answers with the leader's store as PD knows it.
+    pub fn on_store_request(&mut self, ctx: &mut Ctx, from_store: u64, msg: Msg) {
+        if let Msg::GetRegionByKey { key } = msg {
+            let leader_store = self
+                .get_region(key)
+                .and_then(|(_, leader)| leader.map(|l| l.store_id));
+            ctx.send(
+                crate::env::Node::Pd,
+                crate::env::Node::Store(from_store),
+                Msg::RegionByKey { leader_store },
+            );
         }
     }
 
@@ -432,6 +452,7 @@ impl Pd {
         if self.cfg.balance_leader {
             self.balance_leader(ctx);
         }
+        self.check_leader_rules(ctx);
         ctx.timer(Node::Pd, self.cfg.schedule_interval, Timer::PdSchedule);
     }
 
@@ -625,6 +646,40 @@ impl Pd {
                     to_store: min_s,
                 }],
             );
+        }
+    }
+
+    /// The rule checker for leader placement rules: a `fix-leader-role`
+    /// operator moves the leader to the rule's store once that store's peer is
+    /// a caught-up voter on a usable store.
+    fn check_leader_rules(&mut self, ctx: &mut Ctx) {
+        let now = ctx.now;
+        for (rid, store) in self.cfg.leader_rules.clone() {
+            let Some(r) = self.regions.get(&rid) else {
+                continue;
+            };
+            let Some(leader) = r.leader else { continue };
+            if leader.store_id == store
+                || self.running.contains_key(&rid)
+                || !self.store_usable(store, now)
+            {
+                continue;
+            }
+            let ready =
+                r.meta.peers.iter().any(|p| {
+                    p.store_id == store && !p.is_learner && !r.pending_peers.contains(&p.id)
+                });
+            if ready {
+                self.add_operator(
+                    ctx,
+                    rid,
+                    "fix-leader-role",
+                    vec![OpStep::TransferLeader {
+                        from_store: leader.store_id,
+                        to_store: store,
+                    }],
+                );
+            }
         }
     }
 

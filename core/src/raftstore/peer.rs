@@ -12,6 +12,23 @@ use crate::msg::{PeerMeta, RegionMeta};
 use crate::rng::SimRng;
 use crate::view::{PeerRole, PeerView, TransferAttemptView, TransferOutcome};
 
+/// Who waits for a proposal's outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProposalOwner {
+    /// A client's raw `Put` (answered with `WriteResponse`).
+    Client {
+        /// Client thread.
+        client: u32,
+        /// Client request id.
+        req_id: u64,
+    },
+    /// A command of the store's txn scheduler.
+    Txn {
+        /// Command id.
+        cid: u64,
+    },
+}
+
 /// A write proposed by this peer as leader, waiting to be applied.
 #[derive(Clone, Debug)]
 pub struct Proposal {
@@ -19,10 +36,8 @@ pub struct Proposal {
     pub index: u64,
     /// Term it was proposed in.
     pub term: u64,
-    /// Client thread.
-    pub client: u32,
-    /// Client request id.
-    pub req_id: u64,
+    /// Who is answered when it applies (or fails).
+    pub owner: ProposalOwner,
 }
 
 /// Maximum transfer attempts remembered per peer.

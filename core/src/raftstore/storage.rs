@@ -22,6 +22,10 @@ use crate::msg::{Key, RegionMeta};
 /// Shared copy-on-write so that snapshots are cheap.
 pub type KvData = Rc<BTreeMap<Key, u64>>;
 
+/// The applied MVCC data of a region (lock, write and default column
+/// families), shared copy-on-write like [`KvData`].
+pub type MvccShared = Rc<crate::storage::mvcc::MvccData>;
+
 /// What a Raft snapshot carries (TiKV sends SST files; here the data itself).
 #[derive(Clone, Debug)]
 pub struct SnapshotData {
@@ -29,6 +33,8 @@ pub struct SnapshotData {
     pub region: RegionMeta,
     /// The key-value data at the snapshot's index.
     pub kv: KvData,
+    /// The MVCC data at the snapshot's index.
+    pub mvcc: MvccShared,
 }
 
 /// The snapshot manager shared by all stores (TiKV's `SnapManager` moves files
@@ -97,6 +103,8 @@ pub struct PeerStorage {
     pub region: RegionMeta,
     /// Key-value data at `applied_index`.
     pub kv: KvData,
+    /// MVCC data at `applied_index`.
+    pub mvcc: MvccShared,
     /// Snapshot manager used to generate snapshots.
     snaps: SnapManager,
 }
@@ -134,6 +142,7 @@ impl PeerStorage {
             conf_state: cs,
             region,
             kv: Rc::new(BTreeMap::new()),
+            mvcc: Rc::default(),
             snaps,
         }
     }
@@ -154,6 +163,7 @@ impl PeerStorage {
             conf_state: ConfState::default(),
             region,
             kv: Rc::new(BTreeMap::new()),
+            mvcc: Rc::default(),
             snaps,
         }
     }
@@ -183,6 +193,15 @@ impl PeerStorage {
     /// Last durable index.
     pub fn durable_last_index(&self) -> u64 {
         self.durable_last_index
+    }
+
+    /// Bytes of the readable log kept in memory (TiKV's entry cache): each
+    /// entry's data plus [`crate::memory::ENTRY_CACHE_OVERHEAD_BYTES`].
+    pub fn entry_cache_bytes(&self) -> u64 {
+        self.entries
+            .iter()
+            .map(|e| e.get_data().len() as u64 + crate::memory::ENTRY_CACHE_OVERHEAD_BYTES)
+            .sum()
     }
 
     /// Makes `entries` readable, truncating any conflicting suffix first. A
@@ -241,6 +260,7 @@ impl PeerStorage {
         if let Some(d) = data {
             self.region = d.region;
             self.kv = d.kv;
+            self.mvcc = d.mvcc;
         }
     }
 
@@ -374,6 +394,7 @@ impl raft::Storage for PeerStorage {
         let data = self.snaps.register(SnapshotData {
             region: self.region.clone(),
             kv: self.kv.clone(),
+            mvcc: self.mvcc.clone(),
         });
         snap.set_data(data.into());
         let meta = snap.mut_metadata();

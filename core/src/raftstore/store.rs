@@ -9,7 +9,7 @@ use raft::eraftpb::{
 };
 use raft::StateRole;
 
-use super::peer::Peer;
+use super::peer::{Peer, ProposalOwner};
 use super::slow_score::{SlowScore, INSPECT_INTERVAL};
 use super::storage::{PeerStorage, SnapManager};
 use super::{RaftstoreConfig, TransferLeaderCheck};
@@ -99,7 +99,12 @@ pub struct Store {
     pub slow_score: SlowScore,
     snaps: SnapManager,
     logger: slog::Logger,
-    dirty: BTreeSet<u64>,
+    pub(crate) dirty: BTreeSet<u64>,
+    /// Transactional storage: txn scheduler state, in-memory pessimistic
+    /// locks, lock wait queues and the lock manager (volatile).
+    pub storage: crate::storage::StorageState,
+    /// Txn commands whose Raft write applied (or failed) during the last apply.
+    txn_applied: Vec<(u64, Result<(), RegionError>)>,
 }
 
 impl Store {
@@ -124,7 +129,68 @@ impl Store {
             snaps,
             logger,
             dirty: BTreeSet::new(),
+            storage: crate::storage::StorageState::default(),
+            txn_applied: Vec::new(),
         }
+    }
+
+    /// Gives the store a lock manager (scenarios that run transactions).
+    pub fn enable_lock_manager(&mut self, cfg: crate::lock_manager::LockManagerConfig) {
+        self.storage.lock_manager = Some(crate::lock_manager::LockManager::new(self.id, cfg));
+    }
+
+    /// Writes committed MVCC data into every region of this store covering
+    /// the keys, as if loaded before the run (the bank workload's balances).
+    pub fn load_initial_data(&mut self, rows: &[(u64, i64)], ts: u64) {
+        for peer in self.peers.values_mut() {
+            let region = peer.region().clone();
+            let st = peer.raft.mut_store();
+            let data = Rc::make_mut(&mut st.mvcc);
+            for &(k, v) in rows.iter().filter(|(k, _)| region.contains(*k)) {
+                data.apply(&[
+                    crate::storage::mvcc::Modify::PutDefault(k, ts - 1, v),
+                    crate::storage::mvcc::Modify::PutWrite(
+                        k,
+                        ts,
+                        crate::storage::mvcc::Write {
+                            write_type: crate::storage::mvcc::WriteType::Put,
+                            start_ts: ts - 1,
+                        },
+                    ),
+                ]);
+            }
+        }
+    }
+
+    /// The store's memory trace tree (TiKV's `MemoryTrace`), computed from its
+    /// state with the size rules of [`crate::memory`]. `limit` sizes the block
+    /// cache (45% of it, TiKV's `storage.block-cache.capacity` default).
+    pub fn memory_trace(&self, limit: u64) -> crate::memory::MemoryTrace {
+        use crate::memory::*;
+        if !self.up {
+            return MemoryTrace::node("tikv", Vec::new());
+        }
+        let entry_cache: u64 = self
+            .peers
+            .values()
+            .map(|p| p.raft.store().entry_cache_bytes())
+            .sum();
+        let mut children = vec![
+            MemoryTrace::leaf("block_cache", limit / 100 * 45),
+            MemoryTrace::leaf("other", 32 << 20),
+            MemoryTrace::node(
+                "raftstore",
+                vec![
+                    MemoryTrace::leaf("peers", self.peers.len() as u64 * PEER_BYTES),
+                    MemoryTrace::leaf("entry_cache", entry_cache),
+                ],
+            ),
+            self.storage.memory_trace(),
+        ];
+        if let Some(lm) = &self.storage.lock_manager {
+            children.push(lm.memory_trace());
+        }
+        MemoryTrace::node("tikv", children)
     }
 
     /// Bootstraps a peer of a pre-split region (TiKV's bootstrap/split path).
@@ -240,6 +306,16 @@ impl Store {
             } => self.on_raft_message(ctx, region_id, from_peer, to_peer, *msg),
             Msg::Write(req) => self.on_write(ctx, req),
             Msg::PdCommand { region_id, cmd, .. } => self.on_pd_command(ctx, region_id, cmd),
+            Msg::TxnRequest {
+                client,
+                req_id,
+                region_id,
+                cmd,
+            } => self.on_txn_request(ctx, client, req_id, region_id, cmd),
+            m @ (Msg::DeadlockRequests { .. }
+            | Msg::DeadlockResponse { .. }
+            | Msg::DeadlockStreamError { .. }
+            | Msg::RegionByKey { .. }) => self.on_lock_manager_msg(ctx, m),
             _ => {}
         }
         self.handle_readies(ctx);
@@ -448,8 +524,10 @@ impl Store {
                 peer.proposals.push_back(super::peer::Proposal {
                     index,
                     term,
-                    client: req.client,
-                    req_id: req.req_id,
+                    owner: ProposalOwner::Client {
+                        client: req.client,
+                        req_id: req.req_id,
+                    },
                 });
                 self.dirty.insert(req.region_id);
             }
@@ -751,6 +829,21 @@ impl Store {
                         Rc::make_mut(&mut st.kv).insert(key, ts);
                         peer.written_bytes += len as u64;
                         peer.written_keys += 1;
+                    } else if let Some(mods) = crate::storage::mvcc::decode_modifies(e.get_data()) {
+                        let st = peer.raft.mut_store();
+                        Rc::make_mut(&mut st.mvcc).apply(&mods);
+                        peer.written_bytes += e.get_data().len() as u64;
+                        peer.written_keys += mods.len() as u64;
+                        // A prewrite replaces the in-memory pessimistic lock it was built on.
+                        if let Some(mem) = self.storage.pessimistic_locks.get_mut(&region_id) {
+                            for m in &mods {
+                                if let crate::storage::mvcc::Modify::PutLock(k, l) = m {
+                                    if mem.get(k).is_some_and(|p| p.ts == l.ts) {
+                                        mem.remove(k);
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
                 EntryType::EntryConfChange => {
@@ -820,15 +913,18 @@ impl Store {
                 } else {
                     Err(RegionError::StaleCommand)
                 };
-                ctx.send(
-                    Node::Store(store_id),
-                    Node::Client(p.client),
-                    Msg::WriteResponse {
-                        req_id: p.req_id,
-                        region_id,
-                        result,
-                    },
-                );
+                match p.owner {
+                    ProposalOwner::Client { client, req_id } => ctx.send(
+                        Node::Store(store_id),
+                        Node::Client(client),
+                        Msg::WriteResponse {
+                            req_id,
+                            region_id,
+                            result,
+                        },
+                    ),
+                    ProposalOwner::Txn { cid } => self.txn_applied.push((cid, result)),
+                }
             }
         }
         if let Some(i) = last {
@@ -837,6 +933,9 @@ impl Store {
         self.dirty.insert(region_id);
         if destroy {
             self.destroy_peer(ctx, region_id, "peer removed by conf change");
+        }
+        for (cid, result) in std::mem::take(&mut self.txn_applied) {
+            self.on_txn_applied(ctx, cid, result);
         }
     }
 
@@ -851,15 +950,20 @@ impl Store {
                 format!("starts destroy, peer_id: {}, reason: {why}", p.meta.id),
             );
             for pr in p.proposals {
-                ctx.send(
-                    Node::Store(self.id),
-                    Node::Client(pr.client),
-                    Msg::WriteResponse {
-                        req_id: pr.req_id,
-                        region_id,
-                        result: Err(RegionError::RegionNotFound),
-                    },
-                );
+                match pr.owner {
+                    ProposalOwner::Client { client, req_id } => ctx.send(
+                        Node::Store(self.id),
+                        Node::Client(client),
+                        Msg::WriteResponse {
+                            req_id,
+                            region_id,
+                            result: Err(RegionError::RegionNotFound),
+                        },
+                    ),
+                    ProposalOwner::Txn { cid } => self
+                        .txn_applied
+                        .push((cid, Err(RegionError::RegionNotFound))),
+                }
             }
         }
         self.dirty.remove(&region_id);
@@ -870,6 +974,12 @@ impl Store {
         while let Some(rid) = self.dirty.pop_first() {
             self.handle_ready(ctx, rid);
         }
+        if !self.txn_applied.is_empty() {
+            for (cid, result) in std::mem::take(&mut self.txn_applied) {
+                self.on_txn_applied(ctx, cid, result);
+            }
+        }
+        self.refresh_detector_role(ctx);
     }
 
     fn handle_ready(&mut self, ctx: &mut Ctx, region_id: u64) {
@@ -902,8 +1012,15 @@ impl Store {
                     }
                 }
             }
+            let lost_leadership = peer.last_role == StateRole::Leader && role != StateRole::Leader;
             peer.last_role = role;
+            if lost_leadership {
+                self.on_leadership_lost(ctx, region_id);
+            }
         }
+        let Some(peer) = self.peers.get_mut(&region_id) else {
+            return;
+        };
         let msgs = rd.take_messages();
         let mut snapshot = None;
         if !rd.snapshot().is_empty() {
@@ -994,6 +1111,8 @@ impl Store {
         self.writes.clear();
         self.dirty.clear();
         self.slow_score = SlowScore::default();
+        self.storage.reset();
+        self.txn_applied.clear();
         ctx.log(
             "sim",
             Level::Error,

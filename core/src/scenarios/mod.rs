@@ -1,5 +1,6 @@
 //! The scenarios' builders: from resolved [`Params`] to a [`World`] and its faults.
 
+pub mod deadlock_oom;
 pub mod io_hang;
 
 use crate::effect::Ctx;
@@ -16,6 +17,7 @@ pub fn build(
 ) -> Result<(World, Vec<Fault>), ScenarioError> {
     match params.scenario {
         io_hang::ID => io_hang::build(params, ctx, logger),
+        deadlock_oom::ID => deadlock_oom::build(params, ctx, logger),
         other => Err(ScenarioError::UnknownScenario(other.to_string())),
     }
 }

@@ -1,0 +1,328 @@
+//! Scenario `deadlock-detector-oom`: TiKV issue 17394 (and 19846), fixed by
+//! PR 17500 and PR 20002; two never-merged proposals for comparison.
+//!
+//! Many pessimistic transactions lock a few hot keys in a region whose leader
+//! is on a store that is not the deadlock detector's leader (the detector
+//! leader is the store holding the leader of the first region). Each lock
+//! handoff re-points every waiter of the key: per waiter, the waiter manager
+//! sends a `CleanUpWaitFor` for the old edge and a `Detect` for the new one,
+//! and on a follower both go to the remote detector over one unbounded stream.
+//! The stream drains at a bounded rate, the backlog grows with every handoff,
+//! the store's memory grows with it, and the OOM killer ends the process.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use super::io_hang::num;
+use crate::effect::Ctx;
+use crate::env::{Disk, DiskConfig, Network, NetworkConfig};
+use crate::lock_manager::{LockManagerConfig, UpdateWaitForFix};
+use crate::msg::{PeerMeta, RegionMeta};
+use crate::pd::{Pd, PdConfig};
+use crate::raftstore::storage::SnapManager;
+use crate::raftstore::{RaftstoreConfig, Store, TransferLeaderCheck};
+use crate::scenario::{ParamSpec, Params, ScenarioError, ScenarioSpec, Story, Unit};
+use crate::sim::{Fault, World};
+use crate::time::{MS, SEC};
+use crate::txn_client::{SessionWorkload, TxnWorkloadConfig, WorkloadKind};
+
+/// Scenario id.
+pub const ID: &str = "deadlock-detector-oom";
+
+/// Keys per region.
+pub const KEYS_PER_REGION: u64 = 1024;
+/// Regions: region 1 holds `LEADER_KEY` (its leader is the detector leader),
+/// region 2 is the contended table, regions 3 and 4 hold the bank accounts'
+/// other halves.
+pub const REGIONS: u64 = 4;
+/// The contended ("test table") region.
+pub const TABLE_REGION: u64 = 2;
+
+/// The scenario's description and parameters.
+pub const SPEC: ScenarioSpec = ScenarioSpec {
+    id: ID,
+    title: "Deadlock-detector backlog and OOM",
+    source: "TiKV issue 17394 (7.1-8.5, high-concurrency lock contention) and 19846; fixes: TiKV PR 17500, PR 20002; proposals PR 17451 (batching) and flow control",
+    story: Story {
+        what_happens: "Hundreds of pessimistic transactions each lock their own row and then one of a few hot keys, \
+hold it briefly, then prewrite and commit. The hot keys live in a region whose leader is on a store that is not the \
+deadlock detector's leader (the detector leader is the store holding the leader of the first region). Every \
+transaction that waits registers a waiter in that store's waiter manager, and because the hot key is not its first \
+lock, a Detect goes to the detector. When the key's owner changes, TiKV's LockWaitQueues::update_lock_wait emits one \
+UpdateWaitForEvent per queued waiter, and the waiter manager re-points each one: a CleanUpWaitFor for the old edge and \
+a Detect for the new one, 2N messages per handoff, not batched. On a follower they all go into one unbounded channel \
+feeding one gRPC stream to the detector leader. The stream drains at a bounded rate; the backlog, and the store's \
+memory with it, grows with every handoff until the OOM killer ends the process. It restarts, losing its in-memory \
+pessimistic locks and waiters; clients see errors, retry, and the backlog starts growing again.",
+        what_to_watch: "The backlog panel: detector_stream depth on the hot region's leader store, with messages in \
+per second far above messages out. The memory chart: that store's lock_manager band climbing to the limit line, then \
+the OOM marker and the restart. The wait-for graph: waiters fanned in on each hot key, the edges re-pointed at every \
+handoff; the detector leader's table beside it. Drag the transactions slider: the growth rate follows the number of \
+waiters per key. Set placement=colocated: the detector is local, nothing queues for the network, nothing grows.",
+        what_the_fix_changes: "none is TiKV 7.0-8.3 (issue 17394): every owner change re-points every waiter, 2N \
+DeadlockRequests per handoff. non-fair-noop is PR 17500: update_wait_for is a no-op for waiters without fair locking \
+(allow_lock_with_conflict=false), as before 7.0; with fair_locking=on the growth stays (issue 19846). \
+skip-detect-on-owner-change is PR 20002: a fair waiter sends one CleanUpWaitFor for its registered edge at its first \
+owner change and no new Detect, later changes send nothing; the cost is that a deadlock formed by an owner change is \
+found only when the wait times out (wait-for-lock-timeout) and the client retries. batching is PR 17451's proposal \
+(closed, judged too risky): one ReplaceLocksByKeys message per handoff, the leader re-points the edges itself; the \
+cost is a protocol change both sides must understand and a leader that does N edge moves and detections per message. \
+backpressure is a bounded stream queue (8192 requests): when full, new requests are dropped and counted; a dropped \
+Detect means a deadlock is found only by the wait timing out, a dropped CleanUpWaitFor leaves an edge that expires \
+after its TTL; memory stays bounded.",
+    },
+    params: &[
+        num("stores", Unit::Count, "3", 2, 5, "TiKV stores (at least 2: the article's reproduction needs the hot region's leader and the first region's leader on different stores)"),
+        num("txns", Unit::Count, "200", 1, 1000, "Concurrent transactions: client sessions, each running one pessimistic transaction after another (the lock-contention slider)"),
+        num("hot_keys", Unit::Count, "4", 1, 64, "Hot keys the transactions contend for; waiters per key is about txns / hot_keys"),
+        num("lock_hold_time", Unit::Millis, "5", 0, 10_000, "How long a transaction holds its hot-key lock before it prewrites (its work between statements)"),
+        ParamSpec {
+            name: "fair_locking",
+            unit: Unit::Choice,
+            default: "off",
+            meaning: "TiDB's tidb_pessimistic_txn_fair_locking: lock requests carry allow_lock_with_conflict",
+            range: None,
+            choices: &[
+                ("off", "legacy wake-up: the woken waiter retries; the others are woken after wake-up-delay-duration with WriteConflict"),
+                ("on", "fair locking: the head waiter is resumed and acquires the lock directly (lock with conflict)"),
+            ],
+        },
+        ParamSpec {
+            name: "placement",
+            unit: Unit::Choice,
+            default: "remote",
+            meaning: "Where the contended region's leader is, relative to the detector leader (the first region's leader)",
+            range: None,
+            choices: &[
+                ("remote", "on another store, as the article's placement rule: detect requests cross the network"),
+                ("colocated", "on the detector leader's store: detection is local, nothing queues for the network"),
+            ],
+        },
+        num("memory_limit", Unit::Mebibytes, "256", 64, 65_536, "Memory of each TiKV process before the OOM killer ends it; 45% of it is the block cache (storage.block-cache.capacity default)"),
+        ParamSpec {
+            name: "fix",
+            unit: Unit::Choice,
+            default: "none",
+            meaning: "How the waiter manager handles an owner change (handle_update_wait_for)",
+            range: None,
+            choices: &[
+                ("none", "TiKV 7.0-8.3, issue 17394: CleanUpWaitFor + Detect for every waiter on every handoff"),
+                ("non-fair-noop", "PR 17500: no messages for waiters without fair locking"),
+                ("skip-detect-on-owner-change", "PR 20002: a fair waiter sends at most one CleanUpWaitFor and no new Detect"),
+                ("batching", "PR 17451 (never merged): one ReplaceLocksByKeys message per handoff"),
+                ("backpressure", "a bounded stream queue (8192): when full, requests are dropped and counted"),
+            ],
+        },
+        ParamSpec {
+            name: "workload",
+            unit: Unit::Choice,
+            default: "hot-keys",
+            meaning: "What the client sessions run",
+            range: None,
+            choices: &[
+                ("hot-keys", "lock an own row, then a hot key; hold; prewrite; commit (the article's test)"),
+                ("bank", "transfers between accounts (pessimistic and optimistic), with audits of the total"),
+                ("cycle", "pairs of sessions locking two keys in opposite orders: real deadlocks"),
+            ],
+        },
+        num("detector_stream_capacity", Unit::PerSec, "15000", 100, 10_000_000, "DeadlockRequests per second the one gRPC stream from a follower to the detector leader carries"),
+        num("wait_for_lock_timeout", Unit::Millis, "1000", 1, 60_000, "pessimistic-txn.wait-for-lock-timeout (TiKV default 1 s): longest wait, and the detect table's edge TTL"),
+        num("wake_up_delay_duration", Unit::Millis, "20", 0, 10_000, "pessimistic-txn.wake-up-delay-duration (TiKV default 20 ms): delay before the other legacy waiters are woken"),
+        num("oom_restart_delay", Unit::Millis, "10000", 0, 600_000, "Time from an OOM kill to the process serving again (systemd restart and TiKV start)"),
+        num("disk_latency", Unit::Micros, "1000", 10, 1_000_000, "Latency of one synced write batch (fsync)"),
+        num("net_latency", Unit::Micros, "300", 0, 1_000_000, "One-way network latency between nodes"),
+        num("net_jitter", Unit::Micros, "100", 0, 1_000_000, "Extra random one-way delay, drawn uniformly in 0..=jitter"),
+    ],
+    live: &["txns", "hot_keys", "lock_hold_time", "fix", "fair_locking"],
+};
+
+/// The `fix` parameter as the lock manager's switch.
+pub fn fix_of(name: &str) -> UpdateWaitForFix {
+    match name {
+        "non-fair-noop" => UpdateWaitForFix::NonFairNoop,
+        "skip-detect-on-owner-change" => UpdateWaitForFix::SkipDetectOnOwnerChange,
+        "batching" => UpdateWaitForFix::Batching,
+        "backpressure" => UpdateWaitForFix::Backpressure,
+        _ => UpdateWaitForFix::None,
+    }
+}
+
+/// Builds the world: stores, the four regions, PD, the client sessions.
+pub fn build(
+    p: &Params,
+    ctx: &mut Ctx,
+    logger: slog::Logger,
+) -> Result<(World, Vec<Fault>), ScenarioError> {
+    let n_stores = p.num("stores");
+    let cfg = Rc::new(RaftstoreConfig {
+        raft_base_tick_interval: SEC,
+        raft_election_timeout_ticks: 10,
+        raft_heartbeat_ticks: 2,
+        leader_transfer_max_log_lag: 128,
+        pd_heartbeat_tick_interval: 10 * SEC,
+        pd_store_heartbeat_tick_interval: 10 * SEC,
+        raft_log_gc_tick_interval: 3 * SEC,
+        raft_log_gc_keep: 256,
+        transfer_leader_check: TransferLeaderCheck::RelaxedCheck,
+    });
+    let lm_cfg = LockManagerConfig {
+        wait_for_lock_timeout: p.num("wait_for_lock_timeout") * MS,
+        wake_up_delay_duration: p.num("wake_up_delay_duration") * MS,
+        fix: fix_of(p.choice("fix")),
+        stream_capacity_per_sec: p.num("detector_stream_capacity"),
+        memory_limit: p.num("memory_limit") << 20,
+    };
+    let store_ids: Vec<u64> = (1..=n_stores).collect();
+    // Region 1 (LEADER_KEY) leads on store 1: the detector leader. The table
+    // region leads on store 2 (remote) or store 1 (colocated).
+    let table_leader = if p.choice("placement") == "colocated" {
+        1
+    } else {
+        2
+    };
+    let mut next_peer_id = 100;
+    let mut regions = Vec::new();
+    for rid in 1..=REGIONS {
+        let leader_store = match rid {
+            1 => 1,
+            TABLE_REGION => table_leader,
+            _ => (rid - 1) % n_stores + 1,
+        };
+        let mut stores_of = vec![leader_store];
+        for k in 0..n_stores {
+            let s = (leader_store + k) % n_stores + 1;
+            if !stores_of.contains(&s) && stores_of.len() < 3 {
+                stores_of.push(s);
+            }
+        }
+        let mut peers: Vec<PeerMeta> = stores_of
+            .iter()
+            .map(|&s| {
+                next_peer_id += 1;
+                PeerMeta {
+                    id: next_peer_id,
+                    store_id: s,
+                    is_learner: false,
+                }
+            })
+            .collect();
+        let leader = peers[0];
+        peers.sort();
+        let meta = RegionMeta {
+            id: rid,
+            start_key: (rid - 1) * KEYS_PER_REGION,
+            end_key: if rid == REGIONS {
+                u64::MAX
+            } else {
+                rid * KEYS_PER_REGION
+            },
+            conf_ver: 1,
+            version: 1,
+            peers,
+        };
+        regions.push((meta, leader));
+    }
+
+    let snaps = SnapManager::default();
+    let mut stores = BTreeMap::new();
+    let mut disks = BTreeMap::new();
+    for &s in &store_ids {
+        let mut st = Store::new(s, cfg.clone(), snaps.clone(), logger.clone());
+        st.enable_lock_manager(lm_cfg.clone());
+        stores.insert(s, st);
+        disks.insert(
+            s,
+            Disk::new(DiskConfig {
+                latency: p.num("disk_latency"),
+                bandwidth_bytes_per_sec: 500 * 1_000_000,
+            }),
+        );
+    }
+    for (meta, leader) in &regions {
+        for peer in &meta.peers {
+            let st = stores.get_mut(&peer.store_id).expect("store exists");
+            st.bootstrap_peer(ctx, meta.clone(), peer.id == leader.id);
+        }
+    }
+    if p.choice("workload") == "bank" {
+        let accounts_regions: Vec<u64> = (TABLE_REGION..=REGIONS)
+            .map(|r| (r - 1) * KEYS_PER_REGION)
+            .collect();
+        let probe = TxnWorkloadConfig {
+            kind: WorkloadKind::Bank,
+            sessions: 0,
+            hot_keys: 1,
+            lock_hold_time: 0,
+            fair_locking: false,
+            table_start: 0,
+            accounts_regions,
+            request_timeout: SEC,
+        };
+        let rows: Vec<(u64, i64)> = probe
+            .bank_accounts()
+            .into_iter()
+            .map(|k| (k, crate::txn_client::INITIAL_BALANCE))
+            .collect();
+        for st in stores.values_mut() {
+            st.load_initial_data(&rows, 2);
+        }
+    }
+    for st in stores.values() {
+        st.start_timers(ctx);
+    }
+    let pd = Pd::new(
+        PdConfig {
+            schedule_interval: SEC,
+            hot_region_scheduler_from: None,
+            hot_write_bytes_threshold: u64::MAX,
+            balance_leader: false,
+            leader_rules: vec![(1, 1), (TABLE_REGION, table_leader)],
+        },
+        &regions,
+        &store_ids,
+        next_peer_id + 1000,
+    );
+    pd.start(ctx);
+    let table = &regions[(TABLE_REGION - 1) as usize].0;
+    let kind = match p.choice("workload") {
+        "bank" => WorkloadKind::Bank,
+        "cycle" => WorkloadKind::Cycle,
+        _ => WorkloadKind::HotKeys,
+    };
+    let mut sessions = SessionWorkload::new(
+        TxnWorkloadConfig {
+            kind,
+            sessions: p.num("txns") as u32,
+            hot_keys: p.num("hot_keys"),
+            lock_hold_time: p.num("lock_hold_time") * MS,
+            fair_locking: p.choice("fair_locking") == "on",
+            table_start: table.start_key,
+            accounts_regions: (TABLE_REGION..=REGIONS)
+                .map(|r| (r - 1) * KEYS_PER_REGION)
+                .collect(),
+            request_timeout: 5 * SEC,
+        },
+        &pd,
+        ctx.rng,
+    );
+    sessions.start(ctx);
+    let network = Network::new(NetworkConfig {
+        latency: p.num("net_latency"),
+        jitter: p.num("net_jitter"),
+        drop_ppm: 0,
+        bandwidth_bytes_per_sec: 1_000_000_000,
+    });
+    let workload = crate::client::Workload::idle(&pd);
+    Ok((
+        World {
+            stores,
+            disks,
+            network,
+            pd,
+            workload,
+            sessions,
+            hot_region: TABLE_REGION,
+        },
+        Vec::new(),
+    ))
+}

@@ -1,0 +1,859 @@
+//! Transaction sessions: TiDB sessions running Percolator transactions against
+//! the simulated TiKV, as TiDB and client-go drive them.
+//!
+//! A pessimistic transaction takes `start_ts` from PD's TSO, acquires
+//! pessimistic locks key by key (the first is `is_first_lock`; TiKV waits up to
+//! `wait-for-lock-timeout`), then prewrites per region (primary region first)
+//! and commits with a `commit_ts` from the TSO; the transaction is committed
+//! once the primary's region commits. An optimistic one reads at `start_ts`,
+//! then prewrites (conflicts appear there) and commits.
+//!
+//! Errors are handled as TiDB does: `KeyIsLocked` after a lock wait timed out
+//! retries the lock with a new `for_update_ts` until `innodb_lock_wait_timeout`
+//! (50 s); `WriteConflict` (`PessimisticRetry`) retries the statement with a new
+//! `for_update_ts`; `Deadlock` aborts the transaction (TiDB error 1213), which
+//! rolls back and starts again; `PessimisticLockNotFound` (locks lost with a
+//! restarted store) and optimistic write conflicts abort and start again.
+//! Region errors retry on the right leader with client-go's
+//! `BoRegionScheduling` backoff; a request with no answer within the timeout is
+//! sent again after refreshing the region from PD.
+
+use std::collections::BTreeMap;
+
+use crate::effect::{Ctx, Timer};
+use crate::env::Node;
+use crate::msg::{
+    Key, Msg, Mutation, RegionError, TxnCommand, TxnError, TxnOk, WriteConflictReason,
+};
+use crate::observe::{LatencyHistogram, Level, Violation};
+use crate::pd::Pd;
+use crate::rng::SimRng;
+use crate::time::{Micros, MS, SEC};
+use crate::view::{TxnPhase, TxnView};
+
+/// Accounts of the bank workload.
+pub const BANK_ACCOUNTS: u64 = 12;
+/// Each account's balance before the run.
+pub const INITIAL_BALANCE: i64 = 1000;
+/// TiDB's `innodb_lock_wait_timeout` default (50 s): how long a statement
+/// keeps retrying a lock wait before the transaction gives up.
+pub const INNODB_LOCK_WAIT_TIMEOUT: Micros = 50 * SEC;
+
+/// What the sessions run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkloadKind {
+    /// Lock an own row, then one of the hot keys; hold; prewrite; commit.
+    HotKeys,
+    /// Transfers between accounts (even sessions pessimistic, odd optimistic)
+    /// and audits of the total.
+    Bank,
+    /// Pairs of sessions locking two keys in opposite orders.
+    Cycle,
+}
+
+/// Session workload parameters.
+#[derive(Clone, Debug)]
+pub struct TxnWorkloadConfig {
+    /// What runs.
+    pub kind: WorkloadKind,
+    /// Number of sessions (concurrent transactions).
+    pub sessions: u32,
+    /// Hot keys (HotKeys workload).
+    pub hot_keys: u64,
+    /// Time a transaction holds its locks before prewriting, virtual µs.
+    pub lock_hold_time: Micros,
+    /// `tidb_pessimistic_txn_fair_locking`.
+    pub fair_locking: bool,
+    /// First key of the contended table's region.
+    pub table_start: Key,
+    /// First keys of the regions the bank accounts are spread over.
+    pub accounts_regions: Vec<Key>,
+    /// Time to wait for an answer before sending again, virtual µs.
+    pub request_timeout: Micros,
+}
+
+impl TxnWorkloadConfig {
+    /// The bank workload's account keys.
+    pub fn bank_accounts(&self) -> Vec<Key> {
+        let n = self.accounts_regions.len().max(1) as u64;
+        (0..BANK_ACCOUNTS)
+            .map(|i| {
+                self.accounts_regions
+                    .get((i % n) as usize)
+                    .copied()
+                    .unwrap_or(0)
+                    + 700
+                    + i
+            })
+            .collect()
+    }
+
+    /// The hot keys.
+    pub fn hot_key_list(&self) -> Vec<Key> {
+        (0..self.hot_keys).map(|i| self.table_start + i).collect()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Step {
+    /// Acquire the pessimistic lock of `plan[i]` (or read it, optimistic).
+    Lock(usize),
+    /// Holding, until the session timer fires.
+    Hold(usize),
+    /// Prewrite group `i`.
+    Prewrite(usize),
+    /// Commit group `i`.
+    Commit(usize),
+    /// Audit read of account `i`.
+    Audit(usize),
+    /// Roll back: cleanup command `i`.
+    Cleanup(usize),
+}
+
+#[derive(Clone, Debug)]
+struct Txn {
+    start_ts: u64,
+    for_update_ts: u64,
+    commit_ts: u64,
+    pessimistic: bool,
+    plan: Vec<Key>,
+    /// Lock index after which the transaction holds (`lock_hold_time`).
+    hold_after: usize,
+    values: BTreeMap<Key, i64>,
+    locked: Vec<Key>,
+    amount: i64,
+    groups: Vec<(u64, Vec<Key>)>,
+    cleanup: Vec<(u64, TxnCommand)>,
+    step: Step,
+    began_at: Micros,
+    lock_wait_began: Option<Micros>,
+    audit_sum: i64,
+    committed: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Inflight {
+    req_id: u64,
+    region_id: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Cached {
+    start: Key,
+    end: Key,
+    region_id: u64,
+    leader_store: Option<u64>,
+}
+
+/// One session.
+#[derive(Clone, Debug)]
+struct Session {
+    id: u32,
+    rng: SimRng,
+    txn: Option<Txn>,
+    inflight: Option<Inflight>,
+    next_req_id: u64,
+    deadline: Micros,
+    timer_at: Option<Micros>,
+    backoff: Micros,
+    retiring: bool,
+    txn_count: u64,
+    regions: BTreeMap<Key, Cached>,
+}
+
+/// Per-second statistics.
+#[derive(Clone, Debug, Default)]
+pub struct SessionStats {
+    /// Transactions committed this second.
+    pub committed: u64,
+    /// Transactions aborted this second.
+    pub aborted: u64,
+    /// Latency of committed transactions (begin to primary commit), µs.
+    pub latency: LatencyHistogram,
+}
+
+/// All sessions.
+pub struct SessionWorkload {
+    /// Parameters (some change while running).
+    pub cfg: TxnWorkloadConfig,
+    sessions: Vec<Session>,
+    /// Per-second statistics, reset by the sampler.
+    pub stats: SessionStats,
+    /// Snapshot isolation violations seen by audits.
+    pub violations: Vec<Violation>,
+    /// Audits completed.
+    pub audits: u64,
+}
+
+impl SessionWorkload {
+    /// Sessions with a warm region cache; each draws its own RNG from `rng`.
+    pub fn new(cfg: TxnWorkloadConfig, pd: &Pd, rng: &mut SimRng) -> SessionWorkload {
+        let mut w = SessionWorkload {
+            cfg,
+            sessions: Vec::new(),
+            stats: SessionStats::default(),
+            violations: Vec::new(),
+            audits: 0,
+        };
+        let n = w.cfg.sessions;
+        w.grow(n, pd, rng);
+        w
+    }
+
+    /// No sessions (scenarios without transactions).
+    pub fn idle() -> SessionWorkload {
+        SessionWorkload {
+            cfg: TxnWorkloadConfig {
+                kind: WorkloadKind::HotKeys,
+                sessions: 0,
+                hot_keys: 1,
+                lock_hold_time: 0,
+                fair_locking: false,
+                table_start: 0,
+                accounts_regions: Vec::new(),
+                request_timeout: SEC,
+            },
+            sessions: Vec::new(),
+            stats: SessionStats::default(),
+            violations: Vec::new(),
+            audits: 0,
+        }
+    }
+
+    fn region_cache(pd: &Pd) -> BTreeMap<Key, Cached> {
+        pd.regions
+            .values()
+            .map(|r| {
+                (
+                    r.meta.start_key,
+                    Cached {
+                        start: r.meta.start_key,
+                        end: r.meta.end_key,
+                        region_id: r.meta.id,
+                        leader_store: r.leader.map(|l| l.store_id),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn grow(&mut self, n: u32, pd: &Pd, rng: &mut SimRng) {
+        let cache = Self::region_cache(pd);
+        while (self.sessions.len() as u32) < n {
+            let id = self.sessions.len() as u32;
+            self.sessions.push(Session {
+                id,
+                rng: rng.fork(),
+                txn: None,
+                inflight: None,
+                next_req_id: 0,
+                deadline: 0,
+                timer_at: None,
+                backoff: 0,
+                retiring: false,
+                txn_count: 0,
+                regions: cache.clone(),
+            });
+        }
+    }
+
+    /// Starts every session, staggered over the first 10 ms.
+    pub fn start(&mut self, ctx: &mut Ctx) {
+        for s in &mut self.sessions {
+            let after = 1 + s.rng.below(10 * MS);
+            ctx.timer(Node::Client(s.id), after, Timer::SessionNext);
+        }
+    }
+
+    /// Sessions running now (not retiring).
+    pub fn active_sessions(&self) -> u32 {
+        self.sessions.iter().filter(|s| !s.retiring).count() as u32
+    }
+
+    /// Changes the number of sessions while running: new sessions start at
+    /// once; sessions above `n` finish their transaction and stop.
+    pub fn set_sessions(&mut self, ctx: &mut Ctx, pd: &Pd, n: u32) {
+        self.cfg.sessions = n;
+        let before = self.sessions.len() as u32;
+        for s in &mut self.sessions {
+            let was = s.retiring;
+            s.retiring = s.id >= n;
+            if was && !s.retiring && s.txn.is_none() {
+                ctx.timer(Node::Client(s.id), 1, Timer::SessionNext);
+            }
+        }
+        if n > before {
+            self.grow(n, pd, ctx.rng);
+            for s in &mut self.sessions[before as usize..] {
+                let after = 1 + s.rng.below(10 * MS);
+                ctx.timer(Node::Client(s.id), after, Timer::SessionNext);
+            }
+        }
+    }
+
+    /// True when `client` is a session of this workload.
+    pub fn owns(&self, client: u32) -> bool {
+        (client as usize) < self.sessions.len()
+    }
+
+    /// Transactions in flight, for the wait-for graph.
+    pub fn txn_views(&self) -> Vec<TxnView> {
+        self.sessions
+            .iter()
+            .filter_map(|s| {
+                let t = s.txn.as_ref()?;
+                let phase = match t.step {
+                    Step::Lock(_) if t.lock_wait_began.is_some() => TxnPhase::Waiting,
+                    Step::Lock(_) | Step::Audit(_) => TxnPhase::Locking,
+                    Step::Hold(_) => TxnPhase::Holding,
+                    Step::Prewrite(_) => TxnPhase::Prewriting,
+                    Step::Commit(_) => TxnPhase::Committing,
+                    Step::Cleanup(_) => TxnPhase::RollingBack,
+                };
+                Some(TxnView {
+                    start_ts: t.start_ts,
+                    client: s.id,
+                    phase,
+                    pessimistic: t.pessimistic,
+                    locked_keys: t.locked.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// A session timer fired.
+    pub fn on_timer(&mut self, ctx: &mut Ctx, pd: &mut Pd, client: u32, timer: Timer) {
+        let cfg = self.cfg.clone();
+        let Some(s) = self.sessions.get_mut(client as usize) else {
+            return;
+        };
+        match timer {
+            Timer::SessionNext => {
+                if s.inflight.is_some() {
+                    return;
+                }
+                match s.txn.as_mut() {
+                    None => {
+                        if !s.retiring {
+                            s.begin(ctx, pd, &cfg);
+                        }
+                    }
+                    Some(t) => {
+                        if let Step::Hold(i) = t.step {
+                            let next = i + 1;
+                            let done = next >= t.plan.len();
+                            t.step = if done {
+                                Step::Prewrite(0)
+                            } else {
+                                Step::Lock(next)
+                            };
+                            if done {
+                                s.build_groups(&cfg);
+                            }
+                        }
+                        s.send_step(ctx, pd, &cfg);
+                    }
+                }
+            }
+            Timer::SessionTimeout => {
+                s.timer_at = None;
+                if s.inflight.is_none() {
+                    return;
+                }
+                if ctx.now < s.deadline {
+                    s.timer_at = Some(s.deadline);
+                    ctx.timer(
+                        Node::Client(s.id),
+                        s.deadline - ctx.now,
+                        Timer::SessionTimeout,
+                    );
+                    return;
+                }
+                ctx.count("txn_request_timeouts", 1);
+                s.inflight = None;
+                s.regions = Self::region_cache(pd);
+                s.send_step(ctx, pd, &cfg);
+            }
+            _ => {}
+        }
+    }
+
+    /// A response reached session `client`.
+    pub fn on_message(&mut self, ctx: &mut Ctx, pd: &mut Pd, client: u32, msg: Msg) {
+        let cfg = self.cfg.clone();
+        let Msg::TxnResponse { req_id, result } = msg else {
+            return;
+        };
+        let Some(s) = self.sessions.get_mut(client as usize) else {
+            return;
+        };
+        let Some(inf) = s.inflight.take_if(|i| i.req_id == req_id) else {
+            return; // a late answer to a request sent again
+        };
+        let outcome = s.on_result(ctx, pd, &cfg, inf, result);
+        match outcome {
+            Outcome::Continue => {}
+            Outcome::Committed(latency) => {
+                self.stats.committed += 1;
+                self.stats.latency.record(latency);
+                ctx.count("txn_committed", 1);
+            }
+            Outcome::Aborted => {
+                self.stats.aborted += 1;
+                ctx.count("txn_rolled_back", 1);
+            }
+            Outcome::Audited(sum) => {
+                self.audits += 1;
+                let total = INITIAL_BALANCE * BANK_ACCOUNTS as i64;
+                if sum != total {
+                    self.violations.push(Violation {
+                        t_ms: crate::time::to_ms(ctx.now),
+                        invariant: "snapshot-isolation",
+                        region: 0,
+                        details: format!("audit read a total of {sum}, expected {total}"),
+                    });
+                }
+            }
+        }
+    }
+}
+
+enum Outcome {
+    Continue,
+    Committed(Micros),
+    Aborted,
+    Audited(i64),
+}
+
+impl Session {
+    fn region_of(&self, key: Key) -> Option<&Cached> {
+        self.regions
+            .range(..=key)
+            .next_back()
+            .map(|(_, c)| c)
+            .filter(|c| key < c.end && key >= c.start)
+    }
+
+    fn begin(&mut self, ctx: &mut Ctx, pd: &mut Pd, cfg: &TxnWorkloadConfig) {
+        let start_ts = pd.tso(ctx.now);
+        self.txn_count += 1;
+        let t = cfg.table_start;
+        let (plan, hold_after, pessimistic, audit) = match cfg.kind {
+            WorkloadKind::HotKeys => {
+                let own = t + 512 + (self.id as u64 % 500);
+                let hot = t + self.rng.below(cfg.hot_keys.max(1));
+                (vec![own, hot], 1, true, false)
+            }
+            WorkloadKind::Cycle => {
+                let x = t + 300 + 2 * (self.id as u64 / 2 % 100);
+                let plan = if self.id % 2 == 0 {
+                    vec![x, x + 1]
+                } else {
+                    vec![x + 1, x]
+                };
+                (plan, 0, true, false)
+            }
+            WorkloadKind::Bank => {
+                let accounts = cfg.bank_accounts();
+                if self.txn_count % 4 == 0 {
+                    (accounts, usize::MAX, false, true)
+                } else {
+                    let a = self.rng.below(accounts.len() as u64) as usize;
+                    let mut b = self.rng.below(accounts.len() as u64 - 1) as usize;
+                    if b >= a {
+                        b += 1;
+                    }
+                    (
+                        vec![accounts[a], accounts[b]],
+                        usize::MAX,
+                        self.id % 2 == 0,
+                        false,
+                    )
+                }
+            }
+        };
+        self.backoff = 0;
+        let amount = 1 + self.rng.below(10) as i64;
+        self.txn = Some(Txn {
+            start_ts,
+            for_update_ts: start_ts,
+            commit_ts: 0,
+            pessimistic,
+            plan,
+            hold_after,
+            values: BTreeMap::new(),
+            locked: Vec::new(),
+            amount,
+            groups: Vec::new(),
+            cleanup: Vec::new(),
+            step: if audit { Step::Audit(0) } else { Step::Lock(0) },
+            began_at: ctx.now,
+            lock_wait_began: None,
+            audit_sum: 0,
+            committed: false,
+        });
+        self.send_step(ctx, pd, cfg);
+    }
+
+    /// Groups the writes by region, primary's region first.
+    fn build_groups(&mut self, cfg: &TxnWorkloadConfig) {
+        let _ = cfg;
+        let regions: Vec<(Key, u64)> = {
+            let t = self.txn.as_ref().expect("txn");
+            t.plan
+                .iter()
+                .map(|&k| (k, self.region_of(k).map_or(0, |c| c.region_id)))
+                .collect()
+        };
+        let t = self.txn.as_mut().expect("txn");
+        let mut groups: Vec<(u64, Vec<Key>)> = Vec::new();
+        for (k, r) in regions {
+            match groups.iter_mut().find(|g| g.0 == r) {
+                Some(g) => g.1.push(k),
+                None => groups.push((r, vec![k])),
+            }
+        }
+        t.groups = groups;
+    }
+
+    fn mutations(t: &Txn, cfg: &TxnWorkloadConfig, keys: &[Key]) -> Vec<Mutation> {
+        keys.iter()
+            .map(|&k| match cfg.kind {
+                WorkloadKind::Bank => {
+                    let v = t.values.get(&k).copied().unwrap_or(0);
+                    let delta = if k == t.plan[0] { -t.amount } else { t.amount };
+                    Mutation::Put(k, v + delta)
+                }
+                _ => Mutation::Put(k, t.values.get(&k).copied().unwrap_or(0) + 1),
+            })
+            .collect()
+    }
+
+    fn send_step(&mut self, ctx: &mut Ctx, pd: &mut Pd, cfg: &TxnWorkloadConfig) {
+        let Some(t) = &self.txn else { return };
+        let cmd = match t.step {
+            Step::Lock(i) => {
+                let key = t.plan[i];
+                if t.pessimistic {
+                    TxnCommand::AcquirePessimisticLock {
+                        start_ts: t.start_ts,
+                        for_update_ts: t.for_update_ts,
+                        primary: t.plan[0],
+                        key,
+                        is_first_lock: t.locked.is_empty(),
+                        wait: true,
+                        allow_lock_with_conflict: cfg.fair_locking,
+                    }
+                } else {
+                    TxnCommand::Get {
+                        ts: t.start_ts,
+                        key,
+                    }
+                }
+            }
+            Step::Audit(i) => TxnCommand::Get {
+                ts: t.start_ts,
+                key: t.plan[i],
+            },
+            Step::Hold(_) => return,
+            Step::Prewrite(g) => TxnCommand::Prewrite {
+                start_ts: t.start_ts,
+                for_update_ts: if t.pessimistic { t.for_update_ts } else { 0 },
+                primary: t.plan[0],
+                mutations: Self::mutations(t, cfg, &t.groups[g].1),
+            },
+            Step::Commit(g) => TxnCommand::Commit {
+                start_ts: t.start_ts,
+                commit_ts: t.commit_ts,
+                keys: t.groups[g].1.clone(),
+            },
+            Step::Cleanup(i) => t.cleanup[i].1.clone(),
+        };
+        let key = match &cmd {
+            TxnCommand::AcquirePessimisticLock { key, .. } | TxnCommand::Get { key, .. } => *key,
+            TxnCommand::Prewrite { mutations, .. } => mutations[0].key(),
+            TxnCommand::Commit { keys, .. }
+            | TxnCommand::Rollback { keys, .. }
+            | TxnCommand::PessimisticRollback { keys, .. } => keys[0],
+        };
+        let (region_id, store) = match self.region_of(key) {
+            Some(c) => (c.region_id, c.leader_store),
+            None => (0, None),
+        };
+        let Some(store) = store else {
+            // No leader known: reload from PD and try again shortly.
+            self.regions = SessionWorkload::region_cache(pd);
+            return self.backoff_retry(ctx);
+        };
+        self.next_req_id += 1;
+        let req_id = self.next_req_id;
+        self.inflight = Some(Inflight { req_id, region_id });
+        ctx.send(
+            Node::Client(self.id),
+            Node::Store(store),
+            Msg::TxnRequest {
+                client: self.id,
+                req_id,
+                region_id,
+                cmd,
+            },
+        );
+        self.deadline = ctx.now + cfg.request_timeout;
+        if self.timer_at.is_none() {
+            self.timer_at = Some(self.deadline);
+            ctx.timer(
+                Node::Client(self.id),
+                cfg.request_timeout,
+                Timer::SessionTimeout,
+            );
+        }
+    }
+
+    /// client-go's `BoRegionScheduling`: 2 ms doubling to 500 ms.
+    fn backoff_retry(&mut self, ctx: &mut Ctx) {
+        self.backoff = (self.backoff * 2).clamp(2 * MS, 500 * MS);
+        ctx.timer(Node::Client(self.id), self.backoff, Timer::SessionNext);
+    }
+
+    /// Aborts the transaction: roll back what it holds, then start again.
+    fn abort(&mut self, ctx: &mut Ctx, pd: &mut Pd, cfg: &TxnWorkloadConfig) {
+        let Some(t) = self.txn.as_mut() else { return };
+        let prewritten = matches!(t.step, Step::Prewrite(_) | Step::Commit(_));
+        let mut by_region: BTreeMap<u64, Vec<Key>> = BTreeMap::new();
+        let keys: Vec<Key> = if prewritten {
+            t.plan.clone()
+        } else {
+            t.locked.clone()
+        };
+        let start_ts = t.start_ts;
+        let pessimistic = t.pessimistic;
+        let lookup: Vec<(Key, u64)> = keys
+            .iter()
+            .map(|&k| (k, self.region_of(k).map_or(0, |c| c.region_id)))
+            .collect();
+        for (k, r) in lookup {
+            by_region.entry(r).or_default().push(k);
+        }
+        let t = self.txn.as_mut().expect("txn");
+        t.cleanup = by_region
+            .into_iter()
+            .map(|(region, keys)| {
+                let cmd = if prewritten || !pessimistic {
+                    TxnCommand::Rollback { start_ts, keys }
+                } else {
+                    TxnCommand::PessimisticRollback { start_ts, keys }
+                };
+                (region, cmd)
+            })
+            .collect();
+        if t.cleanup.is_empty() {
+            self.txn = None;
+            return self.next_txn_after(ctx, 10 * MS);
+        }
+        t.step = Step::Cleanup(0);
+        self.send_step(ctx, pd, cfg);
+    }
+
+    fn next_txn_after(&mut self, ctx: &mut Ctx, after: Micros) {
+        let jitter = self.rng.below(after.max(1));
+        ctx.timer(Node::Client(self.id), 1 + jitter, Timer::SessionNext);
+    }
+
+    fn on_result(
+        &mut self,
+        ctx: &mut Ctx,
+        pd: &mut Pd,
+        cfg: &TxnWorkloadConfig,
+        inf: Inflight,
+        result: Result<TxnOk, TxnError>,
+    ) -> Outcome {
+        let Some(step) = self.txn.as_ref().map(|t| t.step.clone()) else {
+            return Outcome::Continue;
+        };
+        if let Err(TxnError::Region(e)) = &result {
+            match e {
+                RegionError::NotLeader {
+                    leader_store: Some(s),
+                } => {
+                    let key_region = inf.region_id;
+                    for c in self.regions.values_mut() {
+                        if c.region_id == key_region {
+                            c.leader_store = Some(*s);
+                        }
+                    }
+                }
+                _ => self.regions = SessionWorkload::region_cache(pd),
+            }
+            ctx.count("txn_region_errors", 1);
+            self.backoff_retry(ctx);
+            return Outcome::Continue;
+        }
+        self.backoff = 0;
+        match step {
+            Step::Lock(i) => match result {
+                Ok(ok) => {
+                    let t = self.txn.as_mut().expect("txn");
+                    let key = t.plan[i];
+                    if let Some(v) = ok.value {
+                        t.values.insert(key, v);
+                    }
+                    if let Some(c) = ok.locked_with_conflict_ts {
+                        t.for_update_ts = t.for_update_ts.max(c);
+                    }
+                    if t.pessimistic {
+                        t.locked.push(key);
+                    }
+                    t.lock_wait_began = None;
+                    self.after_lock(ctx, pd, cfg, i);
+                    Outcome::Continue
+                }
+                Err(TxnError::KeyIsLocked { .. })
+                    if self.txn.as_ref().is_some_and(|t| !t.pessimistic) =>
+                {
+                    // An optimistic read met a lock: back off until it resolves.
+                    ctx.timer(Node::Client(self.id), 5 * MS, Timer::SessionNext);
+                    Outcome::Continue
+                }
+                Err(TxnError::KeyIsLocked { .. }) | Err(TxnError::WriteConflict { .. }) => {
+                    let t = self.txn.as_mut().expect("txn");
+                    let began = *t.lock_wait_began.get_or_insert(ctx.now);
+                    if matches!(
+                        result,
+                        Err(TxnError::WriteConflict {
+                            reason: WriteConflictReason::PessimisticRetry,
+                            ..
+                        })
+                    ) {
+                        ctx.count("txn_pessimistic_retries", 1);
+                    }
+                    if ctx.now - began > INNODB_LOCK_WAIT_TIMEOUT {
+                        ctx.count("txn_lock_wait_timeouts", 1);
+                        self.abort(ctx, pd, cfg);
+                        return Outcome::Aborted;
+                    }
+                    t.for_update_ts = pd.tso(ctx.now);
+                    self.send_step(ctx, pd, cfg);
+                    Outcome::Continue
+                }
+                Err(TxnError::Deadlock { .. }) => {
+                    ctx.count("txn_deadlock_errors", 1);
+                    ctx.log(
+                        "tidb",
+                        Level::Warn,
+                        None,
+                        inf.region_id.into(),
+                        format!(
+                            "[kv:1213]Deadlock found when trying to get lock; try restarting transaction, start_ts: {}",
+                            self.txn.as_ref().map_or(0, |t| t.start_ts)
+                        ),
+                    );
+                    self.abort(ctx, pd, cfg);
+                    Outcome::Aborted
+                }
+                Err(_) => {
+                    self.abort(ctx, pd, cfg);
+                    Outcome::Aborted
+                }
+            },
+            Step::Audit(i) => match result {
+                Ok(ok) => {
+                    let t = self.txn.as_mut().expect("txn");
+                    t.audit_sum += ok.value.unwrap_or(0);
+                    if i + 1 < t.plan.len() {
+                        t.step = Step::Audit(i + 1);
+                        self.send_step(ctx, pd, cfg);
+                        Outcome::Continue
+                    } else {
+                        let sum = t.audit_sum;
+                        self.txn = None;
+                        self.next_txn_after(ctx, 5 * MS);
+                        Outcome::Audited(sum)
+                    }
+                }
+                Err(_) => {
+                    ctx.timer(Node::Client(self.id), 5 * MS, Timer::SessionNext);
+                    Outcome::Continue
+                }
+            },
+            Step::Prewrite(g) => match result {
+                Ok(_) => {
+                    let t = self.txn.as_mut().expect("txn");
+                    if g + 1 < t.groups.len() {
+                        t.step = Step::Prewrite(g + 1);
+                    } else {
+                        t.commit_ts = pd.tso(ctx.now);
+                        t.step = Step::Commit(0);
+                    }
+                    self.send_step(ctx, pd, cfg);
+                    Outcome::Continue
+                }
+                Err(_) => {
+                    ctx.count("txn_prewrite_errors", 1);
+                    self.abort(ctx, pd, cfg);
+                    Outcome::Aborted
+                }
+            },
+            Step::Commit(g) => {
+                let t = self.txn.as_mut().expect("txn");
+                match result {
+                    Ok(_) => {
+                        let first_commit = !t.committed;
+                        t.committed = true;
+                        let latency = ctx.now - t.began_at;
+                        if g + 1 < t.groups.len() {
+                            t.step = Step::Commit(g + 1);
+                            self.send_step(ctx, pd, cfg);
+                        } else {
+                            self.txn = None;
+                            self.next_txn_after(ctx, MS);
+                        }
+                        if first_commit {
+                            Outcome::Committed(latency)
+                        } else {
+                            Outcome::Continue
+                        }
+                    }
+                    Err(_) if g == 0 && !t.committed => {
+                        self.abort(ctx, pd, cfg);
+                        Outcome::Aborted
+                    }
+                    Err(_) => {
+                        // A secondary's lock is gone only if someone resolved it; move on.
+                        self.txn = None;
+                        self.next_txn_after(ctx, MS);
+                        Outcome::Continue
+                    }
+                }
+            }
+            Step::Cleanup(i) => {
+                let t = self.txn.as_mut().expect("txn");
+                if i + 1 < t.cleanup.len() {
+                    t.step = Step::Cleanup(i + 1);
+                    self.send_step(ctx, pd, cfg);
+                } else {
+                    self.txn = None;
+                    self.next_txn_after(ctx, 10 * MS);
+                }
+                Outcome::Continue
+            }
+            Step::Hold(_) => Outcome::Continue,
+        }
+    }
+
+    fn after_lock(&mut self, ctx: &mut Ctx, pd: &mut Pd, cfg: &TxnWorkloadConfig, i: usize) {
+        let t = self.txn.as_mut().expect("txn");
+        if i == t.hold_after && cfg.lock_hold_time > 0 {
+            t.step = Step::Hold(i);
+            let hold = cfg.lock_hold_time;
+            ctx.timer(Node::Client(self.id), hold, Timer::SessionNext);
+            return;
+        }
+        if i + 1 < t.plan.len() {
+            t.step = Step::Lock(i + 1);
+        } else {
+            t.step = Step::Prewrite(0);
+            self.build_groups(cfg);
+        }
+        self.send_step(ctx, pd, cfg);
+    }
+}

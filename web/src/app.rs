@@ -642,7 +642,7 @@ impl Component for App {
                             if let Some(frame) = &self.frame {
                                 if frame.locks.is_none() {
                                     <div class="panel inline-error" id="no-lock-view">
-                                        { "This build of the page has no lock view from the simulator core, so the wait-for graph, backlogs and memory panels are empty." }
+                                        { "The simulator reports no lock manager on any store for this run, so the wait-for graph, backlogs and memory panels are empty." }
                                     </div>
                                 }
                                 <WaitForPanel frame={frame.clone()} />

@@ -91,11 +91,6 @@ pub fn LiveSlider(props: &LiveSliderProps) -> Html {
     }
     let p = props.spec;
     let (lo, hi) = p.range.unwrap_or((0, 1000));
-    let step = match p.unit {
-        Unit::Millis if hi - lo >= 10_000 => 50,
-        Unit::Millis if hi - lo >= 1000 => 10,
-        _ => 1,
-    };
     let oninput = {
         let dragging = dragging.clone();
         Callback::from(move |e: InputEvent| {
@@ -119,7 +114,7 @@ pub fn LiveSlider(props: &LiveSliderProps) -> Html {
             title={format!("{} ({}; {}..={}; default {})", p.meaning, p.unit.label(), lo, hi, p.default)}>
             <span class="live-label">{ props.label.clone() }</span>
             <span class="live-value" id={format!("{}-value", props.id)}>{ shown_value(p, shown) }</span>
-            <input type="range" id={props.id.clone()} min={lo.to_string()} max={hi.to_string()} step={step.to_string()}
+            <input type="range" id={props.id.clone()} min={lo.to_string()} max={hi.to_string()} step="1"
                 value={props.value.clone()} {oninput} {onchange} aria-invalid={props.invalid.to_string()} />
             <span class="live-range muted">{ format!("{} … {}", shown_value(p, &lo.to_string()), shown_value(p, &hi.to_string())) }</span>
         </label>

@@ -68,10 +68,21 @@ impl LockFrame {
     /// Captures the lock side of `sim`, with the tree `pick` asks for.
     pub fn capture(sim: &Simulation, view: LockView, pick: TreePick) -> LockFrame {
         let now_ms = sim.now() / kvscope_core::time::MS;
+        // Without a pick: the store closest to its memory limit.
         let tree_store = pick
             .store
             .filter(|s| view.stores.iter().any(|v| v.store == *s))
-            .or_else(|| view.stores.first().map(|s| s.store))
+            .or_else(|| {
+                view.stores
+                    .iter()
+                    .max_by_key(|s| {
+                        (
+                            s.memory.sum().saturating_mul(1000) / s.memory_limit.max(1),
+                            std::cmp::Reverse(s.store),
+                        )
+                    })
+                    .map(|s| s.store)
+            })
             .unwrap_or(1);
         let tree = match pick.at_ms {
             Some(at) if at < now_ms => lock_core::memory_tree_at(sim, tree_store, at),

@@ -114,12 +114,29 @@ impl Page {
         yew::scheduler::flush().await;
     }
 
+    /// Clicks while the page may be playing (see [`Page::wait_for`] on flush).
+    async fn click_playing(&self, selector: &str) {
+        self.get(selector).unchecked_into::<HtmlElement>().click();
+        sleep(50).await;
+    }
+
     /// Polls `cond` every 100 ms (letting animation frames run) until it
     /// holds, failing after `timeout_ms` with `what` and the clock.
     async fn wait_for(&self, what: &str, timeout_ms: u32, mut cond: impl FnMut(&Page) -> bool) {
         let mut waited = 0;
         loop {
-            yew::scheduler::flush().await;
+            // Not `yew::scheduler::flush()`: while the page plays, renders keep
+            // coming and flush can wait for a quiet moment that never comes.
+            // Yielding to the event loop lets Yew render on its own.
+            sleep(0).await;
+            if let Some(panel) = document().get_element_by_id("error-panel") {
+                if panel.get_attribute("hidden").is_none() {
+                    panic!(
+                        "the page shows its error panel while waiting for {what}: {}",
+                        panel.text_content().unwrap_or_default()
+                    );
+                }
+            }
             if cond(self) {
                 return;
             }
@@ -987,4 +1004,180 @@ async fn the_lock_panels_draw_a_lock_view() {
             root.remove();
         }
     }
+}
+
+fn deadlock_launch(overrides: &[(&str, &str)], autoplay: bool, until_ms: Option<u64>) -> Launch {
+    Launch {
+        scenario: "deadlock-detector-oom".to_string(),
+        ..launch(overrides, Speed::Max, autoplay, until_ms)
+    }
+}
+
+impl Page {
+    /// A number shown with thousands separators (`12 345`).
+    fn big_number(&self, selector: &str) -> u64 {
+        let t = self.text(selector);
+        let digits: String = t.chars().filter(|c| c.is_ascii_digit()).collect();
+        digits
+            .parse()
+            .unwrap_or_else(|_| panic!("{selector} shows '{t}', not a number"))
+    }
+
+    /// What the wait-for graphs draw: every node's identity and every edge.
+    fn wait_for_signature(&self) -> String {
+        let list = self
+            .root
+            .query_selector_all("#wf-local-svg .wf-node, #wf-local-svg .wf-edge, #wf-detect-svg .wf-node, #wf-detect-svg .wf-edge")
+            .expect("selector");
+        (0..list.length())
+            .filter_map(|i| list.item(i))
+            .map(|n| {
+                let el: Element = n.unchecked_into();
+                [
+                    "data-ts",
+                    "data-count",
+                    "data-key",
+                    "data-waiter",
+                    "data-owner",
+                ]
+                .iter()
+                .filter_map(|a| el.get_attribute(a))
+                .collect::<Vec<_>>()
+                .join(":")
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// "N transactions in flight" of the wait-for panel.
+    fn txns_in_flight(&self) -> u64 {
+        let t = self.text("#txn-summary");
+        t.split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("#txn-summary shows '{t}'"))
+    }
+}
+
+#[wasm_bindgen_test]
+async fn the_wait_for_graph_draws_and_moves_for_deadlock_detector_oom() {
+    let page = Page::mount(deadlock_launch(&[], true, Some(12_000))).await;
+    assert!(page.find("#wait-for-panel").is_some());
+    assert!(page.find("#backlog-panel").is_some());
+    assert!(page.find("#contention-panel").is_some());
+    page.wait_for("waiters to show up in the detect table", 55_000, |p| {
+        p.count("#wf-detect-svg .wf-node") > 0 && p.count("#wf-detect-svg .wf-edge") > 0
+    })
+    .await;
+    let first = page.wait_for_signature();
+    let first_clock = page.clock_ms();
+    // 200 transactions on 4 hot keys: folded into per-key groups, and said so.
+    page.wait_for("per-key groups", 55_000, |p| {
+        p.count("#wf-detect-svg .wf-node.group") > 0
+    })
+    .await;
+    assert!(
+        page.text("#wf-detect .wf-note").contains("folded into"),
+        "note: {}",
+        page.text("#wf-detect .wf-note")
+    );
+    assert!(page.count("#wf-detect-svg .wf-node") <= 50, "readable");
+    page.wait_for("the graph to change as the clock runs", 55_000, |p| {
+        p.clock_ms() > first_clock && p.wait_for_signature() != first
+    })
+    .await;
+    // The backlog marks the detector leader, and the memory panel draws.
+    assert_eq!(page.count(".backlog-store.detector-leader"), 1);
+    assert!(page.count(".queue-row[data-queue=\"detector_stream\"]") >= 2);
+    assert!(page.count("canvas.mem-chart") >= 2);
+    assert!(page
+        .find("#memory-tree details[data-path=\"lock_manager\"]")
+        .is_some());
+    // The io-hang panels that do not apply are gone.
+    assert!(page.find("#counter-rejected").is_none());
+}
+
+impl Page {
+    /// Plays until the clock passes `ms`, then pauses; returns the clock.
+    async fn play_until(&self, ms: u64) -> u64 {
+        assert!(self.text("#play").contains("Play"), "starts paused");
+        self.click("#play").await;
+        self.wait_for(&format!("the clock to pass {ms} ms"), 55_000, |p| {
+            p.clock_ms() >= ms
+        })
+        .await;
+        self.click_playing("#play").await;
+        self.wait_for("the run to pause", 5_000, |p| {
+            p.text("#play").contains("Play")
+        })
+        .await;
+        self.clock_ms()
+    }
+}
+
+#[wasm_bindgen_test]
+async fn live_controls_change_the_running_simulation() {
+    let page = Page::mount(deadlock_launch(&[], true, Some(4_000))).await;
+    page.wait_for("4 s", 55_000, |p| {
+        p.clock_ms() >= 4_000 && p.text("#play").contains("Play")
+    })
+    .await;
+    assert!(page.txns_in_flight() > 150, "about 200 sessions run");
+
+    // The fix switch: with fair locking off, non-fair-noop stops the
+    // CleanUpWaitFor + Detect pair every waiter sends on each lock handoff;
+    // only the one CleanUpWaitFor of a leaving waiter remains.
+    let c0 = page.big_number("#counter-clean_up_wait_for_sent");
+    let t0 = page.clock_ms();
+    let t1 = page.play_until(t0 + 2_000).await;
+    let c1 = page.big_number("#counter-clean_up_wait_for_sent");
+    let events = page.big_number("#events");
+    page.click("#fix-non-fair-noop").await;
+    assert!(page.find("#live-error").is_none(), "accepted");
+    assert_eq!(page.clock_ms(), t1, "no replay from t = 0");
+    assert_eq!(page.big_number("#events"), events, "the history is kept");
+    let radio: HtmlInputElement = page.get("#fix-non-fair-noop").unchecked_into();
+    assert!(radio.checked());
+    let t2 = page.play_until(t1 + 2_000).await;
+    let c2 = page.big_number("#counter-clean_up_wait_for_sent");
+    let before = (c1 - c0) * 1000 / (t1 - t0);
+    let after = (c2 - c1) * 1000 / (t2 - t1);
+    assert!(
+        after * 3 < before,
+        "CleanUpWaitFor per virtual second: {before} with fix=none, {after} with non-fair-noop"
+    );
+
+    // The transactions slider: the same run goes on with fewer sessions.
+    let events = page.big_number("#events");
+    page.enter("#live-txns", "20").await;
+    assert!(page.find("#live-error").is_none(), "accepted");
+    assert_eq!(page.clock_ms(), t2, "no replay from t = 0");
+    assert_eq!(page.big_number("#events"), events, "the history is kept");
+    assert_eq!(page.text("#live-txns-value"), "20");
+    assert!(radio.checked(), "the fix stays");
+    page.click("#play").await;
+    page.wait_for("the sessions to wind down to 20", 55_000, |p| {
+        p.txns_in_flight() <= 20 && p.clock_ms() > t2
+    })
+    .await;
+    page.click_playing("#play").await;
+    page.wait_for("the run to pause", 5_000, |p| {
+        p.text("#play").contains("Play")
+    })
+    .await;
+
+    // A refused value (the slider's own bounds are widened first, as a
+    // tampered page would): named, and the run is untouched.
+    let clock = page.clock_ms();
+    page.get("#live-hot_keys")
+        .set_attribute("min", "0")
+        .expect("set min");
+    page.enter("#live-hot_keys", "0").await;
+    let err = page.text("#live-error");
+    assert!(
+        err.contains("hot_keys") && err.contains("1..=64"),
+        "error: {err}"
+    );
+    assert_eq!(page.clock_ms(), clock);
+    assert_eq!(page.text("#live-hot_keys-value"), "4");
 }

@@ -101,10 +101,17 @@ pub fn LiveSlider(props: &LiveSliderProps) -> Html {
     };
     let onchange = {
         let on_set = props.on_set.clone();
+        let dragging = dragging.clone();
+        let applied = props.value.clone();
         let name = p.name;
         Callback::from(move |e: Event| {
             if let Some(input) = e.target_dyn_into::<HtmlInputElement>() {
-                on_set.emit((name.to_string(), input.value()));
+                let chosen = input.value();
+                // Show the applied value again: an accepted value comes back
+                // as a new `value` prop, a refused one leaves the old one.
+                input.set_value(&applied);
+                dragging.set(None);
+                on_set.emit((name.to_string(), chosen));
             }
         })
     };

@@ -681,13 +681,26 @@ pub struct WaitForProps {
 #[component]
 pub fn WaitForPanel(props: &WaitForProps) -> Html {
     let picked = use_state(|| None::<u64>);
+    // Without a pick, follow the busiest store, but stay on it while it has
+    // waiters (or is down), so the graph does not jump between stores.
+    let auto = use_mut_ref(|| None::<u64>);
     let Some(lf) = props.frame.locks.as_ref() else {
         return html! {};
     };
     let view = &lf.view;
+    let auto_store = {
+        let mut auto = auto.borrow_mut();
+        let keep = auto
+            .and_then(|a| view.stores.iter().find(|s| s.store == a))
+            .is_some_and(|s| s.waiters > 0 || !s.up || view.stores.iter().all(|o| o.waiters == 0));
+        if !keep {
+            *auto = default_store(view);
+        }
+        *auto
+    };
     let store = picked
         .filter(|s| view.stores.iter().any(|v| v.store == *s))
-        .or_else(|| default_store(view));
+        .or(auto_store);
     let (cycle_edges, victims) = recent_cycles(&view.deadlocks, lf.now_ms);
     let local = Rc::new(build(
         &store.map(|s| store_waits(view, s)).unwrap_or_default(),

@@ -1101,7 +1101,7 @@ impl Page {
     /// Plays until the clock passes `ms`, then pauses; returns the clock.
     async fn play_until(&self, ms: u64) -> u64 {
         assert!(self.text("#play").contains("Play"), "starts paused");
-        self.click("#play").await;
+        self.click_playing("#play").await;
         self.wait_for(&format!("the clock to pass {ms} ms"), 55_000, |p| {
             p.clock_ms() >= ms
         })
@@ -1155,7 +1155,7 @@ async fn live_controls_change_the_running_simulation() {
     assert_eq!(page.big_number("#events"), events, "the history is kept");
     assert_eq!(page.text("#live-txns-value"), "20");
     assert!(radio.checked(), "the fix stays");
-    page.click("#play").await;
+    page.click_playing("#play").await;
     page.wait_for("the sessions to wind down to 20", 55_000, |p| {
         p.txns_in_flight() <= 20 && p.clock_ms() > t2
     })

@@ -57,7 +57,9 @@ fn bench(scenario: &str) {
             used / 1e6,
             total / 1e6
         ),
-        None => format!("bench wasm {scenario}: js heap size not available (no performance.memory)"),
+        None => {
+            format!("bench wasm {scenario}: js heap size not available (no performance.memory)")
+        }
     };
     console_log!("{heap}");
     let wasm_bytes = wasm_bindgen::memory()

@@ -349,7 +349,15 @@ fn bench(root: &Path) -> Result<()> {
     steps.run("native bench", || {
         for scenario in BENCH_SCENARIOS {
             ctx.cargo()
-                .args(["run", "--release", "--bin", "kvscope", "--", "bench", scenario])
+                .args([
+                    "run",
+                    "--release",
+                    "--bin",
+                    "kvscope",
+                    "--",
+                    "bench",
+                    scenario,
+                ])
                 .run()?;
         }
         Ok(())

@@ -114,7 +114,10 @@ fn main() -> ExitCode {
                     }
                 }
                 if !spec.live.is_empty() {
-                    println!("\nLive (change while running on the page): {}", spec.live.join(", "));
+                    println!(
+                        "\nLive (change while running on the page): {}",
+                        spec.live.join(", ")
+                    );
                 }
                 println!(
                     "\nWhat happens: {}\n\nWhat to watch: {}\n\nWhat the fix changes: {}",

@@ -64,6 +64,12 @@ fn every_fix_keeps_the_backlog_bounded_and_the_store_alive() {
             let backlog = max_of(&sim, &format!("detector_backlog_store_{HOT_STORE}"));
             assert!(backlog <= 8192.0, "{fix} seed {seed}: backlog {backlog}");
             assert!(counter(&sim, "txn_committed") > 10_000, "{fix} seed {seed}");
+            // The leader's detect table does not keep stale edges.
+            let table = max_of(&sim, "memory_store_1:lock_manager/detect_table");
+            assert!(
+                table < 1024.0 * 1024.0,
+                "{fix} seed {seed}: detect table {table} bytes"
+            );
             if fix == "backpressure" {
                 assert!(
                     counter(&sim, "detector_requests_dropped") > 0,

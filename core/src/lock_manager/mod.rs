@@ -515,6 +515,7 @@ impl LockManager {
                 while let Some(t) = self.detector_tasks.pop() {
                     self.handle_detect_locally(now, t, out);
                 }
+                self.detect_table.active_expire(now);
             }
             DetectorRole::Follower => match self.client {
                 ClientState::Connected(_) => {

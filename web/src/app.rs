@@ -6,7 +6,9 @@
 //! early when the frame's event or wall-time budget is spent so that the page
 //! stays responsive (the virtual clock then runs slower than asked). Changing
 //! the scenario, seed or a parameter builds a new simulation and replays it
-//! from t = 0; an invalid value is reported inline and changes nothing.
+//! from t = 0, except for the scenario's live parameters
+//! (`ScenarioSpec::live`), which change the running simulation; an invalid
+//! value is reported inline and changes nothing.
 
 use std::rc::Rc;
 
@@ -18,20 +20,28 @@ use kvscope_core::Simulation;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
+use crate::components::backlog::BacklogPanel;
 use crate::components::charts::Charts;
 use crate::components::cluster_map::ClusterMap;
+use crate::components::contention::ContentionControls;
 use crate::components::control_bar::ControlBar;
 use crate::components::counters::Counters;
 use crate::components::error_panel::ErrorBanner;
 use crate::components::event_log::EventLog;
 use crate::components::fault_controls::{FaultControls, ParamError};
+use crate::components::memory::{MemoryCharts, MemoryTree};
 use crate::components::operators::Operators;
 use crate::components::raft_group::RaftGroup;
 use crate::components::story::StoryPanel;
+use crate::components::wait_for::WaitForPanel;
+use crate::lock_core;
 use crate::panic::{self, RunInfo};
-use crate::snapshot::{ChartData, Frame, LogFilter, LogSlice};
+use crate::snapshot::{self, ChartData, Frame, LogFilter, LogSlice, TreePick};
 use crate::speed::Speed;
 use crate::url::{self, Launch};
+
+/// Styles of the lock-manager panels (kept with the web crate that draws them).
+const LOCK_PANELS_CSS: &str = include_str!("lock_panels.css");
 
 /// Most events processed in one animation frame at a set speed.
 pub const MAX_EVENTS_PER_FRAME: u64 = 20_000;
@@ -76,8 +86,11 @@ pub enum Msg {
     SetSeed(String),
     /// New scenario id.
     SetScenario(String),
-    /// Set one parameter (name, value as text) and replay.
+    /// Set one parameter (name, value as text): live parameters change the
+    /// running simulation, the others replay.
     SetParam(String, String),
+    /// Show this store's memory trace tree at this moment.
+    PickTree(TreePick),
     /// Show this region's Raft group.
     SelectRegion(u64),
     /// New event-log filter.
@@ -94,6 +107,9 @@ pub struct App {
     scenario: &'static ScenarioSpec,
     seed: u64,
     non_defaults: Vec<(String, String)>,
+    /// Live parameters changed on the running simulation, `(name, value)` in the parameter's unit.
+    live_values: Vec<(String, String)>,
+    tree_pick: TreePick,
     playing: bool,
     speed: Speed,
     until_ms: Option<u64>,
@@ -204,7 +220,12 @@ impl App {
     fn refresh(&mut self, force_charts: bool) {
         let Some(sim) = self.sim.as_ref() else { return };
         self.seq += 1;
-        self.frame = Some(Rc::new(Frame::capture(self.seq, sim, self.selected)));
+        self.frame = Some(Rc::new(Frame::capture(
+            self.seq,
+            sim,
+            self.selected,
+            self.tree_pick,
+        )));
         let wall = wall_now();
         if force_charts || wall - self.last_chart_wall >= CHART_PERIOD_MS {
             self.charts = Rc::new(ChartData::capture(self.seq, sim));
@@ -234,6 +255,8 @@ impl App {
         self.scenario = scenario;
         self.seed = sim.seed();
         self.non_defaults = sim.params().non_defaults();
+        self.live_values.clear();
+        self.tree_pick.at_ms = None;
         self.sim = Some(sim);
         self.log_len_seen = None;
         self.last_ts = None;
@@ -264,9 +287,10 @@ impl App {
         o
     }
 
-    /// The values of every parameter of the current run, as text.
+    /// The values of every parameter of the current run, as text (live
+    /// changes included).
     fn param_values(&self) -> Vec<(String, String)> {
-        match self.sim.as_ref() {
+        let mut values: Vec<(String, String)> = match self.sim.as_ref() {
             Some(sim) => sim
                 .params()
                 .values
@@ -274,7 +298,68 @@ impl App {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             None => Vec::new(),
+        };
+        for (name, value) in &self.live_values {
+            match values.iter_mut().find(|(n, _)| n == name) {
+                Some(slot) => slot.1 = value.clone(),
+                None => values.push((name.clone(), value.clone())),
+            }
         }
+        values
+    }
+
+    /// Changes live parameter `name` of the running simulation. The value is
+    /// checked against the scenario's parameter spec first, so a bad slider
+    /// or URL value gets the same message as anywhere else; the run is left
+    /// untouched on any error.
+    fn set_live(&mut self, name: String, value: String) {
+        let Some(p) = self.scenario.params.iter().find(|p| p.name == name) else {
+            self.param_error = Some(ParamError {
+                message: format!("scenario '{}' has no parameter '{name}'", self.scenario.id),
+                name,
+            });
+            return;
+        };
+        let canonical = match p.parse(&value) {
+            Ok(v) => v.to_string(),
+            Err(e) => {
+                self.param_error = Some(ParamError {
+                    name,
+                    message: e.to_string(),
+                });
+                return;
+            }
+        };
+        let Some(sim) = self.sim.as_mut() else { return };
+        if let Err(message) = lock_core::set_live_param(sim, &name, &canonical) {
+            self.param_error = Some(ParamError { name, message });
+            return;
+        }
+        self.param_error = None;
+        let is_default = p.parse(p.default).is_ok_and(|d| d.to_string() == canonical);
+        self.non_defaults.retain(|(n, _)| *n != name);
+        if !is_default {
+            self.non_defaults.push((name.clone(), canonical.clone()));
+        }
+        let order = |n: &str| self.scenario.params.iter().position(|p| p.name == n);
+        self.non_defaults.sort_by_key(|(n, _)| order(n));
+        self.live_values.retain(|(n, _)| *n != name);
+        self.live_values.push((name, canonical));
+        panic::set_run_info(RunInfo {
+            scenario: self.scenario.id.to_string(),
+            seed: self.seed,
+            non_defaults: self.non_defaults.clone(),
+            now_us: sim.now(),
+            events: sim.events_processed(),
+        });
+        if self.sync_url {
+            url::replace_query(&url::to_query(
+                self.scenario.id,
+                self.seed,
+                &self.non_defaults,
+            ));
+        }
+        self.refresh(true);
     }
 }
 
@@ -339,6 +424,8 @@ impl Component for App {
             scenario,
             seed: launch.seed,
             non_defaults: Vec::new(),
+            live_values: Vec::new(),
+            tree_pick: TreePick::default(),
             playing: false,
             speed: launch.speed,
             until_ms: launch.until_ms,
@@ -445,6 +532,13 @@ impl Component for App {
                 }
                 Err(e) => self.banners.push(e.to_string()),
             },
+            Msg::SetParam(name, value) if self.scenario.live.contains(&name.as_str()) => {
+                self.set_live(name, value);
+            }
+            Msg::PickTree(pick) => {
+                self.tree_pick = pick;
+                self.refresh(false);
+            }
             Msg::SetParam(name, value) => {
                 let overrides = self.overrides_with(&name, &value);
                 match self.replay(self.scenario, self.seed, &overrides) {
@@ -500,6 +594,9 @@ impl Component for App {
                 r
             })
             .unwrap_or_default();
+        let lock_page = snapshot::shows_locks(self.scenario.id, None)
+            || self.frame.as_ref().is_some_and(|f| f.locks.is_some());
+        let values = Rc::new(self.param_values());
         html! {
             <div class="app">
                 <ControlBar
@@ -520,32 +617,67 @@ impl Component for App {
                     on_speed={link.callback(Msg::SetSpeed)}
                 />
                 <ErrorBanner messages={self.banners.clone()} on_dismiss={link.callback(Msg::DismissBanner)} />
-                <main class="layout">
+                <style>{ LOCK_PANELS_CSS }</style>
+                <main class={classes!("layout", lock_page.then_some("lock-layout"))}>
                     <aside class="col col-left">
+                        if lock_page {
+                            <ContentionControls
+                                scenario_id={self.scenario.id}
+                                values={values.clone()}
+                                error={self.param_error.clone()}
+                                on_set={link.callback(|(n, v)| Msg::SetParam(n, v))}
+                            />
+                        }
                         <FaultControls
                             scenario_id={self.scenario.id}
-                            values={Rc::new(self.param_values())}
+                            values={values}
                             run_version={self.run_version}
                             error={self.param_error.clone()}
                             on_set={link.callback(|(n, v)| Msg::SetParam(n, v))}
                         />
                         <StoryPanel scenario_id={self.scenario.id} />
                     </aside>
-                    <section class="col col-center">
-                        if let Some(frame) = &self.frame {
-                            <ClusterMap frame={frame.clone()} on_select={link.callback(Msg::SelectRegion)} />
-                            <RaftGroup frame={frame.clone()} />
-                        }
-                    </section>
-                    <section class="col col-right">
-                        if let Some(frame) = &self.frame {
-                            <Counters frame={frame.clone()} />
-                        }
-                        <Charts data={self.charts.clone()} />
-                        if let Some(frame) = &self.frame {
-                            <Operators frame={frame.clone()} />
-                        }
-                    </section>
+                    if lock_page {
+                        <section class="col col-center">
+                            if let Some(frame) = &self.frame {
+                                if frame.locks.is_none() {
+                                    <div class="panel inline-error" id="no-lock-view">
+                                        { "The simulator reports no lock manager on any store for this run, so the wait-for graph, backlogs and memory panels are empty." }
+                                    </div>
+                                }
+                                <WaitForPanel frame={frame.clone()} />
+                                <BacklogPanel frame={frame.clone()} />
+                                <ClusterMap frame={frame.clone()} on_select={link.callback(Msg::SelectRegion)} />
+                                <RaftGroup frame={frame.clone()} />
+                            }
+                        </section>
+                        <section class="col col-right">
+                            if let Some(frame) = &self.frame {
+                                <Counters frame={frame.clone()} />
+                            }
+                            <MemoryCharts data={self.charts.clone()} />
+                            if let Some(frame) = &self.frame {
+                                <MemoryTree frame={frame.clone()} on_pick={link.callback(Msg::PickTree)} />
+                            }
+                            <Charts data={self.charts.clone()} />
+                        </section>
+                    } else {
+                        <section class="col col-center">
+                            if let Some(frame) = &self.frame {
+                                <ClusterMap frame={frame.clone()} on_select={link.callback(Msg::SelectRegion)} />
+                                <RaftGroup frame={frame.clone()} />
+                            }
+                        </section>
+                        <section class="col col-right">
+                            if let Some(frame) = &self.frame {
+                                <Counters frame={frame.clone()} />
+                            }
+                            <Charts data={self.charts.clone()} />
+                            if let Some(frame) = &self.frame {
+                                <Operators frame={frame.clone()} />
+                            }
+                        </section>
+                    }
                 </main>
                 <EventLog
                     slice={self.log.clone()}

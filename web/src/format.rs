@@ -80,3 +80,32 @@ pub fn seconds_input_to_param(text: &str) -> String {
 pub fn rate(v: f64) -> String {
     format!("{}/s", v.round() as i64)
 }
+
+/// Formats bytes in binary units: `512 B`, `12.3 KiB`, `45.6 MiB`, `1.25 GiB`.
+pub fn bytes(b: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * KIB;
+    const GIB: u64 = 1024 * MIB;
+    if b < KIB {
+        format!("{b} B")
+    } else if b < MIB {
+        format!("{:.1} KiB", b as f64 / KIB as f64)
+    } else if b < GIB {
+        format!("{:.1} MiB", b as f64 / MIB as f64)
+    } else {
+        format!("{:.2} GiB", b as f64 / GIB as f64)
+    }
+}
+
+/// Formats a count with thousands separated by thin spaces (`12 345`).
+pub fn count(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push('\u{2009}');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -19,6 +19,7 @@
 pub mod app;
 pub mod components;
 pub mod format;
+pub mod lock_core;
 pub mod panic;
 pub mod snapshot;
 pub mod speed;

@@ -5,9 +5,115 @@
 //! Each snapshot carries a sequence number; two snapshots are equal exactly
 //! when they are the same capture, which is what Yew's prop comparison needs.
 
+use kvscope_core::memory::MemoryTrace;
 use kvscope_core::observe::{Level, LogLine};
-use kvscope_core::view::{ClusterView, FaultWindow, RaftGroupView};
+use kvscope_core::view::{ClusterView, FaultWindow, LockView, OomKill, RaftGroupView};
 use kvscope_core::Simulation;
+
+use crate::lock_core;
+
+/// Id of the scenario whose page shows the lock-manager panels.
+pub const DEADLOCK_SCENARIO: &str = "deadlock-detector-oom";
+
+/// The lock-manager counters the page shows, in display order.
+pub const LOCK_COUNTERS: &[&str] = &[
+    "txn_committed",
+    "txn_rolled_back",
+    "deadlocks_detected",
+    "lock_wait_timeouts",
+    "detect_requests_sent",
+    "clean_up_wait_for_sent",
+    "clean_up_sent",
+    "replace_locks_by_keys_sent",
+    "detector_requests_dropped",
+    "oom_kills",
+];
+
+/// Whether the page shows the lock-manager panels for this run: the scenario
+/// is the deadlock one, or its lock view has transactions, waits or hot keys.
+pub fn shows_locks(scenario_id: &str, view: Option<&LockView>) -> bool {
+    scenario_id == DEADLOCK_SCENARIO
+        || view.is_some_and(|v| !v.txns.is_empty() || !v.hot_keys.is_empty() || !v.waits.is_empty())
+}
+
+/// Which memory trace tree the memory panel shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct TreePick {
+    /// Store (`None` = the first store).
+    pub store: Option<u64>,
+    /// Virtual ms of the moment (`None` = now, following the clock).
+    pub at_ms: Option<u64>,
+}
+
+/// The lock manager side of one capture (only for scenarios that have it).
+#[derive(Clone, Debug)]
+pub struct LockFrame {
+    /// Virtual ms now.
+    pub now_ms: u64,
+    /// Transactions, waits, detector, queues and memory per store.
+    pub view: LockView,
+    /// Stores killed by the OOM killer so far.
+    pub oom_kills: Vec<OomKill>,
+    /// [`LOCK_COUNTERS`] with their values.
+    pub counters: Vec<(&'static str, u64)>,
+    /// The store whose memory trace tree is shown.
+    pub tree_store: u64,
+    /// The moment of that tree: `None` = now, else the sample's requested ms.
+    pub tree_at_ms: Option<u64>,
+    /// The tree (`None` when no sample exists at that moment).
+    pub tree: Option<MemoryTrace>,
+}
+
+impl LockFrame {
+    /// Captures the lock side of `sim`, with the tree `pick` asks for.
+    pub fn capture(sim: &Simulation, view: LockView, pick: TreePick) -> LockFrame {
+        let now_ms = sim.now() / kvscope_core::time::MS;
+        // Without a pick: the store closest to its memory limit.
+        let tree_store = pick
+            .store
+            .filter(|s| view.stores.iter().any(|v| v.store == *s))
+            .or_else(|| {
+                view.stores
+                    .iter()
+                    .max_by_key(|s| {
+                        (
+                            s.memory.sum().saturating_mul(1000) / s.memory_limit.max(1),
+                            std::cmp::Reverse(s.store),
+                        )
+                    })
+                    .map(|s| s.store)
+            })
+            .unwrap_or(1);
+        let tree = match pick.at_ms {
+            Some(at) if at < now_ms => lock_core::memory_tree_at(sim, tree_store, at),
+            _ => view
+                .stores
+                .iter()
+                .find(|s| s.store == tree_store)
+                .map(|s| s.memory.clone()),
+        };
+        LockFrame {
+            now_ms,
+            oom_kills: lock_core::oom_kills(sim),
+            counters: LOCK_COUNTERS
+                .iter()
+                .map(|c| (*c, sim.counters().get(c).copied().unwrap_or(0)))
+                .collect(),
+            tree_store,
+            tree_at_ms: pick.at_ms.filter(|at| *at < now_ms),
+            tree,
+            view,
+        }
+    }
+
+    /// The value of counter `name` (0 if not shown).
+    pub fn counter(&self, name: &str) -> u64 {
+        self.counters
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(0, |(_, v)| *v)
+    }
+}
 
 /// Everything but the charts and the log, at one virtual instant.
 #[derive(Clone, Debug)]
@@ -32,6 +138,8 @@ pub struct Frame {
     pub transfer_succeeded: u64,
     /// Events processed so far.
     pub events: u64,
+    /// The lock manager side, for scenarios that have one.
+    pub locks: Option<LockFrame>,
 }
 
 impl PartialEq for Frame {
@@ -42,8 +150,9 @@ impl PartialEq for Frame {
 
 impl Frame {
     /// Captures `sim` now; `selected` is the region the user picked, if any
-    /// (a region that no longer exists falls back to the hot region).
-    pub fn capture(seq: u64, sim: &Simulation, selected: Option<u64>) -> Frame {
+    /// (a region that no longer exists falls back to the hot region); `pick`
+    /// names the memory trace tree to capture for the lock panels.
+    pub fn capture(seq: u64, sim: &Simulation, selected: Option<u64>, pick: TreePick) -> Frame {
         let hot_region = sim.hot_region();
         let (selected_region, group) =
             match selected.and_then(|r| sim.raft_group(r).map(|g| (r, g))) {
@@ -62,6 +171,9 @@ impl Frame {
             transfer_rejected: counter("transfer_leader_rejected"),
             transfer_succeeded: counter("transfer_leader_succeeded"),
             events: sim.events_processed(),
+            locks: lock_core::lock_view(sim)
+                .filter(|v| shows_locks(sim.params().scenario, Some(v)))
+                .map(|v| LockFrame::capture(sim, v, pick)),
         }
     }
 }
@@ -81,6 +193,71 @@ pub struct ChartData {
     pub p99: Vec<(u64, f64)>,
     /// Fault windows to shade.
     pub faults: Vec<FaultWindow>,
+    /// Memory per store by top-level module (lock-manager scenarios only).
+    pub memory: Vec<StoreMemory>,
+    /// Stores killed by the OOM killer, for markers.
+    pub oom_kills: Vec<OomKill>,
+}
+
+/// The memory series of one store, by top-level module of its trace tree.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StoreMemory {
+    /// Store id.
+    pub store: u64,
+    /// The store's memory limit (the OOM killer's threshold), bytes.
+    pub limit: u64,
+    /// Whether the store runs the deadlock detector leader now.
+    pub detector_leader: bool,
+    /// `(module, [(t_ms, bytes)])` from `memory_store_{N}:{module}`, in
+    /// stacking order (bottom first).
+    pub modules: Vec<(String, Vec<(u64, f64)>)>,
+    /// `memory_store_{N}`, bytes.
+    pub total: Vec<(u64, f64)>,
+}
+
+/// Stacking order of the top-level memory modules (bottom first); modules
+/// not listed go on top in name order.
+pub const MODULE_ORDER: &[&str] = &[
+    "block_cache",
+    "other",
+    "raftstore",
+    "storage",
+    "lock_manager",
+];
+
+impl StoreMemory {
+    /// Reads store `store`'s memory series out of `series`.
+    pub fn from_series(
+        series: &kvscope_core::observe::SeriesMap,
+        store: u64,
+        limit: u64,
+        detector_leader: bool,
+    ) -> StoreMemory {
+        let prefix = format!("memory_store_{store}:");
+        let mut modules: Vec<(String, Vec<(u64, f64)>)> = series
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter(|(k, _)| !k[prefix.len()..].contains('/'))
+            .map(|(k, v)| (k[prefix.len()..].to_string(), v.clone()))
+            .collect();
+        let rank = |m: &str| {
+            MODULE_ORDER
+                .iter()
+                .position(|x| *x == m)
+                .unwrap_or(MODULE_ORDER.len())
+        };
+        modules.sort_by(|a, b| rank(&a.0).cmp(&rank(&b.0)).then_with(|| a.0.cmp(&b.0)));
+        StoreMemory {
+            store,
+            limit,
+            detector_leader,
+            modules,
+            total: series
+                .get(&format!("memory_store_{store}"))
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
 }
 
 impl PartialEq for ChartData {
@@ -100,6 +277,24 @@ impl ChartData {
             p50: series("latency_p50_ms"),
             p99: series("latency_p99_ms"),
             faults: sim.fault_windows(),
+            memory: match lock_core::lock_view(sim)
+                .filter(|v| shows_locks(sim.params().scenario, Some(v)))
+            {
+                Some(v) => v
+                    .stores
+                    .iter()
+                    .map(|s| {
+                        StoreMemory::from_series(
+                            sim.series(),
+                            s.store,
+                            s.memory_limit,
+                            v.detector_leader == Some(s.store),
+                        )
+                    })
+                    .collect(),
+                None => Vec::new(),
+            },
+            oom_kills: lock_core::oom_kills(sim),
         }
     }
 }

@@ -114,12 +114,29 @@ impl Page {
         yew::scheduler::flush().await;
     }
 
+    /// Clicks while the page may be playing (see [`Page::wait_for`] on flush).
+    async fn click_playing(&self, selector: &str) {
+        self.get(selector).unchecked_into::<HtmlElement>().click();
+        sleep(50).await;
+    }
+
     /// Polls `cond` every 100 ms (letting animation frames run) until it
     /// holds, failing after `timeout_ms` with `what` and the clock.
     async fn wait_for(&self, what: &str, timeout_ms: u32, mut cond: impl FnMut(&Page) -> bool) {
         let mut waited = 0;
         loop {
-            yew::scheduler::flush().await;
+            // Not `yew::scheduler::flush()`: while the page plays, renders keep
+            // coming and flush can wait for a quiet moment that never comes.
+            // Yielding to the event loop lets Yew render on its own.
+            sleep(0).await;
+            if let Some(panel) = document().get_element_by_id("error-panel") {
+                if panel.get_attribute("hidden").is_none() {
+                    panic!(
+                        "the page shows its error panel while waiting for {what}: {}",
+                        panel.text_content().unwrap_or_default()
+                    );
+                }
+            }
             if cond(self) {
                 return;
             }
@@ -531,4 +548,636 @@ fn the_error_panel_names_the_run_to_reproduce() {
         assert!(text.contains(needle), "the panel lacks '{needle}': {text}");
     }
     panel.remove();
+}
+
+// ---------- lock-manager panels (deadlock-detector-oom) ----------
+
+mod lock_fixture {
+    //! Hand-built lock views: what the core's `Simulation::lock_view` hands
+    //! out, shaped like the deadlock-detector-oom scenario.
+
+    use kvscope_core::memory::MemoryTrace;
+    use kvscope_core::view::{
+        ClusterView, DeadlockView, DetectEdgeView, DetectorRole, LockView, OomKill, QueueView,
+        StoreLockView, TxnPhase, TxnView, WaitEdgeView,
+    };
+    use kvscope_web::snapshot::{ChartData, Frame, LockFrame, StoreMemory, LOCK_COUNTERS};
+
+    pub const MIB: u64 = 1024 * 1024;
+
+    fn memory(lock_mib: u64) -> MemoryTrace {
+        MemoryTrace::node(
+            "tikv",
+            vec![
+                MemoryTrace::leaf("block_cache", 256 * MIB),
+                MemoryTrace::node(
+                    "raftstore",
+                    vec![
+                        MemoryTrace::leaf("peers", 2 * MIB),
+                        MemoryTrace::leaf("entry_cache", 12 * MIB),
+                    ],
+                ),
+                MemoryTrace::node(
+                    "lock_manager",
+                    vec![
+                        MemoryTrace::leaf("detector_stream", lock_mib * MIB),
+                        MemoryTrace::leaf("waiters", MIB / 2),
+                    ],
+                ),
+                MemoryTrace::leaf("other", 64 * MIB),
+            ],
+        )
+    }
+
+    fn queues(stream_in: u64, stream_out: u64, depth: u64) -> Vec<QueueView> {
+        vec![
+            QueueView {
+                name: "waiter_manager_tasks",
+                depth: 3,
+                bytes: 960,
+                in_per_sec: 400,
+                out_per_sec: 400,
+                capacity: None,
+            },
+            QueueView {
+                name: "detector_tasks",
+                depth: 0,
+                bytes: 0,
+                in_per_sec: 800,
+                out_per_sec: 800,
+                capacity: None,
+            },
+            QueueView {
+                name: "detector_stream",
+                depth,
+                bytes: depth * 200,
+                in_per_sec: stream_in,
+                out_per_sec: stream_out,
+                capacity: None,
+            },
+        ]
+    }
+
+    /// `waiters` pessimistic transactions waiting on 4 hot keys of store 2
+    /// (each key owned by one transaction), a 3-transaction deadlock just
+    /// found, store 1 the detector leader.
+    pub fn lock_view(waiters: u64, now_ms: u64) -> LockView {
+        let hot_keys = vec![1, 2, 3, 4];
+        let mut txns = Vec::new();
+        let mut waits = Vec::new();
+        let mut detect_table = Vec::new();
+        for (i, k) in hot_keys.iter().enumerate() {
+            txns.push(TxnView {
+                start_ts: 1000 + i as u64,
+                client: i as u32,
+                phase: TxnPhase::Holding,
+                pessimistic: true,
+                locked_keys: vec![*k],
+            });
+        }
+        for w in 0..waiters {
+            let ts = 2000 + w;
+            let key = hot_keys[(w % 4) as usize];
+            txns.push(TxnView {
+                start_ts: ts,
+                client: (10 + w) as u32,
+                phase: TxnPhase::Waiting,
+                pessimistic: true,
+                locked_keys: vec![],
+            });
+            waits.push(WaitEdgeView {
+                store: 2,
+                waiter_ts: ts,
+                lock_ts: 1000 + (key - 1),
+                key,
+                fair: false,
+                since_ms: now_ms.saturating_sub(500),
+            });
+            detect_table.push(DetectEdgeView {
+                txn_ts: ts,
+                wait_for_ts: 1000 + (key - 1),
+                keys: vec![key],
+                last_detect_ms: now_ms.saturating_sub(300),
+            });
+        }
+        // A deadlock: 3001 -> 3002 -> 3003 -> 3001.
+        for (a, b, k) in [(3001, 3002, 11), (3002, 3003, 12), (3003, 3001, 13)] {
+            txns.push(TxnView {
+                start_ts: a,
+                client: 900,
+                phase: TxnPhase::Waiting,
+                pessimistic: true,
+                locked_keys: vec![k - 1],
+            });
+            detect_table.push(DetectEdgeView {
+                txn_ts: a,
+                wait_for_ts: b,
+                keys: vec![k],
+                last_detect_ms: now_ms.saturating_sub(100),
+            });
+        }
+        LockView {
+            detector_leader: Some(1),
+            stores: vec![
+                StoreLockView {
+                    store: 1,
+                    up: true,
+                    role: DetectorRole::Leader,
+                    queues: queues(0, 0, 0),
+                    waiters: 0,
+                    memory: memory(1),
+                    memory_limit: 1024 * MIB,
+                },
+                StoreLockView {
+                    store: 2,
+                    up: true,
+                    role: DetectorRole::Follower,
+                    queues: queues(9000, 2500, 480_000),
+                    waiters,
+                    memory: memory(92),
+                    memory_limit: 1024 * MIB,
+                },
+                StoreLockView {
+                    store: 3,
+                    up: false,
+                    role: DetectorRole::Follower,
+                    queues: queues(0, 0, 0),
+                    waiters: 0,
+                    memory: memory(0),
+                    memory_limit: 1024 * MIB,
+                },
+            ],
+            txns,
+            waits,
+            detect_table,
+            deadlocks: vec![DeadlockView {
+                at_ms: now_ms.saturating_sub(1000),
+                victim_ts: 3003,
+                wait_chain: vec![(3003, 3001, 13), (3001, 3002, 11), (3002, 3003, 12)],
+            }],
+            hot_keys,
+        }
+    }
+
+    pub fn oom() -> Vec<OomKill> {
+        vec![OomKill {
+            store: 3,
+            at_ms: 50_000,
+            memory: 1100 * MIB,
+            limit: 1024 * MIB,
+            restart_ms: 70_000,
+        }]
+    }
+
+    pub fn frame(seq: u64, waiters: u64, now_ms: u64) -> Frame {
+        let view = lock_view(waiters, now_ms);
+        Frame {
+            seq,
+            view: ClusterView {
+                now_us: now_ms * 1000,
+                stores: vec![],
+                regions: vec![],
+                operators: vec![],
+                qps: 0.0,
+                faults: vec![],
+                violations: 0,
+            },
+            group: None,
+            selected_region: 1,
+            hot_region: 1,
+            transfer_attempts: 0,
+            transfer_rejected_pending_conf: 0,
+            transfer_rejected: 0,
+            transfer_succeeded: 0,
+            events: 0,
+            locks: Some(LockFrame {
+                now_ms,
+                tree: Some(view.stores[1].memory.clone()),
+                tree_store: 2,
+                tree_at_ms: None,
+                view,
+                oom_kills: oom(),
+                counters: LOCK_COUNTERS.iter().map(|c| (*c, 7)).collect(),
+            }),
+        }
+    }
+
+    pub fn charts(now_ms: u64) -> ChartData {
+        let mut series = kvscope_core::observe::SeriesMap::new();
+        for store in 1..=3u64 {
+            let mut total = Vec::new();
+            for (module, base) in [
+                ("block_cache", 256.0),
+                ("raftstore", 14.0),
+                ("lock_manager", 1.0),
+                ("other", 64.0),
+            ] {
+                let pts: Vec<(u64, f64)> = (0..=now_ms / 1000)
+                    .map(|s| {
+                        let grow = if module == "lock_manager" && store == 3 {
+                            (s as f64 * 14.0) % 760.0
+                        } else {
+                            0.0
+                        };
+                        (s * 1000, (base + grow) * MIB as f64)
+                    })
+                    .collect();
+                if total.is_empty() {
+                    total = pts.clone();
+                } else {
+                    for (t, p) in total.iter_mut().zip(&pts) {
+                        t.1 += p.1;
+                    }
+                }
+                series.insert(format!("memory_store_{store}:{module}"), pts);
+            }
+            series.insert(
+                format!("memory_store_{store}:lock_manager/detector_stream"),
+                vec![(0, 1.0)],
+            );
+            series.insert(format!("memory_store_{store}"), total);
+        }
+        ChartData {
+            seq: 1,
+            now_ms,
+            memory: (1..=3)
+                .map(|s| StoreMemory::from_series(&series, s, 1024 * MIB, s == 1))
+                .collect(),
+            oom_kills: oom(),
+            ..ChartData::default()
+        }
+    }
+}
+
+/// Mounts component `C` with `props` into a fresh `<div>`; returns the div.
+async fn mount_component<C>(props: C::Properties) -> (Element, yew::AppHandle<C>)
+where
+    C: yew::BaseComponent,
+{
+    let root = document().create_element("div").expect("div");
+    document()
+        .body()
+        .expect("body")
+        .append_child(&root)
+        .expect("append");
+    let handle = yew::Renderer::<C>::with_root_and_props(root.clone(), props).render();
+    yew::scheduler::flush().await;
+    (root, handle)
+}
+
+#[wasm_bindgen_test]
+fn the_wait_for_layout_folds_crowds_and_keeps_cycles() {
+    use kvscope_web::components::wait_for::{build, recent_cycles, Wait, INDIVIDUAL_MAX};
+    use std::collections::BTreeSet;
+
+    // 200 waiters on 4 hot keys: one group per (key, owner).
+    let lv = lock_fixture::lock_view(196, 60_000);
+    let waits = kvscope_web::components::wait_for::store_waits(&lv, 2);
+    let g = build(&waits, &BTreeSet::new(), &BTreeSet::new());
+    assert_eq!(g.total_txns, 200);
+    assert_eq!(g.groups, 4, "one group per hot key and owner");
+    assert_eq!(g.shown_txns, 4, "the four owners are drawn");
+    let note = g.folding_note().expect("a folding note");
+    assert_eq!(
+        note,
+        "showing 4 of 200 transactions; 196 folded into 4 per-key groups"
+    );
+    assert!(g.nodes.len() <= 30, "readable: {} nodes", g.nodes.len());
+
+    // A small cycle: every transaction drawn, the cycle and victim marked.
+    let (cycle_edges, victims) = recent_cycles(&lv.deadlocks, 60_000);
+    let ring: Vec<Wait> = lv.deadlocks[0]
+        .wait_chain
+        .iter()
+        .map(|(a, b, k)| Wait {
+            waiter: *a,
+            owner: *b,
+            keys: vec![*k],
+        })
+        .collect();
+    let g = build(&ring, &cycle_edges, &victims);
+    assert!(g.total_txns <= INDIVIDUAL_MAX);
+    assert_eq!(g.nodes.len(), 3);
+    assert!(g.folding_note().is_none());
+    assert!(g.edges.iter().all(|e| e.in_cycle));
+    assert_eq!(g.nodes.iter().filter(|n| n.victim).count(), 1);
+
+    // Old deadlocks are not highlighted.
+    let (old_edges, old_victims) = recent_cycles(&lv.deadlocks, 600_000);
+    assert!(old_edges.is_empty() && old_victims.is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn the_lock_panels_draw_a_lock_view() {
+    use kvscope_web::components::backlog::{BacklogPanel, BacklogProps};
+    use kvscope_web::components::memory::{
+        MemoryCharts, MemoryChartsProps, MemoryTree, MemoryTreeProps,
+    };
+    use kvscope_web::components::wait_for::{WaitForPanel, WaitForProps};
+    use std::rc::Rc;
+
+    // KVSCOPE_KEEP_DOM=1 at compile time leaves the panels on the page, styled,
+    // to look at through the interactive runner (NO_HEADLESS=1).
+    let keep = option_env!("KVSCOPE_KEEP_DOM").is_some();
+    if keep {
+        let style = document().create_element("style").expect("style");
+        style.set_text_content(Some(concat!(
+            include_str!("../../static/style.css"),
+            include_str!("../src/lock_panels.css"),
+            "body{height:auto;display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start;padding:8px}",
+            "body>div{width:700px}body>div:nth-of-type(n+3){width:430px}"
+        )));
+        document()
+            .head()
+            .expect("head")
+            .append_child(&style)
+            .expect("append");
+    }
+    let frame = Rc::new(lock_fixture::frame(1, 196, 60_000));
+    let (wf, wf_handle) = mount_component::<WaitForPanel>(WaitForProps {
+        frame: frame.clone(),
+    })
+    .await;
+    let q = |root: &Element, sel: &str| root.query_selector_all(sel).expect("selector").length();
+    // The local waiters of store 2 (the default: the detector follower with the most waiters).
+    assert_eq!(q(&wf, "#wf-local-svg .wf-node.group"), 4);
+    assert_eq!(q(&wf, "#wf-local-svg .wf-node.owner"), 4);
+    let note = wf
+        .query_selector("#wf-local .wf-note")
+        .expect("selector")
+        .expect("a note")
+        .text_content()
+        .unwrap_or_default();
+    assert!(note.contains("196 folded into 4 per-key groups"), "{note}");
+    let group = wf
+        .query_selector("#wf-local-svg .wf-node.group")
+        .expect("selector")
+        .expect("a group");
+    assert_eq!(group.get_attribute("data-count").as_deref(), Some("49"));
+    assert!(group
+        .text_content()
+        .unwrap_or_default()
+        .contains("49 waiters"));
+    // The detect table: the same crowd plus the deadlock's cycle, drawn red.
+    assert!(q(&wf, "#wf-detect-svg .wf-edge.cycle") >= 3);
+    assert_eq!(q(&wf, "#wf-detect-svg .wf-node.victim"), 1);
+    // The last deadlock as a ring with its victim.
+    assert_eq!(q(&wf, "#wf-ring-svg .wf-node"), 3);
+    assert_eq!(q(&wf, "#wf-ring-svg .wf-node.victim"), 1);
+    let text = wf.text_content().unwrap_or_default();
+    assert!(text.contains("victim: txn 3003"), "{text}");
+
+    let (bl, bl_handle) = mount_component::<BacklogPanel>(BacklogProps {
+        frame: frame.clone(),
+    })
+    .await;
+    assert_eq!(q(&bl, ".backlog-store"), 3);
+    assert_eq!(q(&bl, ".backlog-store.detector-leader"), 1);
+    assert!(bl
+        .query_selector(".backlog-store[data-store=\"1\"].detector-leader")
+        .expect("selector")
+        .is_some());
+    assert!(
+        bl.query_selector(
+            ".backlog-store[data-store=\"2\"] .queue-row.alarm[data-queue=\"detector_stream\"]"
+        )
+        .expect("selector")
+        .is_some(),
+        "a stream filling faster than it drains is flagged"
+    );
+    let store2 = bl
+        .query_selector(".backlog-store[data-store=\"2\"]")
+        .expect("selector")
+        .expect("store 2")
+        .text_content()
+        .unwrap_or_default();
+    assert!(store2.contains("▲ +6\u{2009}500/s"), "{store2}");
+    assert!(store2.contains("480\u{2009}000"), "{store2}");
+    assert!(store2.contains("91.6 MiB"), "the stream's bytes: {store2}");
+    assert_eq!(q(&bl, ".backlog-store.down"), 1);
+
+    let (mt, mt_handle) = mount_component::<MemoryTree>(MemoryTreeProps {
+        frame: frame.clone(),
+        on_pick: yew::Callback::noop(),
+    })
+    .await;
+    assert!(mt
+        .query_selector("details[data-path=\"lock_manager\"]")
+        .expect("selector")
+        .is_some());
+    assert!(mt
+        .query_selector("[data-path=\"lock_manager/detector_stream\"]")
+        .expect("selector")
+        .is_some());
+    let text = mt.text_content().unwrap_or_default();
+    assert!(text.contains("92.0 MiB"), "{text}");
+    assert!(text.contains("now (follows the clock)"), "{text}");
+
+    let (mc, mc_handle) = mount_component::<MemoryCharts>(MemoryChartsProps {
+        data: Rc::new(lock_fixture::charts(90_000)),
+    })
+    .await;
+    assert_eq!(q(&mc, "canvas.mem-chart"), 3);
+    // Effects draw after the render.
+    sleep(50).await;
+    yew::scheduler::flush().await;
+    assert!(non_white_pixels("memory-chart-3") > 2000);
+    assert!(
+        pixels_near("memory-chart-3", (249, 115, 22)) > 200,
+        "the lock_manager band is drawn"
+    );
+    assert!(
+        pixels_near("memory-chart-3", (220, 38, 38)) > 50,
+        "the limit line and the OOM marker are drawn"
+    );
+    assert!(mc.text_content().unwrap_or_default().contains("1 OOM kill"));
+
+    if keep {
+        // Left on the page to look at (interactive runner).
+        std::mem::forget((wf_handle, bl_handle, mt_handle, mc_handle));
+    } else {
+        wf_handle.destroy();
+        bl_handle.destroy();
+        mt_handle.destroy();
+        mc_handle.destroy();
+        for root in [wf, bl, mt, mc] {
+            root.remove();
+        }
+    }
+}
+
+fn deadlock_launch(overrides: &[(&str, &str)], autoplay: bool, until_ms: Option<u64>) -> Launch {
+    Launch {
+        scenario: "deadlock-detector-oom".to_string(),
+        ..launch(overrides, Speed::Max, autoplay, until_ms)
+    }
+}
+
+impl Page {
+    /// A number shown with thousands separators (`12 345`).
+    fn big_number(&self, selector: &str) -> u64 {
+        let t = self.text(selector);
+        let digits: String = t.chars().filter(|c| c.is_ascii_digit()).collect();
+        digits
+            .parse()
+            .unwrap_or_else(|_| panic!("{selector} shows '{t}', not a number"))
+    }
+
+    /// What the wait-for graphs draw: every node's identity and every edge.
+    fn wait_for_signature(&self) -> String {
+        let list = self
+            .root
+            .query_selector_all("#wf-local-svg .wf-node, #wf-local-svg .wf-edge, #wf-detect-svg .wf-node, #wf-detect-svg .wf-edge")
+            .expect("selector");
+        (0..list.length())
+            .filter_map(|i| list.item(i))
+            .map(|n| {
+                let el: Element = n.unchecked_into();
+                [
+                    "data-ts",
+                    "data-count",
+                    "data-key",
+                    "data-waiter",
+                    "data-owner",
+                ]
+                .iter()
+                .filter_map(|a| el.get_attribute(a))
+                .collect::<Vec<_>>()
+                .join(":")
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// "N transactions in flight" of the wait-for panel.
+    fn txns_in_flight(&self) -> u64 {
+        let t = self.text("#txn-summary");
+        t.split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("#txn-summary shows '{t}'"))
+    }
+}
+
+#[wasm_bindgen_test]
+async fn the_wait_for_graph_draws_and_moves_for_deadlock_detector_oom() {
+    let page = Page::mount(deadlock_launch(&[], true, Some(12_000))).await;
+    assert!(page.find("#wait-for-panel").is_some());
+    assert!(page.find("#backlog-panel").is_some());
+    assert!(page.find("#contention-panel").is_some());
+    page.wait_for("waiters to show up in the detect table", 55_000, |p| {
+        p.count("#wf-detect-svg .wf-node") > 0 && p.count("#wf-detect-svg .wf-edge") > 0
+    })
+    .await;
+    let first = page.wait_for_signature();
+    let first_clock = page.clock_ms();
+    // 200 transactions on 4 hot keys: folded into per-key groups, and said so.
+    page.wait_for("per-key groups", 55_000, |p| {
+        p.count("#wf-detect-svg .wf-node.group") > 0
+    })
+    .await;
+    assert!(
+        page.text("#wf-detect .wf-note").contains("folded into"),
+        "note: {}",
+        page.text("#wf-detect .wf-note")
+    );
+    assert!(page.count("#wf-detect-svg .wf-node") <= 50, "readable");
+    page.wait_for("the graph to change as the clock runs", 55_000, |p| {
+        p.clock_ms() > first_clock && p.wait_for_signature() != first
+    })
+    .await;
+    // The backlog marks the detector leader, and the memory panel draws.
+    assert_eq!(page.count(".backlog-store.detector-leader"), 1);
+    assert!(page.count(".queue-row[data-queue=\"detector_stream\"]") >= 2);
+    assert!(page.count("canvas.mem-chart") >= 2);
+    assert!(page
+        .find("#memory-tree details[data-path=\"lock_manager\"]")
+        .is_some());
+    // The io-hang panels that do not apply are gone.
+    assert!(page.find("#counter-rejected").is_none());
+}
+
+impl Page {
+    /// Plays until the clock passes `ms`, then pauses; returns the clock.
+    async fn play_until(&self, ms: u64) -> u64 {
+        assert!(self.text("#play").contains("Play"), "starts paused");
+        self.click("#play").await;
+        self.wait_for(&format!("the clock to pass {ms} ms"), 55_000, |p| {
+            p.clock_ms() >= ms
+        })
+        .await;
+        self.click_playing("#play").await;
+        self.wait_for("the run to pause", 5_000, |p| {
+            p.text("#play").contains("Play")
+        })
+        .await;
+        self.clock_ms()
+    }
+}
+
+#[wasm_bindgen_test]
+async fn live_controls_change_the_running_simulation() {
+    let page = Page::mount(deadlock_launch(&[], true, Some(4_000))).await;
+    page.wait_for("4 s", 55_000, |p| {
+        p.clock_ms() >= 4_000 && p.text("#play").contains("Play")
+    })
+    .await;
+    assert!(page.txns_in_flight() > 150, "about 200 sessions run");
+
+    // The fix switch: with fair locking off, non-fair-noop stops the
+    // CleanUpWaitFor + Detect pair every waiter sends on each lock handoff;
+    // only the one CleanUpWaitFor of a leaving waiter remains.
+    let c0 = page.big_number("#counter-clean_up_wait_for_sent");
+    let t0 = page.clock_ms();
+    let t1 = page.play_until(t0 + 2_000).await;
+    let c1 = page.big_number("#counter-clean_up_wait_for_sent");
+    let events = page.big_number("#events");
+    page.click("#fix-non-fair-noop").await;
+    assert!(page.find("#live-error").is_none(), "accepted");
+    assert_eq!(page.clock_ms(), t1, "no replay from t = 0");
+    assert_eq!(page.big_number("#events"), events, "the history is kept");
+    let radio: HtmlInputElement = page.get("#fix-non-fair-noop").unchecked_into();
+    assert!(radio.checked());
+    let t2 = page.play_until(t1 + 2_000).await;
+    let c2 = page.big_number("#counter-clean_up_wait_for_sent");
+    let before = (c1 - c0) * 1000 / (t1 - t0);
+    let after = (c2 - c1) * 1000 / (t2 - t1);
+    assert!(
+        after * 3 < before,
+        "CleanUpWaitFor per virtual second: {before} with fix=none, {after} with non-fair-noop"
+    );
+
+    // The transactions slider: the same run goes on with fewer sessions.
+    let events = page.big_number("#events");
+    page.enter("#live-txns", "20").await;
+    assert!(page.find("#live-error").is_none(), "accepted");
+    assert_eq!(page.clock_ms(), t2, "no replay from t = 0");
+    assert_eq!(page.big_number("#events"), events, "the history is kept");
+    assert_eq!(page.text("#live-txns-value"), "20");
+    assert!(radio.checked(), "the fix stays");
+    page.click("#play").await;
+    page.wait_for("the sessions to wind down to 20", 55_000, |p| {
+        p.txns_in_flight() <= 20 && p.clock_ms() > t2
+    })
+    .await;
+    page.click_playing("#play").await;
+    page.wait_for("the run to pause", 5_000, |p| {
+        p.text("#play").contains("Play")
+    })
+    .await;
+
+    // A refused value (the slider's own bounds are widened first, as a
+    // tampered page would): named, and the run is untouched.
+    let clock = page.clock_ms();
+    page.get("#live-hot_keys")
+        .set_attribute("min", "0")
+        .expect("set min");
+    page.enter("#live-hot_keys", "0").await;
+    let err = page.text("#live-error");
+    assert!(
+        err.contains("hot_keys") && err.contains("1..=64"),
+        "error: {err}"
+    );
+    assert_eq!(page.clock_ms(), clock);
+    assert_eq!(page.text("#live-hot_keys-value"), "4");
 }

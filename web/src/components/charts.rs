@@ -28,7 +28,7 @@ const GRID: RGBColor = RGBColor(232, 235, 240);
 const AXIS_TEXT: RGBColor = RGBColor(71, 85, 105);
 
 /// Sizes the canvas to its CSS box times the device pixel ratio; returns the ratio.
-fn fit_canvas(canvas: &HtmlCanvasElement) -> f64 {
+pub fn fit_canvas(canvas: &HtmlCanvasElement) -> f64 {
     let dpr = web_sys::window()
         .map_or(1.0, |w| w.device_pixel_ratio())
         .clamp(1.0, 3.0);

@@ -1,5 +1,7 @@
-//! Small counters: transfer-leader attempts / rejected / succeeded, cluster
-//! QPS now, and invariant violations (red when any).
+//! Small counters: cluster QPS now, invariant violations (red when any), and
+//! the scenario's own: transfer-leader attempts / rejected / succeeded, or,
+//! for the lock-manager scenarios, transactions, deadlocks, detector
+//! requests and OOM kills.
 
 use std::rc::Rc;
 
@@ -12,6 +14,21 @@ use crate::snapshot::Frame;
 pub struct CountersProps {
     /// The snapshot.
     pub frame: Rc<Frame>,
+}
+
+fn item_owned(
+    id: String,
+    label: &'static str,
+    value: String,
+    class: Option<&'static str>,
+    title: &'static str,
+) -> Html {
+    html! {
+        <div class={classes!("counter", class)} title={title}>
+            <span class="counter-value" id={id}>{ value }</span>
+            <span class="counter-label">{ label }</span>
+        </div>
+    }
 }
 
 /// The counter strip.
@@ -32,6 +49,42 @@ pub fn Counters(props: &CountersProps) -> Html {
             </div>
         }
     };
+    if let Some(lf) = &f.locks {
+        let lock_item = |name: &'static str,
+                         label: &'static str,
+                         bad_when_nonzero: bool,
+                         title: &'static str| {
+            let v = lf.counter(name);
+            let class = if bad_when_nonzero && v > 0 {
+                Some("bad")
+            } else {
+                None
+            };
+            item_owned(
+                format!("counter-{name}"),
+                label,
+                crate::format::count(v),
+                class,
+                title,
+            )
+        };
+        return html! {
+            <div class="panel counters lock-counters">
+                { item("qps-now", "cluster QPS", qps.to_string(), (qps == 0).then_some("bad"),
+                    "Client operations completed over the last virtual second") }
+                { lock_item("txn_committed", "txns committed", false, "Transactions committed (counter txn_committed)") }
+                { lock_item("txn_rolled_back", "rolled back", false, "Transactions rolled back (counter txn_rolled_back)") }
+                { lock_item("deadlocks_detected", "deadlocks", false, "Deadlocks found by the detector leader (counter deadlocks_detected)") }
+                { lock_item("lock_wait_timeouts", "wait timeouts", false, "Lock waits that reached wait-for-lock-timeout (counter lock_wait_timeouts)") }
+                { lock_item("detect_requests_sent", "detect sent", false, "DeadlockRequest Detect sent to the detector leader (counter detect_requests_sent)") }
+                { lock_item("clean_up_wait_for_sent", "clean-up-wait-for", false, "DeadlockRequest CleanUpWaitFor sent (counter clean_up_wait_for_sent)") }
+                { lock_item("detector_requests_dropped", "requests dropped", true, "Detector requests dropped (a bounded stream, or the leader down) (counter detector_requests_dropped)") }
+                { lock_item("oom_kills", "OOM kills", true, "Stores killed by the OOM killer (counter oom_kills)") }
+                { item("violations", "violations", violations.to_string(), Some(if violations > 0 { "bad" } else { "good" }),
+                    "Invariant violations recorded by the simulator") }
+            </div>
+        };
+    }
     html! {
         <div class="panel counters">
             { item("qps-now", "cluster QPS", qps.to_string(), (qps == 0).then_some("bad"),

@@ -1,7 +1,9 @@
 //! Fault controls: the IO hang (store, start, duration), the scenario's `fix`
 //! switch, and every other parameter under "All parameters".
 //!
-//! Any change replays the same seed from t = 0 with the new parameters. A value
+//! Any change replays the same seed from t = 0 with the new parameters.
+//! Live parameters (`ScenarioSpec::live`) are left to the contention panel
+//! ([`crate::components::contention`]), which changes the running simulation. A value
 //! the scenario refuses is reported inline (the message comes from the core's
 //! parameter parser) and leaves the current run alone.
 
@@ -183,8 +185,9 @@ pub fn FaultControls(props: &FaultControlsProps) -> Html {
         }
         None => html! {},
     };
+    let live = |name: &str| spec.live.contains(&name);
     let fix = match param("fix") {
-        Some(p) if p.unit == Unit::Choice => {
+        Some(p) if p.unit == Unit::Choice && !live("fix") => {
             let current = value_of(values, "fix").unwrap_or(p.default);
             html! {
                 <fieldset class="fix-switch" title={p.meaning}>
@@ -211,9 +214,30 @@ pub fn FaultControls(props: &FaultControlsProps) -> Html {
     };
     let all_params = html! {
         <details class="all-params">
-            <summary>{ format!("All parameters ({})", spec.params.len()) }</summary>
+            <summary>{ format!("All parameters ({})", spec.params.iter().filter(|p| !live(p.name) && (p.unit != Unit::Choice || p.name != "fix" || !live("fix"))).count()) }</summary>
             <div class="param-grid">
-                { for spec.params.iter().filter(|p| p.unit != Unit::Choice).map(|p| {
+                { for spec.params.iter().filter(|p| p.unit == Unit::Choice && p.name != "fix" && !live(p.name)).map(|p| {
+                    let current = value_of(values, p.name).unwrap_or(p.default).to_string();
+                    let on_set = props.on_set.clone();
+                    let name = p.name;
+                    let onchange = Callback::from(move |e: Event| {
+                        if let Some(sel) = e.target_dyn_into::<HtmlSelectElement>() {
+                            on_set.emit((name.to_string(), sel.value()));
+                        }
+                    });
+                    html! {
+                        <label class="param-row" title={describe(p)}>
+                            <span class="param-name">{ p.name }</span>
+                            <select id={format!("param-{}", p.name)} class={classes!("param-input", invalid(p.name).then_some("invalid"))} {onchange}>
+                                { for p.choices.iter().map(|(c, meaning)| html! {
+                                    <option value={*c} selected={current == *c} title={*meaning}>{ *c }</option>
+                                }) }
+                            </select>
+                            <span class="param-unit"></span>
+                        </label>
+                    }
+                }) }
+                { for spec.params.iter().filter(|p| p.unit != Unit::Choice && !live(p.name)).map(|p| {
                     let shown = value_of(values, p.name).unwrap_or_default().to_string();
                     html! {
                         <label class="param-row" title={describe(p)}>
@@ -230,7 +254,7 @@ pub fn FaultControls(props: &FaultControlsProps) -> Html {
     };
     html! {
         <div class="panel fault-panel">
-            <div class="panel-head"><h2>{"Faults and fix"}</h2></div>
+            <div class="panel-head"><h2>{ if param("fix").is_some() && !live("fix") { "Faults and fix" } else { "Cluster and workload" } }</h2></div>
             <div class="replay-note">{"Changing any of these replays the same seed from t = 0 with the new parameters."}</div>
             if let Some(err) = &props.error {
                 <div id="param-error" class="inline-error" role="alert">

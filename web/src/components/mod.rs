@@ -2,13 +2,17 @@
 //! props and reports user actions through callbacks; none touches the
 //! simulation.
 
+pub mod backlog;
 pub mod charts;
 pub mod cluster_map;
+pub mod contention;
 pub mod control_bar;
 pub mod counters;
 pub mod error_panel;
 pub mod event_log;
 pub mod fault_controls;
+pub mod memory;
 pub mod operators;
 pub mod raft_group;
 pub mod story;
+pub mod wait_for;

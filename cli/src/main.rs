@@ -113,6 +113,12 @@ fn main() -> ExitCode {
                         println!("{:<30} {:>10} {:<7} {:<22}   {c}: {m}", "", "", "", "");
                     }
                 }
+                if !spec.live.is_empty() {
+                    println!(
+                        "\nLive (change while running on the page): {}",
+                        spec.live.join(", ")
+                    );
+                }
                 println!(
                     "\nWhat happens: {}\n\nWhat to watch: {}\n\nWhat the fix changes: {}",
                     spec.story.what_happens,

@@ -179,8 +179,6 @@ pub struct SessionWorkload {
     sessions: Vec<Session>,
     /// Per-second statistics, reset by the sampler.
     pub stats: SessionStats,
-    /// Snapshot isolation violations seen by audits.
-    pub violations: Vec<Violation>,
     /// Audits completed.
     pub audits: u64,
 }
@@ -192,7 +190,6 @@ impl SessionWorkload {
             cfg,
             sessions: Vec::new(),
             stats: SessionStats::default(),
-            violations: Vec::new(),
             audits: 0,
         };
         let n = w.cfg.sessions;
@@ -215,7 +212,6 @@ impl SessionWorkload {
             },
             sessions: Vec::new(),
             stats: SessionStats::default(),
-            violations: Vec::new(),
             audits: 0,
         }
     }
@@ -404,9 +400,10 @@ impl SessionWorkload {
             }
             Outcome::Audited(sum) => {
                 self.audits += 1;
+                ctx.count("bank_audits", 1);
                 let total = INITIAL_BALANCE * BANK_ACCOUNTS as i64;
                 if sum != total {
-                    self.violations.push(Violation {
+                    ctx.invariants.violations.push(Violation {
                         t_ms: crate::time::to_ms(ctx.now),
                         invariant: "snapshot-isolation",
                         region: 0,

@@ -3,6 +3,33 @@
 use kvscope_core::time::MS;
 use kvscope_core::Simulation;
 
+/// Builds `scenario` with `seed` and `settings` (`NAME=VALUE`) and runs it to
+/// `until_s` virtual seconds.
+pub fn run_scenario(scenario: &str, seed: u64, settings: &[&str], until_s: u64) -> Simulation {
+    let overrides: Vec<(String, String)> = settings
+        .iter()
+        .map(|s| {
+            let (n, v) = s.split_once('=').expect("settings are NAME=VALUE");
+            (n.to_string(), v.to_string())
+        })
+        .collect();
+    let mut sim = Simulation::new(scenario, seed, &overrides).expect("valid scenario settings");
+    sim.run_until(until_s * 1000 * MS);
+    sim
+}
+
+/// Maximum of series `name` (`f64::MIN` when absent).
+pub fn max_of(sim: &Simulation, name: &str) -> f64 {
+    sim.series().get(name).map_or(f64::MIN, |s| {
+        s.iter().map(|(_, v)| *v).fold(f64::MIN, f64::max)
+    })
+}
+
+/// Counter `name` (0 when absent).
+pub fn counter(sim: &Simulation, name: &str) -> u64 {
+    sim.counters().get(name).copied().unwrap_or(0)
+}
+
 /// Builds the scenario `io-hang-transfer-leader` with `seed` and `settings`
 /// (`NAME=VALUE`) and runs it to `until_s` virtual seconds.
 pub fn run_io_hang(seed: u64, settings: &[&str], until_s: u64) -> Simulation {

@@ -63,3 +63,67 @@ proptest! {
         prop_assert!(view.regions.iter().all(|r| !r.peers.is_empty()));
     }
 }
+
+fn lock_settings() -> impl Strategy<Value = Vec<(String, String)>> {
+    (
+        (2u64..=5, 1u64..=300, 1u64..=16, 0u64..=50),
+        (
+            prop::sample::select(vec!["off", "on"]),
+            prop::sample::select(vec!["remote", "colocated"]),
+            prop::sample::select(vec![
+                "none",
+                "non-fair-noop",
+                "skip-detect-on-owner-change",
+                "batching",
+                "backpressure",
+            ]),
+            prop::sample::select(vec!["hot-keys", "bank", "cycle"]),
+        ),
+        (64u64..=512, 100u64..=50_000, 1u64..=3000, 0u64..=100),
+    )
+        .prop_map(
+            |(
+                (stores, txns, hot, hold),
+                (fair, placement, fix, workload),
+                (mem, cap, timeout, wake),
+            )| {
+                [
+                    ("stores", stores.to_string()),
+                    ("txns", txns.to_string()),
+                    ("hot_keys", hot.to_string()),
+                    ("lock_hold_time", hold.to_string()),
+                    ("fair_locking", fair.to_string()),
+                    ("placement", placement.to_string()),
+                    ("fix", fix.to_string()),
+                    ("workload", workload.to_string()),
+                    ("memory_limit", mem.to_string()),
+                    ("detector_stream_capacity", cap.to_string()),
+                    ("wait_for_lock_timeout", timeout.to_string()),
+                    ("wake_up_delay_duration", wake.to_string()),
+                ]
+                .into_iter()
+                .map(|(n, v)| (n.to_string(), v))
+                .collect()
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 10, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The deadlock-detector scenario: any valid combination, including tight
+    /// memory limits that OOM-kill stores over and over, runs cleanly and keeps
+    /// its invariants (including the bank audits' snapshot isolation).
+    #[test]
+    fn valid_lock_parameters_run_cleanly(seed in any::<u64>(), overrides in lock_settings()) {
+        let mut sim = Simulation::new("deadlock-detector-oom", seed, &overrides).expect("valid settings");
+        sim.run_until(15 * SEC);
+        prop_assert!(sim.violations().is_empty(), "{overrides:?}: {:?}", sim.violations().first());
+        let view = sim.lock_view();
+        prop_assert!(view.stores.iter().all(|s| s.memory.sum() > 0 || !s.up));
+        for s in &view.stores {
+            let q = &s.queues[2];
+            prop_assert!(q.capacity.is_none_or(|c| q.depth <= c));
+        }
+    }
+}

@@ -1,5 +1,5 @@
-//! Browser benchmark: the io-hang-transfer-leader scenario with its defaults
-//! for 600 virtual seconds, timed with `performance.now()`. Run by
+//! Browser benchmark: every scenario with its defaults for 600 virtual
+//! seconds, timed with `performance.now()`. Run by
 //! `cargo xtask bench` (`--release --test bench -- --nocapture`).
 
 #![cfg(target_arch = "wasm32")]
@@ -36,27 +36,30 @@ fn js_heap() -> Option<(f64, f64)> {
     Some((get("usedJSHeapSize")?, get("totalJSHeapSize")?))
 }
 
-#[wasm_bindgen_test]
-fn bench_io_hang_transfer_leader() {
-    let mut sim = Simulation::new("io-hang-transfer-leader", 1, &[])
-        .expect("the scenario's defaults are valid");
+/// Runs `scenario` with its defaults for [`VIRTUAL_SECS`] and prints events per
+/// wall second, the virtual/wall ratio, the JS heap and the wasm linear memory
+/// (the tab's memory) at the end.
+fn bench(scenario: &str) {
+    let mut sim = Simulation::new(scenario, 1, &[]).expect("the scenario's defaults are valid");
     let start = now_ms();
     sim.run_until(VIRTUAL_SECS * SEC);
     let wall_ms = (now_ms() - start).max(0.001);
     let events = sim.events_processed();
     let line = format!(
-        "bench wasm io-hang-transfer-leader: events {events}, wall ms {wall_ms:.0}, events/s {:.0}, virtual/wall {:.1}",
+        "bench wasm {scenario}: events {events}, wall ms {wall_ms:.0}, events/s {:.0}, virtual/wall {:.1}",
         events as f64 / (wall_ms / 1000.0),
         (VIRTUAL_SECS as f64 * 1000.0) / wall_ms,
     );
     console_log!("{line}");
     let heap = match js_heap() {
         Some((used, total)) => format!(
-            "bench wasm io-hang-transfer-leader: js heap used {:.1} MB, total {:.1} MB (performance.memory)",
+            "bench wasm {scenario}: js heap used {:.1} MB, total {:.1} MB (performance.memory)",
             used / 1e6,
             total / 1e6
         ),
-        None => "bench wasm io-hang-transfer-leader: js heap size not available (no performance.memory)".to_string(),
+        None => {
+            format!("bench wasm {scenario}: js heap size not available (no performance.memory)")
+        }
     };
     console_log!("{heap}");
     let wasm_bytes = wasm_bindgen::memory()
@@ -65,8 +68,20 @@ fn bench_io_hang_transfer_leader() {
         .and_then(|m| m.buffer().dyn_into::<js_sys::ArrayBuffer>().ok())
         .map_or(0, |b| b.byte_length());
     console_log!(
-        "bench wasm io-hang-transfer-leader: wasm linear memory {:.1} MB",
+        "bench wasm {scenario}: wasm linear memory {:.1} MB after {VIRTUAL_SECS} virtual s",
         wasm_bytes as f64 / 1e6
     );
     assert!(events > 0, "the benchmark processed no events");
+}
+
+#[wasm_bindgen_test]
+fn bench_io_hang_transfer_leader() {
+    bench("io-hang-transfer-leader");
+}
+
+/// The deadlock-detector scenario at its default (heaviest) contention:
+/// fix=none, 200 transactions on 4 hot keys, OOM kills included.
+#[wasm_bindgen_test]
+fn bench_deadlock_detector_oom() {
+    bench("deadlock-detector-oom");
 }

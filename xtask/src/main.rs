@@ -42,6 +42,8 @@ use crate::setup::{setup, Ctx};
 
 /// The scenario the determinism cross-check and the benchmarks run.
 const SCENARIO: &str = "io-hang-transfer-leader";
+/// Scenarios `cargo xtask bench` measures.
+const BENCH_SCENARIOS: [&str; 2] = ["io-hang-transfer-leader", "deadlock-detector-oom"];
 /// The seed of the determinism cross-check.
 const TRACE_SEED: u64 = 7;
 /// The virtual time the determinism cross-check simulates, in milliseconds.
@@ -345,17 +347,20 @@ fn bench(root: &Path) -> Result<()> {
     let mut steps = Steps::new(5);
     let ctx = steps.run("setup", || setup(root))?;
     steps.run("native bench", || {
-        ctx.cargo()
-            .args([
-                "run",
-                "--release",
-                "--bin",
-                "kvscope",
-                "--",
-                "bench",
-                SCENARIO,
-            ])
-            .run()
+        for scenario in BENCH_SCENARIOS {
+            ctx.cargo()
+                .args([
+                    "run",
+                    "--release",
+                    "--bin",
+                    "kvscope",
+                    "--",
+                    "bench",
+                    scenario,
+                ])
+                .run()?;
+        }
+        Ok(())
     })?;
     steps.run("browser bench (headless Chromium)", || {
         browser_cargo(&ctx)?

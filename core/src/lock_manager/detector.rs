@@ -30,6 +30,8 @@ pub struct DetectTable {
     pub wait_for_map: BTreeMap<u64, BTreeMap<u64, Locks>>,
     /// Edge TTL, virtual µs.
     pub ttl: Micros,
+    /// Last [`DetectTable::active_expire`], virtual µs.
+    last_active_expire: Micros,
 }
 
 impl DetectTable {
@@ -38,7 +40,23 @@ impl DetectTable {
         DetectTable {
             wait_for_map: BTreeMap::new(),
             ttl,
+            last_active_expire: 0,
         }
+    }
+
+    /// `active_expire`: at most once per TTL, drop every expired edge (edges
+    /// of transactions that left without a matching clean-up would otherwise
+    /// stay until a search happens to visit them).
+    pub fn active_expire(&mut self, now: Micros) {
+        if now < self.last_active_expire + self.ttl {
+            return;
+        }
+        self.last_active_expire = now;
+        let ttl = self.ttl;
+        self.wait_for_map.retain(|_, m| {
+            m.retain(|_, l| now < l.last_detect_time + ttl);
+            !m.is_empty()
+        });
     }
 
     /// `detect`: `txn_ts` waits for `lock_ts` on `key`. Returns the wait chain
@@ -203,7 +221,7 @@ mod tests {
         let chain = t.detect(0, 3, 1, 12).expect("cycle");
         assert_eq!(chain, vec![(3, 1, 12), (1, 2, 10), (2, 3, 11)]);
         // The closing edge is not registered.
-        assert!(t.wait_for_map.get(&3).is_none());
+        assert!(!t.wait_for_map.contains_key(&3));
     }
 
     #[test]
@@ -211,6 +229,15 @@ mod tests {
         let mut t = DetectTable::new(1_000);
         assert_eq!(t.detect(0, 1, 2, 10), None);
         assert_eq!(t.detect(5_000, 2, 1, 11), None);
+        assert_eq!(t.size(), (1, 1));
+    }
+
+    #[test]
+    fn active_expire_drops_stale_edges() {
+        let mut t = DetectTable::new(1_000);
+        t.detect(0, 1, 2, 10);
+        t.detect(900, 3, 4, 11);
+        t.active_expire(1_500);
         assert_eq!(t.size(), (1, 1));
     }
 

@@ -377,7 +377,7 @@ impl LockManager {
     pub fn on_remote_requests(
         &mut self,
         from_store: u64,
-        reqs: Vec<DeadlockRequest>,
+        reqs: &[DeadlockRequest],
         out: &mut Vec<LockManagerEffect>,
     ) -> bool {
         if self.role != DetectorRole::Leader {
@@ -387,7 +387,7 @@ impl LockManager {
             ));
             return false;
         }
-        for req in reqs {
+        for &req in reqs {
             let _ = self.detector_tasks.push(DetectorTask { req, from_store });
         }
         true
@@ -515,6 +515,7 @@ impl LockManager {
                 while let Some(t) = self.detector_tasks.pop() {
                     self.handle_detect_locally(now, t, out);
                 }
+                self.detect_table.active_expire(now);
             }
             DetectorRole::Follower => match self.client {
                 ClientState::Connected(_) => {

@@ -166,7 +166,9 @@ impl Pd {
                 self.tso_logical = 0;
             }
         }
-        (self.tso_physical_ms << 18) | self.tso_logical
+        // Physical ms counts from 1 so that every TSO is above the data loaded
+        // before the run (committed at ts 2).
+        ((self.tso_physical_ms + 1) << 18) | self.tso_logical
     }
 
     /// Arms PD's scheduling loop.

@@ -59,9 +59,9 @@ impl SnapManager {
         r.next_id += 1;
         let id = r.next_id;
         r.snaps.insert(id, data);
-        // Keep memory bounded: snapshots older than the last 64 are gone (TiKV's
+        // Keep memory bounded: snapshots older than the last 16 are gone (TiKV's
         // snap GC), and a receiver asking for one gets nothing and re-requests.
-        while r.snaps.len() > 64 {
+        while r.snaps.len() > 16 {
             let first = *r.snaps.keys().next().expect("non-empty");
             r.snaps.remove(&first);
         }

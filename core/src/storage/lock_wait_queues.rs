@@ -264,7 +264,7 @@ mod tests {
         // A second wake-up extends the pending delay instead of scheduling another.
         let w2 = q.pop_for_waking_up(7, 110, 20).unwrap();
         assert_eq!(w2.schedule_notify, None);
-        q.push_lock_wait(entry(4, 10, false), 6); // queued after the wake-ups: stays
+        q.push_lock_wait(entry(4, 50, false), 6); // queued after the wake-ups: stays
         assert_eq!(q.delayed_notify_all(7, id, 120), Err(130));
         let (popped, resumable) = q.delayed_notify_all(7, id, 130).unwrap();
         assert_eq!(popped.iter().map(|e| e.token).collect::<Vec<_>>(), vec![3]);

@@ -33,6 +33,10 @@ pub struct RunningCmd {
     pub wake_on_apply: Vec<Key>,
 }
 
+/// A deadlock found by this store's detector: (virtual µs, victim start_ts,
+/// wait chain of `(txn, wait_for_txn, key)`).
+pub type FoundDeadlock = (u64, u64, Vec<(u64, u64, Key)>);
+
 /// The storage state of one store. Everything here is volatile: a crash or
 /// an OOM kill loses it, as the real process would.
 #[derive(Clone, Debug, Default)]
@@ -54,7 +58,7 @@ pub struct StorageState {
     pub next_token: u64,
     /// Deadlocks this store's detector found, most recent last (at most 32),
     /// as `(virtual µs, victim, chain)`.
-    pub recent_deadlocks: VecDeque<(u64, u64, Vec<(u64, u64, Key)>)>,
+    pub recent_deadlocks: VecDeque<FoundDeadlock>,
 }
 
 impl StorageState {

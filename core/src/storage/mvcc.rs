@@ -85,9 +85,49 @@ pub struct MvccData {
     pub default: BTreeMap<(Key, u64), i64>,
 }
 
+/// How far behind the newest commit the MVCC GC keeps old versions, in TSO
+/// units (10 virtual seconds: physical ms are shifted left by 18 bits). TiKV's
+/// `tikv_gc_life_time` is 10 min; it is shortened here so that a long run's
+/// memory stays bounded, which no scenario's reads (all at recent timestamps) notice.
+pub const GC_LIFE_TIME_TSO: u64 = 10_000 << 18;
+
 impl MvccData {
-    /// Applies modifications in order.
+    /// Applies modifications in order, then garbage-collects the versions of
+    /// each written key older than [`GC_LIFE_TIME_TSO`] behind the commit,
+    /// keeping the newest version below the safe point (TiKV's GC keeps the
+    /// version a read at the safe point needs).
     pub fn apply(&mut self, mods: &[Modify]) {
+        for m in mods {
+            if let Modify::PutWrite(k, commit_ts, _) = *m {
+                self.gc_key(k, commit_ts.saturating_sub(GC_LIFE_TIME_TSO));
+            }
+        }
+        self.apply_only(mods);
+    }
+
+    /// Drops the versions of `key` that no read at or after `safe_point` can see.
+    fn gc_key(&mut self, key: Key, safe_point: u64) {
+        if safe_point == 0 {
+            return;
+        }
+        // The newest write at or below the safe point stays; older ones go.
+        let Some((keep_ts, _)) = self.seek_write(key, safe_point) else {
+            return;
+        };
+        let old: Vec<(u64, Write)> = self
+            .write
+            .range((key, 0)..(key, keep_ts))
+            .map(|(&(_, c), &w)| (c, w))
+            .collect();
+        for (c, w) in old {
+            self.write.remove(&(key, c));
+            if w.write_type == WriteType::Put {
+                self.default.remove(&(key, w.start_ts));
+            }
+        }
+    }
+
+    fn apply_only(&mut self, mods: &[Modify]) {
         for m in mods {
             match *m {
                 Modify::PutLock(k, l) => {
@@ -308,6 +348,27 @@ mod tests {
         ];
         assert_eq!(decode_modifies(&encode_modifies(&mods)), Some(mods));
         assert_eq!(decode_modifies(&[1, 2, 3]), None);
+    }
+
+    #[test]
+    fn gc_drops_versions_no_read_after_the_safe_point_can_see() {
+        let mut d = MvccData::default();
+        let put = |start| Write {
+            write_type: WriteType::Put,
+            start_ts: start,
+        };
+        let t = |ms: u64| ms << 18;
+        for ms in [1_000u64, 2_000, 3_000, 20_000] {
+            d.apply(&[
+                Modify::PutDefault(5, t(ms) - 1, ms as i64),
+                Modify::PutWrite(5, t(ms), put(t(ms) - 1)),
+            ]);
+        }
+        // Safe point 10 s behind 20 s: the 3 s version is what a read at 10 s sees.
+        assert_eq!(d.write.len(), 2);
+        assert_eq!(d.default.len(), 2);
+        assert_eq!(d.get(5, t(10_000)), Ok(Some(3_000)));
+        assert_eq!(d.get(5, t(20_000)), Ok(Some(20_000)));
     }
 
     #[test]

@@ -574,16 +574,16 @@ impl Store {
             return;
         };
         match msg {
-            Msg::DeadlockRequests { from_store, reqs } => {
-                if !lm.on_remote_requests(from_store, reqs, &mut out) {
-                    ctx.send(
-                        Node::Store(self.id),
-                        Node::Store(from_store),
-                        Msg::DeadlockStreamError {
-                            reason: "I'm not the leader of deadlock detector",
-                        },
-                    );
-                }
+            Msg::DeadlockRequests { from_store, reqs }
+                if !lm.on_remote_requests(from_store, &reqs, &mut out) =>
+            {
+                ctx.send(
+                    Node::Store(self.id),
+                    Node::Store(from_store),
+                    Msg::DeadlockStreamError {
+                        reason: "I'm not the leader of deadlock detector",
+                    },
+                );
             }
             Msg::DeadlockResponse { entry, wait_chain } => lm.on_deadlock(entry, wait_chain),
             Msg::DeadlockStreamError { .. } => lm.drop_client(&mut out),

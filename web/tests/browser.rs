@@ -862,6 +862,29 @@ fn the_wait_for_layout_folds_crowds_and_keeps_cycles() {
     assert!(g.edges.iter().all(|e| e.in_cycle));
     assert_eq!(g.nodes.iter().filter(|n| n.victim).count(), 1);
 
+    // Many small wait chains (the cycle workload with many sessions): drawn
+    // one by one up to a budget, the rest counted; a recent cycle goes first.
+    let mut chains: Vec<Wait> = (0..60u64)
+        .map(|i| Wait {
+            waiter: 10_000 + 2 * i,
+            owner: 10_001 + 2 * i,
+            keys: vec![i],
+        })
+        .collect();
+    chains.extend(ring.iter().cloned());
+    let g = build(&chains, &cycle_edges, &victims);
+    assert_eq!(g.total_txns, 123);
+    assert!(g.shown_txns <= kvscope_web::components::wait_for::CHAINS_BUDGET);
+    assert!(g.hidden_chains > 0);
+    assert_eq!(g.shown_txns + g.hidden_txns, g.total_txns);
+    assert_eq!(
+        g.nodes.iter().filter(|n| n.victim).count(),
+        1,
+        "the cycle is drawn"
+    );
+    let note = g.folding_note().expect("a note");
+    assert!(note.contains("small wait chain"), "{note}");
+
     // Old deadlocks are not highlighted.
     let (old_edges, old_victims) = recent_cycles(&lv.deadlocks, 600_000);
     assert!(old_edges.is_empty() && old_victims.is_empty());

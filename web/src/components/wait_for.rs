@@ -116,8 +116,12 @@ pub struct Graph {
     pub shown_txns: usize,
     /// Group nodes drawn.
     pub groups: usize,
-    /// Transactions left out entirely (past [`ROWS_MAX`] rows).
+    /// Transactions left out entirely (past [`ROWS_MAX`] rows, or in small
+    /// wait chains past [`CHAINS_BUDGET`]).
     pub hidden_txns: usize,
+    /// Small wait chains (connected groups of at most [`INDIVIDUAL_MAX`]
+    /// transactions) left out.
+    pub hidden_chains: usize,
 }
 
 impl Graph {
@@ -126,26 +130,43 @@ impl Graph {
         if self.shown_txns == self.total_txns {
             return None;
         }
-        let folded = self.total_txns - self.shown_txns - self.hidden_txns;
+        let folded = self
+            .total_txns
+            .saturating_sub(self.shown_txns)
+            .saturating_sub(self.hidden_txns);
         let mut s = format!(
-            "showing {} of {} transactions; {} folded into {} per-key group{}",
-            self.shown_txns,
-            self.total_txns,
-            folded,
-            self.groups,
-            if self.groups == 1 { "" } else { "s" }
+            "showing {} of {} transactions",
+            self.shown_txns, self.total_txns
         );
-        if self.hidden_txns > 0 {
+        if self.groups > 0 {
             s.push_str(&format!(
-                "; {} more not drawn (over {ROWS_MAX} rows)",
-                self.hidden_txns
+                "; {} folded into {} per-key group{}",
+                folded,
+                self.groups,
+                if self.groups == 1 { "" } else { "s" }
             ));
+        }
+        if self.hidden_txns > 0 {
+            s.push_str(&format!("; {} more not drawn", self.hidden_txns));
+            if self.hidden_chains > 0 {
+                s.push_str(&format!(
+                    " (among them {} small wait chain{})",
+                    self.hidden_chains,
+                    if self.hidden_chains == 1 { "" } else { "s" }
+                ));
+            }
         }
         Some(s)
     }
 }
 
-/// The waits of recent deadlocks, `(waiter, owner)`, and their victims.
+/// At most this many of the latest deadlocks are highlighted.
+pub const RECENT_DEADLOCKS_MAX: usize = 5;
+/// Transactions of small wait chains drawn at most, beside the folded crowd.
+pub const CHAINS_BUDGET: usize = 24;
+
+/// The waits of recent deadlocks (the last [`RECENT_DEADLOCKS_MAX`] found
+/// within [`RECENT_DEADLOCK_MS`]), `(waiter, owner)`, and their victims.
 pub fn recent_cycles(
     deadlocks: &[DeadlockView],
     now_ms: u64,
@@ -154,6 +175,8 @@ pub fn recent_cycles(
     let mut victims = BTreeSet::new();
     for d in deadlocks
         .iter()
+        .rev()
+        .take(RECENT_DEADLOCKS_MAX)
         .filter(|d| d.at_ms + RECENT_DEADLOCK_MS >= now_ms)
     {
         victims.insert(d.victim_ts);
@@ -194,10 +217,150 @@ pub fn build(waits: &[Wait], cycle_edges: &BTreeSet<(u64, u64)>, victims: &BTree
     let in_cycle =
         |t: u64| cycle_edges.iter().any(|(a, b)| *a == t || *b == t) || victims.contains(&t);
     if txns.len() <= INDIVIDUAL_MAX {
-        circle(waits, &txns, &owners, cycle_edges, victims, &in_cycle)
-    } else {
-        folded(waits, &txns, &owners, cycle_edges, victims, &in_cycle)
+        return circle(waits, &txns, &owners, cycle_edges, victims, &in_cycle);
     }
+    // Crowds (connected groups too big to draw one by one) are folded
+    // together at the top; small wait chains are drawn one by one below,
+    // those on a recent deadlock first, then the largest, within a budget.
+    let (crowds, mut chains): (Vec<Component>, Vec<Component>) = components(waits)
+        .into_iter()
+        .partition(|c| c.txns.len() > INDIVIDUAL_MAX);
+    let mut g = Graph {
+        width: WIDTH,
+        ..Graph::default()
+    };
+    if !crowds.is_empty() {
+        let crowd: Vec<Wait> = crowds
+            .iter()
+            .flat_map(|c| c.waits.iter().cloned())
+            .collect();
+        let crowd_txns: BTreeSet<u64> =
+            crowds.iter().flat_map(|c| c.txns.iter().copied()).collect();
+        let f = folded(
+            &crowd,
+            &crowd_txns,
+            &owners,
+            cycle_edges,
+            victims,
+            &in_cycle,
+        );
+        merge(&mut g, f, 0.0, 0.0);
+    }
+    chains.sort_by_key(|c| {
+        (
+            !c.txns.iter().any(|t| in_cycle(*t)),
+            std::cmp::Reverse(c.txns.len()),
+            c.txns.first().copied(),
+        )
+    });
+    let (mut x, mut y, mut row_h, mut drawn) = (0.0, g.height, 0.0f64, 0);
+    for c in chains {
+        if drawn + c.txns.len() > CHAINS_BUDGET {
+            g.hidden_txns += c.txns.len();
+            g.hidden_chains += 1;
+            continue;
+        }
+        drawn += c.txns.len();
+        let cg = circle(&c.waits, &c.txns, &owners, cycle_edges, victims, &in_cycle);
+        if x > 0.0 && x + cg.width > WIDTH {
+            y += row_h;
+            x = 0.0;
+            row_h = 0.0;
+        }
+        let (w, h) = (cg.width, cg.height);
+        merge(&mut g, cg, x, y);
+        x += w;
+        row_h = row_h.max(h);
+    }
+    g.height = g.height.max(y + row_h);
+    g.total_txns = txns.len();
+    g
+}
+
+/// A weakly connected part of a wait-for graph.
+struct Component {
+    txns: BTreeSet<u64>,
+    waits: Vec<Wait>,
+}
+
+/// The weakly connected components of `waits`, in order of their smallest start_ts.
+fn components(waits: &[Wait]) -> Vec<Component> {
+    // Union-find over start_ts; every root is the smallest start_ts of its set.
+    fn root(parent: &BTreeMap<u64, u64>, t: u64) -> u64 {
+        let mut r = t;
+        while let Some(&p) = parent.get(&r) {
+            if p == r {
+                break;
+            }
+            r = p;
+        }
+        r
+    }
+    let mut parent: BTreeMap<u64, u64> = BTreeMap::new();
+    for w in waits {
+        parent.entry(w.waiter).or_insert(w.waiter);
+        parent.entry(w.owner).or_insert(w.owner);
+        let (a, b) = (root(&parent, w.waiter), root(&parent, w.owner));
+        if a != b {
+            parent.insert(a.max(b), a.min(b));
+        }
+    }
+    let mut by_root: BTreeMap<u64, Component> = BTreeMap::new();
+    for w in waits {
+        let c = by_root
+            .entry(root(&parent, w.waiter))
+            .or_insert_with(|| Component {
+                txns: BTreeSet::new(),
+                waits: Vec::new(),
+            });
+        c.txns.insert(w.waiter);
+        c.txns.insert(w.owner);
+        c.waits.push(w.clone());
+    }
+    by_root.into_values().collect()
+}
+
+/// Moves every coordinate pair (`x,y`, with an optional command letter) of an SVG path.
+fn shift_path(path: &str, dx: f64, dy: f64) -> String {
+    path.split(' ')
+        .map(|tok| {
+            let cmd: String = tok
+                .chars()
+                .take_while(|c| c.is_ascii_alphabetic())
+                .collect();
+            let rest = &tok[cmd.len()..];
+            match rest
+                .split_once(',')
+                .and_then(|(x, y)| Some((x.parse::<f64>().ok()?, y.parse::<f64>().ok()?)))
+            {
+                Some((x, y)) => format!("{cmd}{:.1},{:.1}", x + dx, y + dy),
+                None => tok.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Appends `part`, moved by `(dx, dy)`, to `g` (nodes, edges and counts).
+fn merge(g: &mut Graph, part: Graph, dx: f64, dy: f64) {
+    let base = g.nodes.len();
+    g.nodes.extend(part.nodes.into_iter().map(|mut n| {
+        n.x += dx;
+        n.y += dy;
+        n
+    }));
+    g.edges.extend(part.edges.into_iter().map(|mut e| {
+        e.from += base;
+        e.to += base;
+        e.path = shift_path(&e.path, dx, dy);
+        e.label_at = (e.label_at.0 + dx, e.label_at.1 + dy);
+        e
+    }));
+    g.height = g.height.max(part.height + dy);
+    g.shown_txns += part.shown_txns;
+    g.groups += part.groups;
+    g.hidden_txns += part.hidden_txns;
+    g.hidden_chains += part.hidden_chains;
 }
 
 /// A quadratic curve from `a` to `b`, bent to the left of the direction, ending
@@ -232,18 +395,19 @@ fn circle(
     in_cycle: &dyn Fn(u64) -> bool,
 ) -> Graph {
     let n = txns.len();
-    let radius = if n <= 1 {
-        0.0
-    } else {
-        (n as f64 * 15.0).clamp(60.0, 125.0)
+    let radius = match n {
+        0 | 1 => 0.0,
+        2 => 26.0,
+        3 => 42.0,
+        _ => (n as f64 * 15.0).clamp(56.0, 125.0),
     };
     // Room for the node boxes and the curves' labels outside the circle.
     let height = if n == 0 {
         40.0
     } else {
-        radius * 2.0 + NODE_H + 60.0
+        radius * 2.0 + NODE_H + 44.0
     };
-    let width = (radius * 2.0 + NODE_W + 24.0).max(NODE_W + 80.0);
+    let width = radius * 2.0 + NODE_W + 40.0;
     let (cx, cy) = (width / 2.0, height / 2.0);
     let index: BTreeMap<u64, usize> = txns.iter().enumerate().map(|(i, t)| (*t, i)).collect();
     let nodes: Vec<GNode> = txns
@@ -292,6 +456,7 @@ fn circle(
         shown_txns: n,
         groups: 0,
         hidden_txns: 0,
+        hidden_chains: 0,
     }
 }
 
@@ -488,6 +653,7 @@ fn folded(
         shown_txns: shown,
         groups: group_nodes,
         hidden_txns: hidden.len(),
+        hidden_chains: 0,
     }
 }
 

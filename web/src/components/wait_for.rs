@@ -95,6 +95,8 @@ pub struct GEdge {
     pub path: String,
     /// Label position.
     pub label_at: (f64, f64),
+    /// SVG `text-anchor` of the label (`start`, `middle`, `end`): away from the curve.
+    pub anchor: &'static str,
     /// True if this wait is on a recent deadlock cycle.
     pub in_cycle: bool,
 }
@@ -365,7 +367,7 @@ fn merge(g: &mut Graph, part: Graph, dx: f64, dy: f64) {
 
 /// A quadratic curve from `a` to `b`, bent to the left of the direction, ending
 /// `trim` short of `b`; returns the path and the label point.
-fn curve(a: (f64, f64), b: (f64, f64), bend: f64, trim: f64) -> (String, (f64, f64)) {
+fn curve(a: (f64, f64), b: (f64, f64), bend: f64, trim: f64) -> (String, (f64, f64), &'static str) {
     let (dx, dy) = (b.0 - a.0, b.1 - a.1);
     let len = (dx * dx + dy * dy).sqrt().max(1.0);
     let (ux, uy) = (dx / len, dy / len);
@@ -373,9 +375,19 @@ fn curve(a: (f64, f64), b: (f64, f64), bend: f64, trim: f64) -> (String, (f64, f
     let mid = ((a.0 + b.0) / 2.0 + px * bend, (a.1 + b.1) / 2.0 + py * bend);
     let start = (a.0 + ux * trim, a.1 + uy * trim);
     let end = (b.0 - ux * trim, b.1 - uy * trim);
+    // The curve's apex is half way to the control point; the label sits
+    // just outside it (and clear of the opposite edge of a 2-cycle).
+    let out = bend / 2.0 + 5.0;
+    let anchor = if px > 0.3 {
+        "start"
+    } else if px < -0.3 {
+        "end"
+    } else {
+        "middle"
+    };
     let label = (
-        (a.0 + b.0) / 2.0 + px * bend * 0.55,
-        (a.1 + b.1) / 2.0 + py * bend * 0.55,
+        (a.0 + b.0) / 2.0 + px * out,
+        (a.1 + b.1) / 2.0 + py * out + 3.0,
     );
     (
         format!(
@@ -383,6 +395,7 @@ fn curve(a: (f64, f64), b: (f64, f64), bend: f64, trim: f64) -> (String, (f64, f
             start.0, start.1, mid.0, mid.1, end.0, end.1
         ),
         label,
+        anchor,
     )
 }
 
@@ -397,7 +410,7 @@ fn circle(
     let n = txns.len();
     let radius = match n {
         0 | 1 => 0.0,
-        2 => 26.0,
+        2 => 36.0,
         3 => 42.0,
         _ => (n as f64 * 15.0).clamp(56.0, 125.0),
     };
@@ -407,7 +420,12 @@ fn circle(
     } else {
         radius * 2.0 + NODE_H + 44.0
     };
-    let width = radius * 2.0 + NODE_W + 40.0;
+    // Two nodes stand one above the other: the labels need the width, not the circle.
+    let width = if n == 2 {
+        NODE_W + 70.0
+    } else {
+        radius * 2.0 + NODE_W + 40.0
+    };
     let (cx, cy) = (width / 2.0, height / 2.0);
     let index: BTreeMap<u64, usize> = txns.iter().enumerate().map(|(i, t)| (*t, i)).collect();
     let nodes: Vec<GNode> = txns
@@ -431,7 +449,7 @@ fn circle(
         .iter()
         .map(|w| {
             let (from, to) = (index[&w.waiter], index[&w.owner]);
-            let (path, label_at) = curve(
+            let (path, label_at, anchor) = curve(
                 (nodes[from].x, nodes[from].y),
                 (nodes[to].x, nodes[to].y),
                 22.0,
@@ -443,6 +461,7 @@ fn circle(
                 label: key_label(&w.keys),
                 path,
                 label_at,
+                anchor,
                 in_cycle: cycle_edges.contains(&(w.waiter, w.owner)),
             }
         })
@@ -602,6 +621,7 @@ fn folded(
                     label: format!("key {key}"),
                     path,
                     label_at,
+                    anchor: "middle",
                     in_cycle: false,
                 });
             }
@@ -641,6 +661,7 @@ fn folded(
             label: key_label(&w.keys),
             path,
             label_at,
+            anchor: "middle",
             in_cycle: cycle_edges.contains(&(w.waiter, w.owner)),
         });
     }
@@ -715,7 +736,7 @@ pub fn GraphSvg(props: &GraphSvgProps) -> Html {
             <g class={classes!("wf-edge", e.in_cycle.then_some("cycle"))} data-waiter={waiter.clone()} data-owner={owner.clone()}>
                 <title>{ format!("{waiter} waits for the lock of {owner} on {}", e.label) }</title>
                 <path d={e.path.clone()} marker-end={marker} />
-                <text class="wf-edge-label" x={format!("{:.1}", e.label_at.0)} y={format!("{:.1}", e.label_at.1)} text-anchor="middle">{ e.label.clone() }</text>
+                <text class="wf-edge-label" x={format!("{:.1}", e.label_at.0)} y={format!("{:.1}", e.label_at.1)} text-anchor={e.anchor}>{ e.label.clone() }</text>
             </g>
         }
     });
@@ -945,7 +966,7 @@ pub fn WaitForPanel(props: &WaitForProps) -> Html {
                             Some(l) => format!("Detect table on the detector leader, store {l}"),
                             None => "Detect table (no detector leader now)".to_string(),
                         } }</span>
-                        <span class="muted small">{ format!(" · {} edges", view.detect_table.len()) }</span>
+                        <span class="muted small">{ format!(" · {} edge{}", view.detect_table.len(), if view.detect_table.len() == 1 { "" } else { "s" }) }</span>
                     </div>
                     { note(&detect) }
                     <GraphSvg graph={detect.clone()} id="wf-detect-svg" phases={phases.clone()}

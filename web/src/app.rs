@@ -655,7 +655,7 @@ impl Component for App {
                             if let Some(frame) = &self.frame {
                                 <Counters frame={frame.clone()} />
                             }
-                            <MemoryCharts data={self.charts.clone()} />
+                            <MemoryCharts data={self.charts.clone()} marker_ms={self.tree_pick.at_ms} />
                             if let Some(frame) = &self.frame {
                                 <MemoryTree frame={frame.clone()} on_pick={link.callback(Msg::PickTree)} />
                             }

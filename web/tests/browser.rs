@@ -998,6 +998,7 @@ async fn the_lock_panels_draw_a_lock_view() {
 
     let (mc, mc_handle) = mount_component::<MemoryCharts>(MemoryChartsProps {
         data: Rc::new(lock_fixture::charts(90_000)),
+        marker_ms: Some(30_000),
     })
     .await;
     assert_eq!(q(&mc, "canvas.mem-chart"), 3);

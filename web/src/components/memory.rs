@@ -73,6 +73,7 @@ fn draw_store(
     canvas: HtmlCanvasElement,
     mem: &StoreMemory,
     data: &ChartData,
+    marker_ms: Option<u64>,
 ) -> Result<(), String> {
     let dpr = crate::components::charts::fit_canvas(&canvas);
     let backend = CanvasBackend::with_canvas_object(canvas)
@@ -167,14 +168,31 @@ fn draw_store(
                 .map_err(|e| e.to_string())?;
         }
     }
+    if let Some(m) = marker_ms {
+        let x = m as f64 / 1000.0;
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(x, 0.0), (x, ym)],
+                (4.0 * dpr) as u32,
+                (3.0 * dpr) as u32,
+                MARKER.stroke_width((1.5 * dpr).max(1.0) as u32),
+            ))
+            .map_err(|e| e.to_string())?;
+    }
     root.present().map_err(|e| e.to_string())
 }
+
+/// Colour of the line marking the moment the memory tree shows.
+const MARKER: RGBColor = RGBColor(37, 99, 235);
 
 /// Properties of [`MemoryCharts`].
 #[derive(Properties, PartialEq)]
 pub struct MemoryChartsProps {
     /// The series.
     pub data: Rc<ChartData>,
+    /// The moment the memory tree shows, marked on the charts (`None` = now).
+    #[prop_or_default]
+    pub marker_ms: Option<u64>,
 }
 
 /// One stacked memory chart per store.
@@ -184,26 +202,31 @@ pub fn MemoryCharts(props: &MemoryChartsProps) -> Html {
     let error = use_state(|| None::<String>);
     {
         let (container, error) = (container.clone(), error.clone());
-        use_effect_with(props.data.clone(), move |data| {
-            let mut first_error = None;
-            if let Some(root) = container.cast::<web_sys::Element>() {
-                for mem in &data.memory {
-                    let canvas = root
-                        .query_selector(&format!("#memory-chart-{}", mem.store))
-                        .ok()
-                        .flatten()
-                        .and_then(|e| wasm_bindgen::JsCast::dyn_into::<HtmlCanvasElement>(e).ok());
-                    if let Some(c) = canvas {
-                        if let Err(e) = draw_store(c, mem, data) {
-                            first_error.get_or_insert(e);
+        use_effect_with(
+            (props.data.clone(), props.marker_ms),
+            move |(data, marker)| {
+                let mut first_error = None;
+                if let Some(root) = container.cast::<web_sys::Element>() {
+                    for mem in &data.memory {
+                        let canvas = root
+                            .query_selector(&format!("#memory-chart-{}", mem.store))
+                            .ok()
+                            .flatten()
+                            .and_then(|e| {
+                                wasm_bindgen::JsCast::dyn_into::<HtmlCanvasElement>(e).ok()
+                            });
+                        if let Some(c) = canvas {
+                            if let Err(e) = draw_store(c, mem, data, *marker) {
+                                first_error.get_or_insert(e);
+                            }
                         }
                     }
                 }
-            }
-            if *error != first_error {
-                error.set(first_error);
-            }
-        });
+                if *error != first_error {
+                    error.set(first_error);
+                }
+            },
+        );
     }
     let data = &props.data;
     if data.memory.is_empty() {

@@ -39,6 +39,12 @@ pub const INITIAL_BALANCE: i64 = 1000;
 /// keeps retrying a lock wait before the transaction gives up.
 pub const INNODB_LOCK_WAIT_TIMEOUT: Micros = 50 * SEC;
 
+/// A read-only transaction older than this gives up and starts over, since
+/// its `start_ts` nears the MVCC GC safe point
+/// ([`crate::storage::mvcc::GC_LIFE_TIME_TSO`], 10 s): TiDB's
+/// "GC life time is shorter than transaction duration".
+pub const GC_TOO_EARLY: Micros = 5 * SEC;
+
 /// What the sessions run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WorkloadKind {
@@ -752,6 +758,16 @@ impl Session {
                     Outcome::Aborted
                 }
             },
+            Step::Audit(_)
+                if ctx.now - self.txn.as_ref().map_or(ctx.now, |t| t.began_at) > GC_TOO_EARLY =>
+            {
+                // TiDB's ErrGCTooEarly: a read older than the GC safe point
+                // could see collected versions; the audit starts over.
+                ctx.count("txn_gc_too_early", 1);
+                self.txn = None;
+                self.next_txn_after(ctx, 5 * MS);
+                Outcome::Continue
+            }
             Step::Audit(i) => match result {
                 Ok(ok) => {
                     let t = self.txn.as_mut().expect("txn");

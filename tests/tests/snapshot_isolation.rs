@@ -29,3 +29,31 @@ proptest! {
         prop_assert!(counter(&sim, "txn_committed") >= 20, "commits: {}", counter(&sim, "txn_committed"));
     }
 }
+
+/// Regression: under heavy contention most transfers roll back, and the MVCC
+/// GC once kept a rollback record as "the version at the safe point", hiding
+/// the balance below it (audits read 11 018 instead of 12 000).
+#[test]
+fn gc_keeps_the_value_a_rollback_record_sits_on() {
+    let sim = run_scenario(
+        "deadlock-detector-oom",
+        3491280748721490238,
+        &[
+            "stores=4",
+            "txns=282",
+            "placement=colocated",
+            "fix=backpressure",
+            "workload=bank",
+            "detector_stream_capacity=1250",
+            "wait_for_lock_timeout=781",
+            "wake_up_delay_duration=30",
+        ],
+        15,
+    );
+    assert!(
+        sim.violations().is_empty(),
+        "{:?}",
+        sim.violations().first()
+    );
+    assert!(counter(&sim, "bank_audits") > 1000);
+}

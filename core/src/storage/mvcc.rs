@@ -110,8 +110,16 @@ impl MvccData {
         if safe_point == 0 {
             return;
         }
-        // The newest write at or below the safe point stays; older ones go.
-        let Some((keep_ts, _)) = self.seek_write(key, safe_point) else {
+        // The newest Put at or below the safe point stays (a read at the safe
+        // point needs it; Lock and Rollback records carry no value); older
+        // records go.
+        let Some(keep_ts) = self
+            .write
+            .range((key, 0)..=(key, safe_point))
+            .rev()
+            .find(|(_, w)| w.write_type == WriteType::Put)
+            .map(|(&(_, c), _)| c)
+        else {
             return;
         };
         let old: Vec<(u64, Write)> = self
@@ -358,14 +366,28 @@ mod tests {
             start_ts: start,
         };
         let t = |ms: u64| ms << 18;
-        for ms in [1_000u64, 2_000, 3_000, 20_000] {
+        for ms in [1_000u64, 2_000, 3_000] {
             d.apply(&[
                 Modify::PutDefault(5, t(ms) - 1, ms as i64),
                 Modify::PutWrite(5, t(ms), put(t(ms) - 1)),
             ]);
         }
-        // Safe point 10 s behind 20 s: the 3 s version is what a read at 10 s sees.
-        assert_eq!(d.write.len(), 2);
+        // A rollback record below the safe point must not hide the value.
+        d.apply(&[Modify::PutWrite(
+            5,
+            t(9_000),
+            Write {
+                write_type: WriteType::Rollback,
+                start_ts: t(9_000),
+            },
+        )]);
+        d.apply(&[
+            Modify::PutDefault(5, t(20_000) - 1, 20_000),
+            Modify::PutWrite(5, t(20_000), put(t(20_000) - 1)),
+        ]);
+        // Safe point 10 s behind 20 s: the 3 s version is what a read at 10 s
+        // sees; the 1 s and 2 s versions are gone.
+        assert_eq!(d.write.len(), 3);
         assert_eq!(d.default.len(), 2);
         assert_eq!(d.get(5, t(10_000)), Ok(Some(3_000)));
         assert_eq!(d.get(5, t(20_000)), Ok(Some(20_000)));

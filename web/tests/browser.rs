@@ -1114,6 +1114,7 @@ async fn the_wait_for_graph_draws_and_moves_for_deadlock_detector_oom() {
     assert_eq!(page.count(".backlog-store.detector-leader"), 1);
     assert!(page.count(".queue-row[data-queue=\"detector_stream\"]") >= 2);
     assert!(page.count("canvas.mem-chart") >= 2);
+    assert!(page.find("#backlog-chart").is_some(), "the backlog chart");
     assert!(page
         .find("#memory-tree details[data-path=\"lock_manager\"]")
         .is_some());

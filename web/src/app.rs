@@ -20,7 +20,7 @@ use kvscope_core::Simulation;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
-use crate::components::backlog::BacklogPanel;
+use crate::components::backlog::{BacklogChart, BacklogPanel};
 use crate::components::charts::Charts;
 use crate::components::cluster_map::ClusterMap;
 use crate::components::contention::ContentionControls;
@@ -647,6 +647,7 @@ impl Component for App {
                                 }
                                 <WaitForPanel frame={frame.clone()} />
                                 <BacklogPanel frame={frame.clone()} />
+                                <BacklogChart data={self.charts.clone()} />
                                 <ClusterMap frame={frame.clone()} on_select={link.callback(Msg::SelectRegion)} />
                                 <RaftGroup frame={frame.clone()} />
                             }

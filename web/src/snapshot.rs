@@ -197,6 +197,9 @@ pub struct ChartData {
     pub memory: Vec<StoreMemory>,
     /// Stores killed by the OOM killer, for markers.
     pub oom_kills: Vec<OomKill>,
+    /// Detector stream depth per store, `(store, [(t_ms, messages)])`, from
+    /// `detector_backlog_store_{N}` (lock-manager scenarios only).
+    pub backlog: Vec<(u64, Vec<(u64, f64)>)>,
 }
 
 /// The memory series of one store, by top-level module of its trace tree.
@@ -295,6 +298,14 @@ impl ChartData {
                 None => Vec::new(),
             },
             oom_kills: lock_core::oom_kills(sim),
+            backlog: sim
+                .series()
+                .iter()
+                .filter_map(|(k, v)| {
+                    let store = k.strip_prefix("detector_backlog_store_")?.parse().ok()?;
+                    Some((store, v.clone()))
+                })
+                .collect(),
         }
     }
 }

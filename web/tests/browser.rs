@@ -45,6 +45,13 @@ impl Drop for Page {
 
 impl Page {
     async fn mount(launch: Launch) -> Page {
+        // A test that failed before may have left the error panel open; only
+        // a panel this page opens counts (see `wait_for`).
+        if let Some(panel) = document().get_element_by_id("error-panel") {
+            panel
+                .set_attribute("hidden", "")
+                .expect("hide the error panel");
+        }
         let root = document().create_element("div").expect("create div");
         document()
             .body()
@@ -1114,6 +1121,10 @@ async fn the_wait_for_graph_draws_and_moves_for_deadlock_detector_oom() {
     assert_eq!(page.count(".backlog-store.detector-leader"), 1);
     assert!(page.count(".queue-row[data-queue=\"detector_stream\"]") >= 2);
     assert!(page.count("canvas.mem-chart") >= 2);
+    page.wait_for("the backlog chart", 10_000, |p| {
+        p.find("#backlog-chart").is_some()
+    })
+    .await;
     assert!(page
         .find("#memory-tree details[data-path=\"lock_manager\"]")
         .is_some());

@@ -3,15 +3,20 @@
 //! depth, bytes, items in and out over the last virtual second and its
 //! capacity when bounded. The detector leader is marked; a queue that fills
 //! faster than it drains is flagged, loudly for the detector stream (the
-//! backlog behind TiKV issue 17394).
+//! backlog behind TiKV issue 17394). Below the table, the detector stream's
+//! depth per store over virtual time ([`BacklogChart`]).
 
 use std::rc::Rc;
 
 use kvscope_core::view::{DetectorRole, QueueView, StoreLockView};
 use yew::prelude::*;
 
+use plotters::prelude::*;
+use plotters_canvas::CanvasBackend;
+use web_sys::HtmlCanvasElement;
+
 use crate::format::{bytes, count};
-use crate::snapshot::Frame;
+use crate::snapshot::{ChartData, Frame};
 
 /// How a queue is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,6 +160,126 @@ pub fn BacklogPanel(props: &BacklogProps) -> Html {
                 </tr></thead>
                 { for stores }
             </table>
+        </div>
+    }
+}
+
+/// Line colour of store `store` in the backlog chart.
+pub fn store_color(store: u64) -> RGBColor {
+    const PALETTE: [RGBColor; 5] = [
+        RGBColor(124, 58, 237),
+        RGBColor(220, 38, 38),
+        RGBColor(37, 99, 235),
+        RGBColor(22, 163, 74),
+        RGBColor(217, 119, 6),
+    ];
+    PALETTE[(store.saturating_sub(1) % PALETTE.len() as u64) as usize]
+}
+
+fn draw_backlog(canvas: HtmlCanvasElement, data: &ChartData) -> Result<(), String> {
+    let dpr = crate::components::charts::fit_canvas(&canvas);
+    let backend = CanvasBackend::with_canvas_object(canvas)
+        .ok_or_else(|| "this browser gave no 2D canvas context".to_string())?;
+    let root = backend.into_drawing_area();
+    let font = |px: f64| ("sans-serif", (px * dpr) as u32);
+    let axis = RGBColor(71, 85, 105);
+    let grid = RGBColor(232, 235, 240);
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let xm = (data.now_ms.max(60_000) as f64 / 1000.0).ceil();
+    let peak = data
+        .backlog
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|p| p.1))
+        .fold(0.0, f64::max);
+    let ym = (peak * 1.15).max(10.0);
+    let mut chart = ChartBuilder::on(&root)
+        .margin((5.0 * dpr) as u32)
+        .margin_right((14.0 * dpr) as u32)
+        .x_label_area_size((18.0 * dpr) as u32)
+        .y_label_area_size((50.0 * dpr) as u32)
+        .build_cartesian_2d(0f64..xm, 0f64..ym)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .light_line_style(grid)
+        .bold_line_style(grid)
+        .axis_style(axis)
+        .label_style(font(10.0).into_font().color(&axis))
+        .x_labels(8)
+        .y_labels(4)
+        .x_label_formatter(&|x| format!("{x:.0}s"))
+        .y_label_formatter(&|y| {
+            if *y >= 1000.0 {
+                format!("{:.0}k", y / 1000.0)
+            } else {
+                format!("{y:.0}")
+            }
+        })
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (store, points) in &data.backlog {
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().map(|&(t, v)| (t as f64 / 1000.0, v)),
+                store_color(*store).stroke_width((2.0 * dpr) as u32),
+            ))
+            .map_err(|e| e.to_string())?;
+    }
+    for k in &data.oom_kills {
+        let at = k.at_ms as f64 / 1000.0;
+        chart
+            .draw_series(std::iter::once(Text::new(
+                format!("OOM s{}", k.store),
+                (at, ym * 0.95),
+                font(10.0).into_font().color(&RGBColor(220, 38, 38)),
+            )))
+            .map_err(|e| e.to_string())?;
+    }
+    root.present().map_err(|e| e.to_string())
+}
+
+/// Properties of [`BacklogChart`].
+#[derive(Properties, PartialEq)]
+pub struct BacklogChartProps {
+    /// The series.
+    pub data: Rc<ChartData>,
+}
+
+/// The detector stream's depth per store over virtual time (`#backlog-chart`).
+#[component]
+pub fn BacklogChart(props: &BacklogChartProps) -> Html {
+    let node = use_node_ref();
+    let error = use_state(|| None::<String>);
+    {
+        let (node, error) = (node.clone(), error.clone());
+        use_effect_with(props.data.clone(), move |data| {
+            let e = node
+                .cast::<HtmlCanvasElement>()
+                .and_then(|c| draw_backlog(c, data).err());
+            if *error != e {
+                error.set(e);
+            }
+        });
+    }
+    if props.data.backlog.is_empty() {
+        return html! {};
+    }
+    html! {
+        <div class="panel backlog-chart-panel">
+            <div class="chart-head">
+                <h2>{"Detector stream backlog"}</h2>
+                <span class="chart-legend">
+                    { for props.data.backlog.iter().map(|(s, _)| {
+                        let c = store_color(*s);
+                        html! { <><span class="swatch" style={format!("background:rgb({},{},{})", c.0, c.1, c.2)}></span>{ format!("store {s}") }</> }
+                    }) }
+                    <span>{" · DeadlockRequests queued on each store's stream to the detector leader"}</span>
+                </span>
+            </div>
+            <canvas id="backlog-chart" class="chart backlog-chart" ref={node}></canvas>
+            if let Some(e) = &*error {
+                <div class="inline-error">{ format!("Chart: {e}") }</div>
+            }
         </div>
     }
 }

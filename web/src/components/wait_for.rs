@@ -636,7 +636,7 @@ fn folded(
         let (path, label_at) = if (a.0 - b.0).abs() < 1.0 {
             // Owner to owner, in the right column: an arc on the right,
             // wider for rows further apart.
-            let bulge = 14.0 + (a.1 - b.1).abs() * 0.6;
+            let bulge = (14.0 + (a.1 - b.1).abs() * 0.6).min(50.0);
             let x = a.0 + NODE_W / 2.0;
             (
                 format!(
@@ -650,7 +650,7 @@ fn folded(
                     x + 2.0,
                     b.1
                 ),
-                (x + bulge * 0.75 + 16.0, (a.1 + b.1) / 2.0 + 3.0),
+                (x + bulge * 0.75 + 4.0, (a.1 + b.1) / 2.0 + 3.0),
             )
         } else {
             straight(a, b)

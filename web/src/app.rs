@@ -34,7 +34,6 @@ use crate::components::operators::Operators;
 use crate::components::raft_group::RaftGroup;
 use crate::components::story::StoryPanel;
 use crate::components::wait_for::WaitForPanel;
-use crate::lock_core;
 use crate::panic::{self, RunInfo};
 use crate::snapshot::{self, ChartData, Frame, LogFilter, LogSlice, TreePick};
 use crate::speed::Speed;
@@ -331,8 +330,11 @@ impl App {
             }
         };
         let Some(sim) = self.sim.as_mut() else { return };
-        if let Err(message) = lock_core::set_live_param(sim, &name, &canonical) {
-            self.param_error = Some(ParamError { name, message });
+        if let Err(e) = sim.set_live_param(&name, &canonical) {
+            self.param_error = Some(ParamError {
+                name,
+                message: e.to_string(),
+            });
             return;
         }
         self.param_error = None;

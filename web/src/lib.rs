@@ -19,7 +19,6 @@
 pub mod app;
 pub mod components;
 pub mod format;
-pub mod lock_core;
 pub mod panic;
 pub mod snapshot;
 pub mod speed;

@@ -10,8 +10,6 @@ use kvscope_core::observe::{Level, LogLine};
 use kvscope_core::view::{ClusterView, FaultWindow, LockView, OomKill, RaftGroupView};
 use kvscope_core::Simulation;
 
-use crate::lock_core;
-
 /// Id of the scenario whose page shows the lock-manager panels.
 pub const DEADLOCK_SCENARIO: &str = "deadlock-detector-oom";
 
@@ -85,7 +83,7 @@ impl LockFrame {
             })
             .unwrap_or(1);
         let tree = match pick.at_ms {
-            Some(at) if at < now_ms => lock_core::memory_tree_at(sim, tree_store, at),
+            Some(at) if at < now_ms => sim.memory_tree_at(tree_store, at),
             _ => view
                 .stores
                 .iter()
@@ -94,7 +92,7 @@ impl LockFrame {
         };
         LockFrame {
             now_ms,
-            oom_kills: lock_core::oom_kills(sim),
+            oom_kills: sim.oom_kills().to_vec(),
             counters: LOCK_COUNTERS
                 .iter()
                 .map(|c| (*c, sim.counters().get(c).copied().unwrap_or(0)))
@@ -171,7 +169,7 @@ impl Frame {
             transfer_rejected: counter("transfer_leader_rejected"),
             transfer_succeeded: counter("transfer_leader_succeeded"),
             events: sim.events_processed(),
-            locks: lock_core::lock_view(sim)
+            locks: lock_view(sim)
                 .filter(|v| shows_locks(sim.params().scenario, Some(v)))
                 .map(|v| LockFrame::capture(sim, v, pick)),
         }
@@ -280,9 +278,7 @@ impl ChartData {
             p50: series("latency_p50_ms"),
             p99: series("latency_p99_ms"),
             faults: sim.fault_windows(),
-            memory: match lock_core::lock_view(sim)
-                .filter(|v| shows_locks(sim.params().scenario, Some(v)))
-            {
+            memory: match lock_view(sim).filter(|v| shows_locks(sim.params().scenario, Some(v))) {
                 Some(v) => v
                     .stores
                     .iter()
@@ -297,7 +293,7 @@ impl ChartData {
                     .collect(),
                 None => Vec::new(),
             },
-            oom_kills: lock_core::oom_kills(sim),
+            oom_kills: sim.oom_kills().to_vec(),
             backlog: sim
                 .series()
                 .iter()
@@ -392,4 +388,10 @@ impl LogSlice {
             total: log.len(),
         }
     }
+}
+
+/// The lock manager, transactions and deadlock detector of the cluster;
+/// `None` when no store runs a lock manager (io-hang-transfer-leader).
+fn lock_view(sim: &Simulation) -> Option<kvscope_core::view::LockView> {
+    Some(sim.lock_view()).filter(|v| !v.stores.is_empty())
 }

@@ -699,7 +699,11 @@ impl LockManager {
                 allow_lock_with_conflict: prev.allow_lock_with_conflict,
             };
             match fix {
-                UpdateWaitForFix::None | UpdateWaitForFix::Backpressure => {
+                // PR 17500 made the re-pointing a no-op for non-fair waiters.
+                UpdateWaitForFix::NonFairNoop if !prev.allow_lock_with_conflict => {}
+                UpdateWaitForFix::None
+                | UpdateWaitForFix::Backpressure
+                | UpdateWaitForFix::NonFairNoop => {
                     self.schedule_detect(
                         DeadlockRequestType::CleanUpWaitFor,
                         ev.start_ts,
@@ -707,17 +711,6 @@ impl LockManager {
                         out,
                     );
                     self.schedule_detect(DeadlockRequestType::Detect, ev.start_ts, new, out);
-                }
-                UpdateWaitForFix::NonFairNoop => {
-                    if prev.allow_lock_with_conflict {
-                        self.schedule_detect(
-                            DeadlockRequestType::CleanUpWaitFor,
-                            ev.start_ts,
-                            prev,
-                            out,
-                        );
-                        self.schedule_detect(DeadlockRequestType::Detect, ev.start_ts, new, out);
-                    }
                 }
                 UpdateWaitForFix::SkipDetectOnOwnerChange => {
                     if prev.allow_lock_with_conflict {

@@ -10,17 +10,14 @@
 //! The stream drains at a bounded rate, the backlog grows with every handoff,
 //! the store's memory grows with it, and the OOM killer ends the process.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use super::io_hang::num;
 use crate::effect::Ctx;
-use crate::env::{Disk, DiskConfig, Network, NetworkConfig};
+use crate::env::{DiskConfig, Network, NetworkConfig};
 use crate::lock_manager::{LockManagerConfig, UpdateWaitForFix};
-use crate::msg::{PeerMeta, RegionMeta};
 use crate::pd::{Pd, PdConfig};
-use crate::raftstore::storage::SnapManager;
-use crate::raftstore::{RaftstoreConfig, Store, TransferLeaderCheck};
+use crate::raftstore::{RaftstoreConfig, TransferLeaderCheck};
 use crate::scenario::{ParamSpec, Params, ScenarioError, ScenarioSpec, Story, Unit};
 use crate::sim::{Fault, World};
 use crate::time::{MS, SEC};
@@ -180,9 +177,7 @@ pub fn build(
     } else {
         2
     };
-    let mut next_peer_id = 100;
-    let mut regions = Vec::new();
-    for rid in 1..=REGIONS {
+    let (regions, last_peer_id) = super::pre_split_regions(REGIONS, KEYS_PER_REGION, |rid| {
         let leader_store = match rid {
             1 => 1,
             TABLE_REGION => table_leader,
@@ -195,55 +190,20 @@ pub fn build(
                 stores_of.push(s);
             }
         }
-        let mut peers: Vec<PeerMeta> = stores_of
-            .iter()
-            .map(|&s| {
-                next_peer_id += 1;
-                PeerMeta {
-                    id: next_peer_id,
-                    store_id: s,
-                    is_learner: false,
-                }
-            })
-            .collect();
-        let leader = peers[0];
-        peers.sort();
-        let meta = RegionMeta {
-            id: rid,
-            start_key: (rid - 1) * KEYS_PER_REGION,
-            end_key: if rid == REGIONS {
-                u64::MAX
-            } else {
-                rid * KEYS_PER_REGION
-            },
-            conf_ver: 1,
-            version: 1,
-            peers,
-        };
-        regions.push((meta, leader));
-    }
-
-    let snaps = SnapManager::default();
-    let mut stores = BTreeMap::new();
-    let mut disks = BTreeMap::new();
-    for &s in &store_ids {
-        let mut st = Store::new(s, cfg.clone(), snaps.clone(), logger.clone());
-        st.enable_lock_manager(lm_cfg.clone());
-        stores.insert(s, st);
-        disks.insert(
-            s,
-            Disk::new(DiskConfig {
-                latency: p.num("disk_latency"),
-                bandwidth_bytes_per_sec: 500 * 1_000_000,
-            }),
-        );
-    }
-    for (meta, leader) in &regions {
-        for peer in &meta.peers {
-            let st = stores.get_mut(&peer.store_id).expect("store exists");
-            st.bootstrap_peer(ctx, meta.clone(), peer.id == leader.id);
-        }
-    }
+        stores_of
+    });
+    let (mut stores, disks) = super::bootstrap_stores(
+        ctx,
+        &store_ids,
+        &cfg,
+        DiskConfig {
+            latency: p.num("disk_latency"),
+            bandwidth_bytes_per_sec: 500 * 1_000_000,
+        },
+        &regions,
+        &logger,
+        |st| st.enable_lock_manager(lm_cfg.clone()),
+    );
     if p.choice("workload") == "bank" {
         let accounts_regions: Vec<u64> = (TABLE_REGION..=REGIONS)
             .map(|r| (r - 1) * KEYS_PER_REGION)
@@ -280,7 +240,7 @@ pub fn build(
         },
         &regions,
         &store_ids,
-        next_peer_id + 1000,
+        last_peer_id + 1000,
     );
     pd.start(ctx);
     let table = &regions[(TABLE_REGION - 1) as usize].0;

@@ -16,11 +16,9 @@ use std::rc::Rc;
 
 use crate::client::{Workload, WorkloadConfig};
 use crate::effect::Ctx;
-use crate::env::{Disk, DiskConfig, Network, NetworkConfig};
-use crate::msg::{PeerMeta, RegionMeta};
+use crate::env::{DiskConfig, Network, NetworkConfig};
 use crate::pd::{Pd, PdConfig};
-use crate::raftstore::storage::SnapManager;
-use crate::raftstore::{RaftstoreConfig, Store, TransferLeaderCheck};
+use crate::raftstore::{RaftstoreConfig, TransferLeaderCheck};
 use crate::scenario::{ParamSpec, Params, ScenarioError, ScenarioSpec, Story, Unit};
 use crate::sim::{Fault, World};
 use crate::time::{MS, SEC};
@@ -149,10 +147,8 @@ pub fn build(
 
     // Placement: region i gets stores i, i+1, i+2 (mod n), leader on the first;
     // the hot region gets the hang store (as leader) and the two lowest other stores.
-    let mut next_peer_id = 100;
-    let mut regions = Vec::new();
-    for rid in 1..=n_regions {
-        let stores_of: Vec<u64> = if rid == hot_region {
+    let (regions, last_peer_id) = super::pre_split_regions(n_regions, KEYS_PER_REGION, |rid| {
+        if rid == hot_region {
             let mut others: Vec<u64> = store_ids
                 .iter()
                 .copied()
@@ -163,54 +159,20 @@ pub fn build(
             others
         } else {
             (0..3).map(|k| (rid - 1 + k) % n_stores + 1).collect()
-        };
-        let mut peers: Vec<PeerMeta> = stores_of
-            .iter()
-            .map(|&s| {
-                next_peer_id += 1;
-                PeerMeta {
-                    id: next_peer_id,
-                    store_id: s,
-                    is_learner: false,
-                }
-            })
-            .collect();
-        let leader = peers[0];
-        peers.sort();
-        let meta = RegionMeta {
-            id: rid,
-            start_key: (rid - 1) * KEYS_PER_REGION,
-            end_key: if rid == n_regions {
-                u64::MAX
-            } else {
-                rid * KEYS_PER_REGION
-            },
-            conf_ver: 1,
-            version: 1,
-            peers,
-        };
-        regions.push((meta, leader));
-    }
-
-    let snaps = SnapManager::default();
-    let mut stores = std::collections::BTreeMap::new();
-    let mut disks = std::collections::BTreeMap::new();
-    for &s in &store_ids {
-        stores.insert(s, Store::new(s, cfg.clone(), snaps.clone(), logger.clone()));
-        disks.insert(
-            s,
-            Disk::new(DiskConfig {
-                latency: p.num("disk_latency"),
-                bandwidth_bytes_per_sec: p.num("disk_bandwidth") * 1_000_000,
-            }),
-        );
-    }
-    for (meta, leader) in &regions {
-        for peer in &meta.peers {
-            let st = stores.get_mut(&peer.store_id).expect("store exists");
-            st.bootstrap_peer(ctx, meta.clone(), peer.id == leader.id);
         }
-    }
+    });
+    let (stores, disks) = super::bootstrap_stores(
+        ctx,
+        &store_ids,
+        &cfg,
+        DiskConfig {
+            latency: p.num("disk_latency"),
+            bandwidth_bytes_per_sec: p.num("disk_bandwidth") * 1_000_000,
+        },
+        &regions,
+        &logger,
+        |_| {},
+    );
     for st in stores.values() {
         st.start_timers(ctx);
     }
@@ -224,7 +186,7 @@ pub fn build(
         },
         &regions,
         &store_ids,
-        next_peer_id + 1000,
+        last_peer_id + 1000,
     );
     pd.start(ctx);
     let hot_meta = &regions[(hot_region - 1) as usize].0;

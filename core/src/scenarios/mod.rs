@@ -3,9 +3,86 @@
 pub mod deadlock_oom;
 pub mod io_hang;
 
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
 use crate::effect::Ctx;
+use crate::env::{Disk, DiskConfig};
+use crate::msg::{PeerMeta, RegionMeta};
+use crate::raftstore::storage::SnapManager;
+use crate::raftstore::{RaftstoreConfig, Store};
 use crate::scenario::{Params, ScenarioError};
 use crate::sim::{Fault, World};
+
+/// Pre-split regions `1..=n`, each covering `keys_per_region` keys (the last
+/// one up to +inf), with peers on `stores_of(region)` (leader first). Peer ids
+/// start above 100. Returns each region with its leader, and the last peer id.
+pub fn pre_split_regions(
+    n: u64,
+    keys_per_region: u64,
+    stores_of: impl Fn(u64) -> Vec<u64>,
+) -> (Vec<(RegionMeta, PeerMeta)>, u64) {
+    let mut next_peer_id = 100;
+    let mut regions = Vec::new();
+    for rid in 1..=n {
+        let mut peers: Vec<PeerMeta> = stores_of(rid)
+            .into_iter()
+            .map(|s| {
+                next_peer_id += 1;
+                PeerMeta {
+                    id: next_peer_id,
+                    store_id: s,
+                    is_learner: false,
+                }
+            })
+            .collect();
+        let leader = peers[0];
+        peers.sort();
+        let meta = RegionMeta {
+            id: rid,
+            start_key: (rid - 1) * keys_per_region,
+            end_key: if rid == n {
+                u64::MAX
+            } else {
+                rid * keys_per_region
+            },
+            conf_ver: 1,
+            version: 1,
+            peers,
+        };
+        regions.push((meta, leader));
+    }
+    (regions, next_peer_id)
+}
+
+/// Stores `store_ids`, each with a disk of `disk` and set up by `setup`, with
+/// every region's peers bootstrapped (the leader campaigns at once).
+pub fn bootstrap_stores(
+    ctx: &mut Ctx,
+    store_ids: &[u64],
+    cfg: &Rc<RaftstoreConfig>,
+    disk: DiskConfig,
+    regions: &[(RegionMeta, PeerMeta)],
+    logger: &slog::Logger,
+    mut setup: impl FnMut(&mut Store),
+) -> (BTreeMap<u64, Store>, BTreeMap<u64, Disk>) {
+    let snaps = SnapManager::default();
+    let mut stores = BTreeMap::new();
+    let mut disks = BTreeMap::new();
+    for &s in store_ids {
+        let mut st = Store::new(s, cfg.clone(), snaps.clone(), logger.clone());
+        setup(&mut st);
+        stores.insert(s, st);
+        disks.insert(s, Disk::new(disk.clone()));
+    }
+    for (meta, leader) in regions {
+        for peer in &meta.peers {
+            let st = stores.get_mut(&peer.store_id).expect("store exists");
+            st.bootstrap_peer(ctx, meta.clone(), peer.id == leader.id);
+        }
+    }
+    (stores, disks)
+}
 
 /// Builds the world of `params.scenario`.
 ///

@@ -71,12 +71,46 @@ pub struct Client {
     cache: BTreeMap<u64, Cached>,
     op: Option<Op>,
     next_req_id: u64,
+    /// The in-flight request's timeout.
+    timeout: RequestTimeout,
+}
+
+/// A client's request timeout with one re-armed timer: instead of one timer
+/// per request (almost all of which would fire for nothing), a client keeps a
+/// single timer and, when it fires early, re-arms it for the current deadline.
+#[derive(Clone, Debug, Default)]
+pub struct RequestTimeout {
     /// When the in-flight request times out, virtual µs.
     deadline: Micros,
-    /// When the client's one timeout timer fires next, if armed. Instead of one
-    /// timer per request (almost all of which would fire for nothing), a thread
-    /// keeps a single timer and re-arms it for the current deadline.
+    /// When the timer fires next, if armed.
     timer_at: Option<Micros>,
+}
+
+impl RequestTimeout {
+    /// A request was sent: it times out `after` µs from now; `timer` is set
+    /// at `node` unless one is already pending.
+    pub fn arm(&mut self, ctx: &mut Ctx, node: Node, after: Micros, timer: Timer) {
+        self.deadline = ctx.now + after;
+        if self.timer_at.is_none() {
+            self.timer_at = Some(self.deadline);
+            ctx.timer(node, after, timer);
+        }
+    }
+
+    /// The timer fired. Returns true when a request is `in_flight` and its
+    /// deadline has passed; re-arms the timer when the deadline is still ahead.
+    pub fn fired(&mut self, ctx: &mut Ctx, node: Node, timer: Timer, in_flight: bool) -> bool {
+        self.timer_at = None;
+        if !in_flight {
+            return false;
+        }
+        if ctx.now < self.deadline {
+            self.timer_at = Some(self.deadline);
+            ctx.timer(node, self.deadline - ctx.now, timer);
+            return false;
+        }
+        true
+    }
 }
 
 /// Completions during the current second, for the QPS and latency series.
@@ -126,8 +160,7 @@ impl Workload {
                 cache: cache.clone(),
                 op: None,
                 next_req_id: 0,
-                deadline: 0,
-                timer_at: None,
+                timeout: RequestTimeout::default(),
             })
             .collect();
         Workload {
@@ -190,20 +223,14 @@ impl Workload {
                 c.send(ctx, pd, &cfg);
             }
             Timer::ClientTimeout => {
-                c.timer_at = None;
+                let in_flight = c.op.as_ref().is_some_and(|op| op.in_flight);
+                if !c
+                    .timeout
+                    .fired(ctx, Node::Client(c.id), Timer::ClientTimeout, in_flight)
+                {
+                    return;
+                }
                 let Some(op) = &c.op else { return };
-                if !op.in_flight {
-                    return;
-                }
-                if ctx.now < c.deadline {
-                    c.timer_at = Some(c.deadline);
-                    ctx.timer(
-                        Node::Client(c.id),
-                        c.deadline - ctx.now,
-                        Timer::ClientTimeout,
-                    );
-                    return;
-                }
                 ctx.count("client_request_timeouts", 1);
                 let key = op.key;
                 // client-go invalidates the cached region and reloads it after backing off.
@@ -337,15 +364,12 @@ impl Client {
             value_len: cfg.value_len,
         };
         ctx.send(Node::Client(self.id), Node::Store(store), Msg::Write(req));
-        self.deadline = ctx.now + cfg.request_timeout;
-        if self.timer_at.is_none() {
-            self.timer_at = Some(self.deadline);
-            ctx.timer(
-                Node::Client(self.id),
-                cfg.request_timeout,
-                Timer::ClientTimeout,
-            );
-        }
+        self.timeout.arm(
+            ctx,
+            Node::Client(self.id),
+            cfg.request_timeout,
+            Timer::ClientTimeout,
+        );
     }
 
     fn backoff(

@@ -20,6 +20,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::client::RequestTimeout;
 use crate::effect::{Ctx, Timer};
 use crate::env::Node;
 use crate::msg::{
@@ -159,8 +160,7 @@ struct Session {
     txn: Option<Txn>,
     inflight: Option<Inflight>,
     next_req_id: u64,
-    deadline: Micros,
-    timer_at: Option<Micros>,
+    timeout: RequestTimeout,
     backoff: Micros,
     retiring: bool,
     txn_count: u64,
@@ -249,8 +249,7 @@ impl SessionWorkload {
                 txn: None,
                 inflight: None,
                 next_req_id: 0,
-                deadline: 0,
-                timer_at: None,
+                timeout: RequestTimeout::default(),
                 backoff: 0,
                 retiring: false,
                 txn_count: 0,
@@ -358,17 +357,11 @@ impl SessionWorkload {
                 }
             }
             Timer::SessionTimeout => {
-                s.timer_at = None;
-                if s.inflight.is_none() {
-                    return;
-                }
-                if ctx.now < s.deadline {
-                    s.timer_at = Some(s.deadline);
-                    ctx.timer(
-                        Node::Client(s.id),
-                        s.deadline - ctx.now,
-                        Timer::SessionTimeout,
-                    );
+                let in_flight = s.inflight.is_some();
+                if !s
+                    .timeout
+                    .fired(ctx, Node::Client(s.id), Timer::SessionTimeout, in_flight)
+                {
                     return;
                 }
                 ctx.count("txn_request_timeouts", 1);
@@ -601,15 +594,12 @@ impl Session {
                 cmd,
             },
         );
-        self.deadline = ctx.now + cfg.request_timeout;
-        if self.timer_at.is_none() {
-            self.timer_at = Some(self.deadline);
-            ctx.timer(
-                Node::Client(self.id),
-                cfg.request_timeout,
-                Timer::SessionTimeout,
-            );
-        }
+        self.timeout.arm(
+            ctx,
+            Node::Client(self.id),
+            cfg.request_timeout,
+            Timer::SessionTimeout,
+        );
     }
 
     /// client-go's `BoRegionScheduling`: 2 ms doubling to 500 ms.

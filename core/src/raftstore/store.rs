@@ -913,18 +913,14 @@ impl Store {
                 } else {
                     Err(RegionError::StaleCommand)
                 };
-                match p.owner {
-                    ProposalOwner::Client { client, req_id } => ctx.send(
-                        Node::Store(store_id),
-                        Node::Client(client),
-                        Msg::WriteResponse {
-                            req_id,
-                            region_id,
-                            result,
-                        },
-                    ),
-                    ProposalOwner::Txn { cid } => self.txn_applied.push((cid, result)),
-                }
+                answer_proposal(
+                    ctx,
+                    store_id,
+                    &mut self.txn_applied,
+                    p.owner,
+                    region_id,
+                    result,
+                );
             }
         }
         if let Some(i) = last {
@@ -950,20 +946,15 @@ impl Store {
                 format!("starts destroy, peer_id: {}, reason: {why}", p.meta.id),
             );
             for pr in p.proposals {
-                match pr.owner {
-                    ProposalOwner::Client { client, req_id } => ctx.send(
-                        Node::Store(self.id),
-                        Node::Client(client),
-                        Msg::WriteResponse {
-                            req_id,
-                            region_id,
-                            result: Err(RegionError::RegionNotFound),
-                        },
-                    ),
-                    ProposalOwner::Txn { cid } => self
-                        .txn_applied
-                        .push((cid, Err(RegionError::RegionNotFound))),
-                }
+                let result = Err(RegionError::RegionNotFound);
+                answer_proposal(
+                    ctx,
+                    self.id,
+                    &mut self.txn_applied,
+                    pr.owner,
+                    region_id,
+                    result,
+                );
             }
         }
         self.dirty.remove(&region_id);
@@ -1146,6 +1137,31 @@ impl Store {
         );
         self.start_timers(ctx);
         self.handle_readies(ctx);
+    }
+}
+
+/// Settles a proposal: a raw write's client gets its `WriteResponse`; a txn
+/// command's outcome is queued for the scheduler (`on_txn_applied`), which
+/// runs once the apply loop has released the peer.
+fn answer_proposal(
+    ctx: &mut Ctx,
+    store_id: u64,
+    txn_applied: &mut Vec<(u64, Result<(), RegionError>)>,
+    owner: ProposalOwner,
+    region_id: u64,
+    result: Result<(), RegionError>,
+) {
+    match owner {
+        ProposalOwner::Client { client, req_id } => ctx.send(
+            Node::Store(store_id),
+            Node::Client(client),
+            Msg::WriteResponse {
+                req_id,
+                region_id,
+                result,
+            },
+        ),
+        ProposalOwner::Txn { cid } => txn_applied.push((cid, result)),
     }
 }
 

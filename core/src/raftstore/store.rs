@@ -930,9 +930,6 @@ impl Store {
         if destroy {
             self.destroy_peer(ctx, region_id, "peer removed by conf change");
         }
-        for (cid, result) in std::mem::take(&mut self.txn_applied) {
-            self.on_txn_applied(ctx, cid, result);
-        }
     }
 
     fn destroy_peer(&mut self, ctx: &mut Ctx, region_id: u64, why: &str) {
@@ -962,13 +959,13 @@ impl Store {
 
     /// Handles raft-rs readies of every peer touched since the last call.
     pub fn handle_readies(&mut self, ctx: &mut Ctx) {
+        // Txn commands settled by the last applies answer first: releasing
+        // their latches may run (and propose) the commands waiting on them.
+        for (cid, result) in std::mem::take(&mut self.txn_applied) {
+            self.on_txn_applied(ctx, cid, result);
+        }
         while let Some(rid) = self.dirty.pop_first() {
             self.handle_ready(ctx, rid);
-        }
-        if !self.txn_applied.is_empty() {
-            for (cid, result) in std::mem::take(&mut self.txn_applied) {
-                self.on_txn_applied(ctx, cid, result);
-            }
         }
         self.refresh_detector_role(ctx);
     }

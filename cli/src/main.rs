@@ -15,7 +15,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use kvscope_core::scenario::{self, Params};
+use kvscope_core::scenario::Params;
+use kvscope_core::scenarios;
 use kvscope_core::summary::RunSummary;
 use kvscope_core::time::MS;
 use kvscope_core::Simulation;
@@ -88,13 +89,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Scenarios => {
-            for s in scenario::SCENARIOS {
+            for s in scenarios::specs() {
                 println!("{}\t{}", s.id, s.title);
             }
             ExitCode::SUCCESS
         }
-        Command::Describe { scenario } => match scenario::find(&scenario) {
-            Ok(spec) => {
+        Command::Describe { scenario } => match scenarios::find(&scenario) {
+            Ok(scenario) => {
+                let spec = scenario.spec();
                 println!("{} — {}\nsource: {}\n", spec.id, spec.title, spec.source);
                 println!(
                     "{:<30} {:>10} {:<7} {:<22} meaning",

@@ -6,34 +6,41 @@
 //! clock, with TiKV's own log strings, counters, time series, and invariant checks.
 //!
 //! The crate is sans-IO: no wall clock, threads, OS randomness or browser API.
-//! All randomness comes from one seeded [`rng::SimRng`]; all maps that are
-//! iterated are ordered (`BTreeMap`). The same scenario, seed and commands give
-//! the same trace natively and in wasm ([`Simulation::trace_hash`]).
+//! All randomness comes from one seeded [`kernel::rng::SimRng`]; all maps that
+//! are iterated are ordered (`BTreeMap`). The same scenario, seed and commands
+//! give the same trace natively and in wasm ([`Simulation::trace_hash`]).
 //!
-//! Entry points: [`scenario::SCENARIOS`] (what can be run), [`Simulation::new`]
+//! Layers, each using only those above it in this list:
+//! [`kernel`] (time, RNG, event queue, effects, log, metrics, trace hash) →
+//! [`proto`] (messages and timers) → [`env`] (network, disks, faults, OOM
+//! killer) and [`memory`] → the components ([`raftstore`], [`storage`],
+//! [`lock_manager`], [`pd`], [`client`]) → [`invariants`] and [`world`] →
+//! [`scenario`] (the seam) → [`scenarios`] (the registry) → [`sim`] →
+//! [`views`] and [`summary`].
+//!
+//! Entry points: [`scenarios::REGISTRY`] (what can be run), [`Simulation::new`]
 //! (build one), [`Simulation::run_until`] / [`Simulation::run_bounded`] (advance),
-//! [`Simulation::view`] / [`Simulation::raft_group`] (read), and
-//! [`summary::RunSummary`] (the command line's JSON).
+//! [`views::cluster::cluster_view`] and the other builders of [`views`] (read),
+//! and [`summary::RunSummary`] (the command line's JSON).
 
 pub mod client;
-pub mod effect;
 pub mod env;
 pub mod invariants;
+pub mod kernel;
 pub mod lock_manager;
 pub mod memory;
-pub mod msg;
-pub mod observe;
 pub mod pd;
+pub mod proto;
 pub mod raftstore;
-pub mod rng;
 pub mod scenario;
 pub mod scenarios;
 pub mod sim;
 pub mod storage;
 pub mod summary;
-pub mod time;
-pub mod txn_client;
-pub mod view;
+pub mod views;
+pub mod world;
 
-pub use scenario::{Params, ScenarioError, ScenarioSpec, SCENARIOS};
-pub use sim::{Fault, Simulation};
+pub use kernel::time;
+pub use scenario::{Params, ScenarioError, ScenarioSpec};
+pub use scenarios::REGISTRY;
+pub use sim::Simulation;

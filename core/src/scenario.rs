@@ -1,15 +1,23 @@
-//! Scenarios: named, documented configurations of the simulator.
+//! Scenarios: named, documented configurations of the simulator, and the
+//! seam every scenario plugs into.
 //!
 //! A scenario has an id, a story (what happens, what to watch, what the fix
-//! changes) and a list of parameters, each with a default, a unit, a meaning and
-//! its allowed values. [`Params::resolve`] turns `NAME=VALUE` overrides into a
-//! checked parameter set, refusing anything unknown or out of range with a
-//! [`ScenarioError`] that names it.
+//! changes), a list of parameters (each with a default, a unit, a meaning and
+//! its allowed values, some of them live), and the panels its page shows
+//! ([`ScenarioSpec`]). It builds its world and handles its own live changes
+//! ([`Scenario`]); the registry of scenarios is `crate::scenarios::REGISTRY`.
+//! [`Params::resolve`] turns `NAME=VALUE` overrides into a checked parameter
+//! set, refusing anything unknown or out of range with a [`ScenarioError`]
+//! that names it.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
+
+use crate::env::Fault;
+use crate::proto::Ctx;
+use crate::world::World;
 
 /// The unit and kind of a parameter's value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -106,11 +114,11 @@ impl ParamSpec {
         let number = match self.unit {
             Unit::Millis | Unit::Micros => {
                 let unit_us = if self.unit == Unit::Millis {
-                    crate::time::MS
+                    crate::kernel::time::MS
                 } else {
                     1
                 };
-                let us = crate::time::parse_duration(t, unit_us).map_err(bad)?;
+                let us = crate::kernel::time::parse_duration(t, unit_us).map_err(bad)?;
                 if us % unit_us != 0 {
                     return Err(bad(format!(
                         "must be a whole number of {}",
@@ -155,7 +163,12 @@ impl fmt::Display for ParamValue {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ScenarioError {
     /// No scenario has this id.
-    UnknownScenario(String),
+    UnknownScenario {
+        /// The id given.
+        id: String,
+        /// The ids that exist.
+        known: Vec<&'static str>,
+    },
     /// The scenario has no parameter of this name.
     UnknownParam {
         /// Scenario id.
@@ -179,9 +192,8 @@ pub enum ScenarioError {
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ScenarioError::UnknownScenario(id) => {
-                let ids: Vec<_> = SCENARIOS.iter().map(|s| s.id).collect();
-                write!(f, "unknown scenario '{id}' (known: {})", ids.join(", "))
+            ScenarioError::UnknownScenario { id, known } => {
+                write!(f, "unknown scenario '{id}' (known: {})", known.join(", "))
             }
             ScenarioError::UnknownParam { scenario, name } => {
                 write!(f, "scenario '{scenario}' has no parameter '{name}' (see `kvscope describe {scenario}`)")
@@ -229,40 +241,134 @@ pub struct ScenarioSpec {
     /// Parameters that can change while the simulation runs
     /// ([`crate::Simulation::set_live_param`]); the others need a rebuild.
     pub live: &'static [&'static str],
+    /// The page's panels.
+    pub layout: PageLayout,
 }
 
-/// Every scenario the simulator knows.
-pub static SCENARIOS: &[ScenarioSpec] = &[
-    crate::scenarios::io_hang::SPEC,
-    crate::scenarios::deadlock_oom::SPEC,
-];
+/// A panel of the page. A scenario lists the panels its page shows
+/// ([`PageLayout`]); the page draws each from the views the core gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Panel {
+    /// Stores as columns with their disks and roles, regions with their peers.
+    ClusterMap,
+    /// The selected region's Raft group: indices per peer, log strip, pending
+    /// conf change, transfer-leader attempts.
+    RaftGroup,
+    /// PD's operators, running and finished.
+    Operators,
+    /// The scenario's counters ([`ScenarioSpec::counters`]).
+    Counters,
+    /// QPS and client latency over time, with fault windows shaded.
+    ClientCharts,
+    /// The scenario's parameters that need a new run (replayed from t = 0).
+    Parameters,
+    /// The scenario's live parameters ([`ScenarioSpec::live`]), acting on the
+    /// running simulation.
+    LiveControls,
+    /// The story: what happens, what to watch, what the fix changes.
+    Story,
+    /// Transactions and the locks they wait for, the detector leader's table,
+    /// cycles and victims.
+    WaitForGraph,
+    /// The lock manager's channels per store (depth, bytes, in and out per second).
+    LockManagerQueues,
+    /// The detector stream's backlog per store over time.
+    DetectorBacklogChart,
+    /// Memory per store by module over time, with the limit and OOM kills.
+    MemoryCharts,
+    /// One store's memory trace tree at a chosen moment.
+    MemoryTree,
+}
 
-/// Looks a scenario up by id. Errors: [`ScenarioError::UnknownScenario`].
-pub fn find(id: &str) -> Result<&'static ScenarioSpec, ScenarioError> {
-    SCENARIOS
-        .iter()
-        .find(|s| s.id == id)
-        .ok_or_else(|| ScenarioError::UnknownScenario(id.to_string()))
+/// Where the page puts the panels, column by column (at 1440 px wide the
+/// three columns show side by side; the event log runs below them).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct PageLayout {
+    /// Left column (controls and story).
+    pub left: &'static [Panel],
+    /// Centre column.
+    pub center: &'static [Panel],
+    /// Right column.
+    pub right: &'static [Panel],
+}
+
+impl PageLayout {
+    /// True when the layout shows `panel` anywhere.
+    pub fn shows(&self, panel: Panel) -> bool {
+        self.left
+            .iter()
+            .chain(self.center)
+            .chain(self.right)
+            .any(|p| *p == panel)
+    }
+}
+
+/// What a scenario builds: the world and the faults scheduled from t = 0.
+pub struct Built {
+    /// Components and environment.
+    pub world: World,
+    /// Faults to schedule.
+    pub faults: Vec<Fault>,
+}
+
+/// A scenario: its spec, how it builds its world, and how it applies its
+/// live parameters to the running world. Adding a scenario is a new file
+/// under `scenarios/` implementing this, its components, and one line in
+/// `crate::scenarios::REGISTRY`.
+pub trait Scenario: Sync {
+    /// The scenario's description, parameters and page.
+    fn spec(&self) -> &'static ScenarioSpec;
+
+    /// Builds the world for `params` (already checked against the spec).
+    /// `ctx` is the simulation's context at t = 0 (its RNG and effects);
+    /// `logger` routes raft-rs's lines into the event log.
+    ///
+    /// Errors: combinations of values the scenario refuses, as
+    /// [`ScenarioError::BadValue`].
+    fn build(
+        &self,
+        params: &Params,
+        ctx: &mut Ctx,
+        logger: &slog::Logger,
+    ) -> Result<Built, ScenarioError>;
+
+    /// Applies the live parameter `name` (one of [`ScenarioSpec::live`],
+    /// already parsed into `value`) to the running `world`.
+    ///
+    /// Errors: [`ScenarioError::BadValue`] when the value cannot apply now.
+    fn set_live(
+        &self,
+        world: &mut World,
+        ctx: &mut Ctx,
+        name: &str,
+        value: &ParamValue,
+    ) -> Result<(), ScenarioError>;
 }
 
 /// A full, checked parameter set for one scenario.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Params {
-    /// Scenario id.
-    pub scenario: &'static str,
+    /// The scenario.
+    #[serde(skip)]
+    pub spec: &'static ScenarioSpec,
     /// Every parameter, defaults filled in, by name.
     pub values: BTreeMap<&'static str, ParamValue>,
 }
 
+impl PartialEq for Params {
+    fn eq(&self, other: &Self) -> bool {
+        self.spec.id == other.spec.id && self.values == other.values
+    }
+}
+
 impl Params {
-    /// Resolves `overrides` (name, textual value) against the scenario's defaults.
+    /// Resolves `overrides` (name, textual value) against the defaults of `spec`.
     ///
-    /// Errors: unknown scenario, unknown parameter, or a bad value, each naming the culprit.
+    /// Errors: an unknown parameter or a bad value, each naming the culprit.
     pub fn resolve(
-        scenario: &str,
+        spec: &'static ScenarioSpec,
         overrides: &[(String, String)],
     ) -> Result<Params, ScenarioError> {
-        let spec = find(scenario)?;
         let mut values = BTreeMap::new();
         for p in spec.params {
             values.insert(
@@ -279,10 +385,12 @@ impl Params {
             })?;
             values.insert(p.name, p.parse(value)?);
         }
-        Ok(Params {
-            scenario: spec.id,
-            values,
-        })
+        Ok(Params { spec, values })
+    }
+
+    /// The scenario's id.
+    pub fn scenario(&self) -> &'static str {
+        self.spec.id
     }
 
     /// Splits `NAME=VALUE` strings into pairs. Errors: [`ScenarioError::MalformedOverride`].
@@ -318,8 +426,8 @@ impl Params {
     /// The overrides that differ from the defaults, as `(name, value)` text pairs
     /// (for URLs and reproduction notes).
     pub fn non_defaults(&self) -> Vec<(String, String)> {
-        let spec = find(self.scenario).expect("resolved params name a known scenario");
-        spec.params
+        self.spec
+            .params
             .iter()
             .filter_map(|p| {
                 let v = self.values.get(p.name)?;
@@ -333,36 +441,36 @@ impl Params {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenarios::{find, io_hang};
+
+    fn resolve(id: &str, overrides: &[(&str, &str)]) -> Result<Params, ScenarioError> {
+        let o: Vec<(String, String)> = overrides
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        Params::resolve(find(id)?.spec(), &o)
+    }
 
     #[test]
     fn unknown_names_and_bad_values_are_refused_with_the_culprit_named() {
-        let e = Params::resolve("nope", &[]).unwrap_err();
+        let e = resolve("nope", &[]).unwrap_err();
         assert!(e.to_string().contains("nope"));
-        let e = Params::resolve("io-hang-transfer-leader", &[("bogus".into(), "1".into())])
-            .unwrap_err();
+        assert!(e.to_string().contains(io_hang::ID), "{e}");
+        let e = resolve(io_hang::ID, &[("bogus", "1")]).unwrap_err();
         assert!(e.to_string().contains("bogus"));
-        let e = Params::resolve("io-hang-transfer-leader", &[("fix".into(), "maybe".into())])
-            .unwrap_err();
+        let e = resolve(io_hang::ID, &[("fix", "maybe")]).unwrap_err();
         assert!(e.to_string().contains("relaxed-check"), "{e}");
-        let e = Params::resolve("io-hang-transfer-leader", &[("stores".into(), "99".into())])
-            .unwrap_err();
+        let e = resolve(io_hang::ID, &[("stores", "99")]).unwrap_err();
         assert!(e.to_string().contains("stores"));
-        let e = Params::resolve(
-            "io-hang-transfer-leader",
-            &[("hang_start".into(), "4x".into())],
-        )
-        .unwrap_err();
+        let e = resolve(io_hang::ID, &[("hang_start", "4x")]).unwrap_err();
         assert!(e.to_string().contains("hang_start"));
     }
 
     #[test]
     fn durations_accept_suffixes_in_the_params_unit() {
-        let p = Params::resolve(
-            "io-hang-transfer-leader",
-            &[
-                ("hang_start".into(), "2m".into()),
-                ("disk_latency".into(), "2ms".into()),
-            ],
+        let p = resolve(
+            io_hang::ID,
+            &[("hang_start", "2m"), ("disk_latency", "2ms")],
         )
         .unwrap();
         assert_eq!(p.num("hang_start"), 120_000);

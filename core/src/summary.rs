@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::observe::{LogLine, Violation};
+use crate::invariants::Violation;
+use crate::kernel::log::LogLine;
 use crate::scenario::ParamValue;
 use crate::sim::Simulation;
 
@@ -48,7 +49,7 @@ impl RunSummary {
             counters.entry(name).or_insert(0);
         }
         RunSummary {
-            scenario: sim.params().scenario,
+            scenario: sim.params().scenario(),
             seed: sim.seed(),
             params: sim.params().values.clone(),
             until_ms,

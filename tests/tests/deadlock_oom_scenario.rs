@@ -137,7 +137,7 @@ fn real_deadlocks_have_exactly_one_victim_each_for_every_fix() {
         // The other transaction of a pair goes on and commits (a restarted
         // victim can deadlock again before the winner commits, so not one for one).
         assert!(counter(&sim, "txn_committed") >= victims / 2, "{fix}");
-        let view = sim.lock_view();
+        let view = kvscope_core::views::locks::lock_view(&sim);
         assert!(
             view.deadlocks.iter().all(|d| d.wait_chain.len() == 2),
             "{:?}",
@@ -150,7 +150,7 @@ fn real_deadlocks_have_exactly_one_victim_each_for_every_fix() {
 fn the_contention_slider_sets_the_growth_rate_of_the_running_simulation() {
     let mut sim = kvscope_core::Simulation::new(ID, 3, &[]).unwrap();
     let backlog = |sim: &kvscope_core::Simulation| {
-        sim.lock_view()
+        kvscope_core::views::locks::lock_view(sim)
             .stores
             .iter()
             .find(|s| s.store == HOT_STORE)

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use kvscope_core::sim::Fault;
+use kvscope_core::env::Fault;
 use kvscope_core::time::{parse_duration, MS};
 use kvscope_core::Simulation;
 
@@ -165,7 +165,11 @@ fn golden_traces_replay_to_their_hashes() {
         let mut new_text = out_lines.join("\n");
         new_text.push('\n');
         std::fs::write(path(), new_text).expect("rewrite traces.txt");
-        eprintln!("rewrote {} golden hashes:\n{}", moved.len(), moved.join("\n"));
+        eprintln!(
+            "rewrote {} golden hashes:\n{}",
+            moved.len(),
+            moved.join("\n")
+        );
         return;
     }
     assert!(
@@ -181,7 +185,7 @@ fn golden_traces_replay_to_their_hashes() {
 fn every_scenario_has_three_seeds_and_a_run_with_timed_inputs() {
     let text = std::fs::read_to_string(path()).expect("tests/golden/traces.txt exists");
     let runs = parse(&text);
-    for spec in kvscope_core::SCENARIOS {
+    for spec in kvscope_core::scenarios::specs() {
         let mine: Vec<&GoldenRun> = runs.iter().filter(|r| r.scenario == spec.id).collect();
         let mut seeds: Vec<u64> = mine
             .iter()
@@ -189,7 +193,11 @@ fn every_scenario_has_three_seeds_and_a_run_with_timed_inputs() {
             .map(|r| r.seed)
             .collect();
         seeds.dedup();
-        assert!(seeds.len() >= 3, "{}: default runs for seeds {seeds:?}", spec.id);
+        assert!(
+            seeds.len() >= 3,
+            "{}: default runs for seeds {seeds:?}",
+            spec.id
+        );
         assert!(
             mine.iter().any(|r| !r.inputs.is_empty()),
             "{}: no golden run with timed inputs",

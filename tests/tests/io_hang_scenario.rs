@@ -10,7 +10,7 @@
 //! rounds of 3 s double it from 1 to 100 in 21 s, the next store heartbeat
 //! reaches PD within 10 s, then one scheduling round and one handshake).
 
-use kvscope_core::view::DiskState;
+use kvscope_core::views::DiskState;
 use kvscope_tests::{log_count, mean_between, min_between, run_io_hang};
 
 const SEEDS: [u64; 4] = [1, 2, 3, 4];
@@ -37,7 +37,7 @@ fn without_the_fix_qps_falls_to_zero_and_transfers_are_rejected_for_the_pending_
         assert!(
             log_count(&sim, "reject transfer leader due to pending conf change") as u64 >= rejected
         );
-        let view = sim.view();
+        let view = kvscope_core::views::cluster::cluster_view(&sim);
         let hot = view.regions.iter().find(|r| r.hot).expect("hot region");
         assert_eq!(
             hot.leader_store,
@@ -56,7 +56,7 @@ fn without_the_fix_qps_falls_to_zero_and_transfers_are_rejected_for_the_pending_
         let follower = hot
             .peers
             .iter()
-            .find(|p| p.store_id != 3 && p.role != kvscope_core::view::PeerRole::Learner)
+            .find(|p| p.store_id != 3 && p.role != kvscope_core::views::PeerRole::Learner)
             .unwrap();
         assert!(
             follower.applied >= leader.pending_conf_index,
@@ -74,7 +74,7 @@ fn without_the_fix_qps_falls_to_zero_and_transfers_are_rejected_for_the_pending_
 fn with_the_relaxed_check_the_leader_leaves_the_hung_store_and_qps_recovers_during_the_hang() {
     for seed in SEEDS {
         let mut sim = run_io_hang(seed, &["fix=relaxed-check"], HANG_START_S + FIX_BOUND_S);
-        let view = sim.view();
+        let view = kvscope_core::views::cluster::cluster_view(&sim);
         let hot = view.regions.iter().find(|r| r.hot).expect("hot region");
         assert!(
             hot.leader_store.is_some_and(|s| s != 3),

@@ -7,10 +7,10 @@ use kvscope_core::lock_manager::{
     ClientState, LockManager, LockManagerConfig, LockManagerEffect, UpdateWaitForFix, WaitInfo,
     Waiter,
 };
-use kvscope_core::msg::{DeadlockRequest, DeadlockRequestType, TxnError};
+use kvscope_core::proto::{DeadlockRequest, DeadlockRequestType, TxnError};
 use kvscope_core::storage::lock_wait_queues::UpdateWaitForEvent;
 use kvscope_core::time::{MS, SEC};
-use kvscope_core::view::DetectorRole;
+use kvscope_core::views::DetectorRole;
 
 const KEY: u64 = 1024;
 
@@ -20,7 +20,6 @@ fn config(fix: UpdateWaitForFix) -> LockManagerConfig {
         wake_up_delay_duration: 20 * MS,
         fix,
         stream_capacity_per_sec: 1_000_000_000,
-        memory_limit: 0,
     }
 }
 

@@ -58,7 +58,7 @@ proptest! {
         let mut sim = Simulation::new("io-hang-transfer-leader", seed, &overrides).expect("valid settings");
         sim.run_until(60 * SEC);
         prop_assert!(sim.violations().is_empty(), "{overrides:?}: {:?}", sim.violations());
-        let view = sim.view();
+        let view = kvscope_core::views::cluster::cluster_view(&sim);
         prop_assert!(!view.stores.is_empty());
         prop_assert!(view.regions.iter().all(|r| !r.peers.is_empty()));
     }
@@ -119,7 +119,7 @@ proptest! {
         let mut sim = Simulation::new("deadlock-detector-oom", seed, &overrides).expect("valid settings");
         sim.run_until(15 * SEC);
         prop_assert!(sim.violations().is_empty(), "{overrides:?}: {:?}", sim.violations().first());
-        let view = sim.lock_view();
+        let view = kvscope_core::views::locks::lock_view(&sim);
         prop_assert!(view.stores.iter().all(|s| s.memory.sum() > 0 || !s.up));
         for s in &view.stores {
             let q = &s.queues[2];

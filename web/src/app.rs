@@ -14,7 +14,8 @@ use std::rc::Rc;
 
 use gloo::events::{EventListener, EventListenerOptions};
 use gloo::render::{request_animation_frame, AnimationFrame};
-use kvscope_core::scenario::{self, ScenarioSpec, SCENARIOS};
+use kvscope_core::scenario::ScenarioSpec;
+use kvscope_core::scenarios::{self, specs};
 use kvscope_core::time::{MS, SEC};
 use kvscope_core::Simulation;
 use wasm_bindgen::JsCast;
@@ -378,10 +379,11 @@ impl Component for App {
                 (l, errors, true)
             }
         };
-        let scenario = scenario::find(&launch.scenario)
+        let scenario = scenarios::find(&launch.scenario)
             .ok()
-            .or_else(|| SCENARIOS.first())
-            .unwrap_or(&kvscope_core::scenarios::io_hang::SPEC);
+            .map(|s| s.spec())
+            .or_else(|| specs().next())
+            .expect("the registry has a scenario");
         let sim = match Simulation::new(scenario.id, launch.seed, &launch.overrides) {
             Ok(sim) => Some(sim),
             Err(e) => {
@@ -524,7 +526,7 @@ impl Component for App {
                     ));
                 }
             },
-            Msg::SetScenario(id) => match scenario::find(&id) {
+            Msg::SetScenario(id) => match scenarios::find(&id).map(|s| s.spec()) {
                 Ok(spec) => {
                     if let Err(e) = self.replay(spec, self.seed, &[]) {
                         self.banners

@@ -5,9 +5,9 @@
 //! Each snapshot carries a sequence number; two snapshots are equal exactly
 //! when they are the same capture, which is what Yew's prop comparison needs.
 
+use kvscope_core::kernel::log::{Level, LogLine};
 use kvscope_core::memory::MemoryTrace;
-use kvscope_core::observe::{Level, LogLine};
-use kvscope_core::view::{ClusterView, FaultWindow, LockView, OomKill, RaftGroupView};
+use kvscope_core::views::{ClusterView, FaultWindow, LockView, OomKill, RaftGroupView};
 use kvscope_core::Simulation;
 
 /// Id of the scenario whose page shows the lock-manager panels.
@@ -151,16 +151,20 @@ impl Frame {
     /// (a region that no longer exists falls back to the hot region); `pick`
     /// names the memory trace tree to capture for the lock panels.
     pub fn capture(seq: u64, sim: &Simulation, selected: Option<u64>, pick: TreePick) -> Frame {
-        let hot_region = sim.hot_region();
-        let (selected_region, group) =
-            match selected.and_then(|r| sim.raft_group(r).map(|g| (r, g))) {
-                Some((r, g)) => (r, Some(g)),
-                None => (hot_region, sim.raft_group(hot_region)),
-            };
+        let hot_region = sim.focus_region();
+        let (selected_region, group) = match selected
+            .and_then(|r| kvscope_core::views::cluster::raft_group(sim, r).map(|g| (r, g)))
+        {
+            Some((r, g)) => (r, Some(g)),
+            None => (
+                hot_region,
+                kvscope_core::views::cluster::raft_group(sim, hot_region),
+            ),
+        };
         let counter = |name: &str| sim.counters().get(name).copied().unwrap_or(0);
         Frame {
             seq,
-            view: sim.view(),
+            view: kvscope_core::views::cluster::cluster_view(sim),
             group,
             selected_region,
             hot_region,
@@ -170,7 +174,7 @@ impl Frame {
             transfer_succeeded: counter("transfer_leader_succeeded"),
             events: sim.events_processed(),
             locks: lock_view(sim)
-                .filter(|v| shows_locks(sim.params().scenario, Some(v)))
+                .filter(|v| shows_locks(sim.params().scenario(), Some(v)))
                 .map(|v| LockFrame::capture(sim, v, pick)),
         }
     }
@@ -229,7 +233,7 @@ pub const MODULE_ORDER: &[&str] = &[
 impl StoreMemory {
     /// Reads store `store`'s memory series out of `series`.
     pub fn from_series(
-        series: &kvscope_core::observe::SeriesMap,
+        series: &kvscope_core::kernel::metrics::SeriesMap,
         store: u64,
         limit: u64,
         detector_leader: bool,
@@ -277,8 +281,8 @@ impl ChartData {
             qps: series("qps"),
             p50: series("latency_p50_ms"),
             p99: series("latency_p99_ms"),
-            faults: sim.fault_windows(),
-            memory: match lock_view(sim).filter(|v| shows_locks(sim.params().scenario, Some(v))) {
+            faults: kvscope_core::views::cluster::fault_windows(sim),
+            memory: match lock_view(sim).filter(|v| shows_locks(sim.params().scenario(), Some(v))) {
                 Some(v) => v
                     .stores
                     .iter()
@@ -392,6 +396,6 @@ impl LogSlice {
 
 /// The lock manager, transactions and deadlock detector of the cluster;
 /// `None` when no store runs a lock manager (io-hang-transfer-leader).
-fn lock_view(sim: &Simulation) -> Option<kvscope_core::view::LockView> {
-    Some(sim.lock_view()).filter(|v| !v.stores.is_empty())
+fn lock_view(sim: &Simulation) -> Option<kvscope_core::views::LockView> {
+    Some(kvscope_core::views::locks::lock_view(sim)).filter(|v| !v.stores.is_empty())
 }

@@ -10,7 +10,8 @@
 //! A malformed value never stops the page: [`parse_query`] returns the run
 //! with that value left at its default, and a message for the error banner.
 
-use kvscope_core::scenario::{self, ScenarioSpec, SCENARIOS};
+use kvscope_core::scenario::ScenarioSpec;
+use kvscope_core::scenarios::{self, specs};
 
 use crate::speed::Speed;
 
@@ -20,7 +21,7 @@ pub const DEFAULT_SEED: u64 = 1;
 /// A run to start: what to simulate and how to play it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Launch {
-    /// Scenario id (one of [`SCENARIOS`]).
+    /// Scenario id (one of `kvscope_core::scenarios::REGISTRY`).
     pub scenario: String,
     /// Seed of the simulation's RNG.
     pub seed: u64,
@@ -37,7 +38,7 @@ pub struct Launch {
 impl Default for Launch {
     fn default() -> Self {
         Launch {
-            scenario: SCENARIOS.first().map_or("", |s| s.id).to_string(),
+            scenario: specs().next().map_or("", |s| s.id).to_string(),
             seed: DEFAULT_SEED,
             overrides: Vec::new(),
             speed: Speed::default(),
@@ -92,18 +93,18 @@ pub fn parse_query(query: &str) -> (Launch, Vec<String>) {
     let (pairs, mut errors) = split_query(query);
     let mut launch = Launch::default();
     let spec: &ScenarioSpec = match pairs.iter().rev().find(|(k, _)| k == "scenario") {
-        Some((_, id)) => match scenario::find(id) {
-            Ok(spec) => spec,
+        Some((_, id)) => match scenarios::find(id) {
+            Ok(s) => s.spec(),
             Err(e) => {
                 errors.push(format!("URL: {e}; showing '{}' instead", launch.scenario));
-                match scenario::find(&launch.scenario) {
-                    Ok(spec) => spec,
+                match scenarios::find(&launch.scenario) {
+                    Ok(s) => s.spec(),
                     Err(_) => return (launch, errors),
                 }
             }
         },
-        None => match scenario::find(&launch.scenario) {
-            Ok(spec) => spec,
+        None => match scenarios::find(&launch.scenario) {
+            Ok(s) => s.spec(),
             Err(_) => return (launch, errors),
         },
     };

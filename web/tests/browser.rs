@@ -564,9 +564,9 @@ mod lock_fixture {
     //! out, shaped like the deadlock-detector-oom scenario.
 
     use kvscope_core::memory::MemoryTrace;
-    use kvscope_core::view::{
+    use kvscope_core::views::{
         ClusterView, DeadlockView, DetectEdgeView, DetectorRole, LockView, OomKill, QueueView,
-        StoreLockView, TxnPhase, TxnView, WaitEdgeView,
+        StoreLockView, TxnInFlight, TxnPhase, WaitEdgeView,
     };
     use kvscope_web::snapshot::{ChartData, Frame, LockFrame, StoreMemory, LOCK_COUNTERS};
 
@@ -634,7 +634,7 @@ mod lock_fixture {
         let mut waits = Vec::new();
         let mut detect_table = Vec::new();
         for (i, k) in hot_keys.iter().enumerate() {
-            txns.push(TxnView {
+            txns.push(TxnInFlight {
                 start_ts: 1000 + i as u64,
                 client: i as u32,
                 phase: TxnPhase::Holding,
@@ -645,7 +645,7 @@ mod lock_fixture {
         for w in 0..waiters {
             let ts = 2000 + w;
             let key = hot_keys[(w % 4) as usize];
-            txns.push(TxnView {
+            txns.push(TxnInFlight {
                 start_ts: ts,
                 client: (10 + w) as u32,
                 phase: TxnPhase::Waiting,
@@ -669,7 +669,7 @@ mod lock_fixture {
         }
         // A deadlock: 3001 -> 3002 -> 3003 -> 3001.
         for (a, b, k) in [(3001, 3002, 11), (3002, 3003, 12), (3003, 3001, 13)] {
-            txns.push(TxnView {
+            txns.push(TxnInFlight {
                 start_ts: a,
                 client: 900,
                 phase: TxnPhase::Waiting,
@@ -770,7 +770,7 @@ mod lock_fixture {
     }
 
     pub fn charts(now_ms: u64) -> ChartData {
-        let mut series = kvscope_core::observe::SeriesMap::new();
+        let mut series = kvscope_core::kernel::metrics::SeriesMap::new();
         for store in 1..=3u64 {
             let mut total = Vec::new();
             for (module, base) in [

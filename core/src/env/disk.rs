@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 
-use crate::time::Micros;
+use crate::kernel::time::Micros;
 
 /// Disk parameters.
 #[derive(Clone, Debug)]

@@ -6,7 +6,10 @@
 //! decides when (and whether) they take effect.
 
 pub mod disk;
+pub mod fault;
 pub mod network;
+pub mod oom;
 
 pub use disk::{Disk, DiskConfig};
-pub use network::{Network, NetworkConfig, Node};
+pub use fault::Fault;
+pub use network::{Network, NetworkConfig};

@@ -5,21 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
-use crate::rng::SimRng;
-use crate::time::Micros;
-
-/// A network endpoint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub enum Node {
-    /// A TiKV store (its raftstore and apply threads).
-    Store(u64),
-    /// The placement driver.
-    Pd,
-    /// A client thread (TiDB session) with its index.
-    Client(u32),
-}
+use crate::kernel::effect::Node;
+use crate::kernel::rng::SimRng;
+use crate::kernel::time::Micros;
 
 /// Network parameters.
 #[derive(Clone, Debug)]

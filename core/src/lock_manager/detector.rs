@@ -8,8 +8,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::msg::Key;
-use crate::time::Micros;
+use serde::Serialize;
+
+use crate::kernel::time::Micros;
+use crate::proto::Key;
 
 /// One edge's keys (`Locks`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -207,6 +209,16 @@ impl DetectTable {
         }
         (edges, keys)
     }
+}
+
+/// The deadlock detector role of a store (TiKV `server/lock_manager/deadlock.rs` `Role`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum DetectorRole {
+    /// The store holds the leader of the first region (`LEADER_KEY = b""`) and
+    /// runs the detect table.
+    Leader,
+    /// Every other store: forwards detect requests to the leader over one stream.
+    Follower,
 }
 
 #[cfg(test)]

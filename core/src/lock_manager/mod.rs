@@ -22,10 +22,10 @@ pub mod waiter_manager;
 
 use std::collections::VecDeque;
 
-use crate::msg::{DeadlockRequest, DeadlockRequestType, Key};
+use crate::kernel::time::{Micros, MS, SEC};
+use crate::proto::{DeadlockRequest, DeadlockRequestType, Key};
 use crate::storage::lock_wait_queues::UpdateWaitForEvent;
-use crate::time::{Micros, MS, SEC};
-use crate::view::{DetectorRole, QueueView};
+pub use detector::DetectorRole;
 
 pub use detector::{DetectTable, WaitChain};
 pub use waiter_manager::{WaitTable, Waiter};
@@ -69,8 +69,6 @@ pub struct LockManagerConfig {
     pub fix: UpdateWaitForFix,
     /// Requests per second the follower's stream carries.
     pub stream_capacity_per_sec: u64,
-    /// Memory limit of the process, bytes (the OOM killer's threshold).
-    pub memory_limit: u64,
 }
 
 /// An unbounded (or, for backpressure, bounded) FIFO with per-second in/out counts.
@@ -141,16 +139,14 @@ impl<T> Channel<T> {
         self.popped = 0;
     }
 
-    /// The queue as the page shows it; `item_bytes` is the size rule.
-    pub fn view(&self, name: &'static str, item_bytes: u64) -> QueueView {
-        QueueView {
-            name,
-            depth: self.items.len() as u64,
-            bytes: self.items.len() as u64 * item_bytes,
-            in_per_sec: self.last_in,
-            out_per_sec: self.last_out,
-            capacity: self.capacity.map(|c| c as u64),
-        }
+    /// Items pushed during the last virtual second.
+    pub fn in_per_sec(&self) -> u64 {
+        self.last_in
+    }
+
+    /// Items drained during the last virtual second.
+    pub fn out_per_sec(&self) -> u64 {
+        self.last_out
     }
 
     /// The queued items, oldest first.
@@ -196,7 +192,8 @@ pub enum WaiterTask {
 }
 
 impl WaiterTask {
-    fn bytes(&self) -> u64 {
+    /// Bytes the task holds while queued.
+    pub fn bytes(&self) -> u64 {
         match self {
             WaiterTask::UpdateWaitFor(ev) => 64 + 48 * ev.len() as u64,
             _ => crate::memory::WAITER_TASK_BYTES,
@@ -223,7 +220,7 @@ pub enum LockManagerEffect {
         /// The waiter.
         waiter: Box<Waiter>,
         /// The error.
-        error: crate::msg::TxnError,
+        error: crate::proto::TxnError,
     },
     /// Send a batch on the stream to the detector leader `to_store`.
     SendStream {
@@ -258,7 +255,7 @@ pub enum LockManagerEffect {
         wait_chain: WaitChain,
     },
     /// A log line (component `lock_manager`).
-    Log(crate::observe::Level, String),
+    Log(crate::kernel::log::Level, String),
     /// Add to a counter.
     Count(&'static str, u64),
 }
@@ -382,7 +379,7 @@ impl LockManager {
     ) -> bool {
         if self.role != DetectorRole::Leader {
             out.push(LockManagerEffect::Log(
-                crate::observe::Level::Warn,
+                crate::kernel::log::Level::Warn,
                 "I'm not the leader of deadlock detector".to_string(),
             ));
             return false;
@@ -431,7 +428,7 @@ impl LockManager {
         self.drop_client(out);
         if role == DetectorRole::Leader {
             out.push(LockManagerEffect::Log(
-                crate::observe::Level::Info,
+                crate::kernel::log::Level::Info,
                 "became the leader of deadlock detector!".to_string(),
             ));
         }
@@ -450,7 +447,7 @@ impl LockManager {
         }
         if was_connected {
             out.push(LockManagerEffect::Log(
-                crate::observe::Level::Warn,
+                crate::kernel::log::Level::Warn,
                 "deadlock detect rpc stream disconnected".to_string(),
             ));
         }
@@ -469,7 +466,7 @@ impl LockManager {
             Some(s) if s != self.store_id => {
                 self.client = ClientState::Connected(s);
                 out.push(LockManagerEffect::Log(
-                    crate::observe::Level::Info,
+                    crate::kernel::log::Level::Info,
                     format!("reconnect leader succeeded, leader_store_id: {s}"),
                 ));
             }
@@ -480,7 +477,7 @@ impl LockManager {
                 if n > 0 {
                     out.push(LockManagerEffect::Count("detector_requests_dropped", n));
                     out.push(LockManagerEffect::Log(
-                        crate::observe::Level::Warn,
+                        crate::kernel::log::Level::Warn,
                         "detect request dropped".to_string(),
                     ));
                 }
@@ -623,7 +620,7 @@ impl LockManager {
                 {
                     out.push(LockManagerEffect::CancelWaiter {
                         waiter: Box::new(w),
-                        error: crate::msg::TxnError::Deadlock {
+                        error: crate::proto::TxnError::Deadlock {
                             lock_ts,
                             key,
                             wait_chain,
@@ -670,7 +667,7 @@ impl LockManager {
         out.push(LockManagerEffect::Count("lock_wait_timeouts", 1));
         self.clean_up_leaving_waiter(&w, out);
         out.push(LockManagerEffect::CancelWaiter {
-            error: crate::msg::TxnError::KeyIsLocked {
+            error: crate::proto::TxnError::KeyIsLocked {
                 key: w.wait_info.key,
                 lock_ts: w.wait_info.lock_ts,
             },
@@ -759,31 +756,29 @@ impl LockManager {
         self.stream.roll_second();
     }
 
-    /// The channels as the page shows them, in pipeline order.
-    pub fn queue_views(&self) -> Vec<QueueView> {
+    /// Bytes each channel holds, in pipeline order (waiter manager tasks,
+    /// detector tasks, the stream), by the size rules of [`crate::memory`].
+    pub fn channel_bytes(&self) -> [u64; 3] {
         use crate::memory::{DEADLOCK_REQUEST_BYTES, DETECTOR_TASK_BYTES};
-        let mut wm = self.waiter_tasks.view("waiter_manager_tasks", 0);
-        wm.bytes = self.waiter_tasks.iter().map(WaiterTask::bytes).sum();
-        vec![
-            wm,
-            self.detector_tasks
-                .view("detector_tasks", DETECTOR_TASK_BYTES),
-            self.stream.view("detector_stream", DEADLOCK_REQUEST_BYTES),
+        [
+            self.waiter_tasks.iter().map(WaiterTask::bytes).sum(),
+            self.detector_tasks.len() as u64 * DETECTOR_TASK_BYTES,
+            self.stream.len() as u64 * DEADLOCK_REQUEST_BYTES,
         ]
     }
 
     /// The lock manager's subtree of the memory trace.
     pub fn memory_trace(&self) -> crate::memory::MemoryTrace {
         use crate::memory::*;
-        let q = self.queue_views();
+        let q = self.channel_bytes();
         let (edges, keys) = self.detect_table.size();
         MemoryTrace::node(
             "lock_manager",
             vec![
-                MemoryTrace::leaf("waiter_manager_tasks", q[0].bytes),
+                MemoryTrace::leaf("waiter_manager_tasks", q[0]),
                 MemoryTrace::leaf("waiters", self.wait_table.len() as u64 * WAITER_BYTES),
-                MemoryTrace::leaf("detector_tasks", q[1].bytes),
-                MemoryTrace::leaf("detector_stream", q[2].bytes),
+                MemoryTrace::leaf("detector_tasks", q[1]),
+                MemoryTrace::leaf("detector_stream", q[2]),
                 MemoryTrace::leaf(
                     "detect_table",
                     edges * DETECT_EDGE_BYTES + keys * DETECT_EDGE_KEY_BYTES,

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::WaitInfo;
+use crate::kernel::time::Micros;
 use crate::storage::lock_wait_queues::UpdateWaitForEvent;
-use crate::time::Micros;
 
 /// A pessimistic lock request waiting for a lock.
 #[derive(Clone, Debug, PartialEq, Eq)]

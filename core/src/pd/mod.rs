@@ -14,14 +14,13 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use raft::eraftpb::ConfChangeType;
 
-pub use operator::{OpStep, Operator};
+pub use operator::{OpStep, Operator, OperatorStatus};
 
-use crate::effect::{Ctx, Timer};
-use crate::env::Node;
-use crate::msg::{Msg, PdCommand, PeerMeta, RegionHeartbeat, RegionMeta, StoreHeartbeat};
-use crate::observe::Level;
-use crate::time::{to_ms, Micros, SEC};
-use crate::view::{OperatorStatus, OperatorView};
+use crate::kernel::effect::Node;
+use crate::kernel::log::Level;
+use crate::kernel::time::{to_ms, Micros, SEC};
+use crate::proto::{Ctx, Timer};
+use crate::proto::{Msg, PdCommand, PeerMeta, RegionHeartbeat, RegionMeta, StoreHeartbeat};
 
 /// PD's `slowStoreEvictThreshold`: a store whose slow score reaches it is evicted.
 pub const SLOW_STORE_EVICT_THRESHOLD: u64 = 100;
@@ -197,8 +196,8 @@ impl Pd {
                 .get_region(key)
                 .and_then(|(_, leader)| leader.map(|l| l.store_id));
             ctx.send(
-                crate::env::Node::Pd,
-                crate::env::Node::Store(from_store),
+                crate::kernel::effect::Node::Pd,
+                crate::kernel::effect::Node::Store(from_store),
                 Msg::RegionByKey { leader_store },
             );
         }
@@ -685,11 +684,10 @@ impl Pd {
         }
     }
 
-    /// Operators for the page: running first, then recent finished ones (newest first).
-    pub fn operator_views(&self) -> Vec<OperatorView> {
-        let mut v: Vec<OperatorView> = self.running.values().map(Operator::view).collect();
-        v.extend(self.finished.iter().rev().map(Operator::view));
-        v
+    /// Operators: the running ones (by region), then the most recent
+    /// finished ones, newest first (at most 30).
+    pub fn operators(&self) -> impl Iterator<Item = &Operator> {
+        self.running.values().chain(self.finished.iter().rev())
     }
 
     /// The region a key belongs to and its leader, as PD knows them (`GetRegion`).

@@ -2,9 +2,10 @@
 
 use std::fmt;
 
+use serde::Serialize;
+
 use super::{RegionInfo, FAST_STEP_WAIT, SLOW_STEP_WAIT};
-use crate::time::{to_ms, Micros};
-use crate::view::{OperatorStatus, OperatorView};
+use crate::kernel::time::Micros;
 
 /// One step of an operator.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,18 +143,17 @@ impl Operator {
             steps.join(", ")
         )
     }
+}
 
-    /// The page's view.
-    pub fn view(&self) -> OperatorView {
-        OperatorView {
-            id: self.id,
-            region_id: self.region_id,
-            desc: self.desc.to_string(),
-            steps: self.steps.iter().map(|s| s.to_string()).collect(),
-            current_step: self.current,
-            status: self.status.clone(),
-            created_ms: to_ms(self.created),
-            finished_ms: self.finished.map(to_ms),
-        }
-    }
+/// State of a PD operator.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum OperatorStatus {
+    /// Steps remain.
+    Running,
+    /// Every step finished.
+    Success,
+    /// The operator ran past its timeout (PD `OperatorStatus::TIMEOUT`).
+    Timeout,
+    /// Replaced or cancelled.
+    Canceled,
 }

@@ -14,6 +14,7 @@
 //! `components/raftstore/src/store/peer.rs`, in the two versions selected by
 //! [`TransferLeaderCheck`].
 
+pub mod logger;
 pub mod peer;
 pub mod slow_score;
 pub mod storage;
@@ -22,7 +23,7 @@ pub mod store;
 pub use peer::Peer;
 pub use store::Store;
 
-use crate::time::Micros;
+use crate::kernel::time::Micros;
 
 /// Which transfer-leader check raftstore runs (the scenario's `fix`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,12 +5,12 @@ use std::collections::VecDeque;
 
 use raft::eraftpb::Entry;
 use raft::{Config, RawNode, StateRole};
+use serde::Serialize;
 
 use super::storage::PeerStorage;
 use super::RaftstoreConfig;
-use crate::msg::{PeerMeta, RegionMeta};
-use crate::rng::SimRng;
-use crate::view::{PeerRole, PeerView, TransferAttemptView, TransferOutcome};
+use crate::kernel::rng::SimRng;
+use crate::proto::{PeerMeta, RegionMeta};
 
 /// Who waits for a proposal's outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,7 +54,7 @@ pub struct Peer {
     /// Role at the last ready.
     pub last_role: StateRole,
     /// Transfer-leader attempts made while leading.
-    pub transfer_attempts: VecDeque<TransferAttemptView>,
+    pub transfer_attempts: VecDeque<TransferAttempt>,
     /// Bytes and keys written since the last region heartbeat.
     pub written_bytes: u64,
     /// Keys written since the last region heartbeat.
@@ -169,7 +169,7 @@ impl Peer {
         if self.transfer_attempts.len() == MAX_ATTEMPTS {
             self.transfer_attempts.pop_front();
         }
-        self.transfer_attempts.push_back(TransferAttemptView {
+        self.transfer_attempts.push_back(TransferAttempt {
             t_ms,
             from_store,
             to_store,
@@ -187,48 +187,6 @@ impl Peer {
                 )
         }) {
             a.outcome = outcome;
-        }
-    }
-
-    /// The peer's view for the page.
-    pub fn view(&self, up: bool, leader_matched: Option<u64>) -> PeerView {
-        let r = &self.raft.raft;
-        let role = if !up {
-            PeerRole::Down
-        } else if self
-            .raft
-            .store()
-            .conf_state
-            .get_learners()
-            .contains(&self.meta.id)
-            || self
-                .region()
-                .peer_by_id(self.meta.id)
-                .is_some_and(|p| p.is_learner)
-        {
-            PeerRole::Learner
-        } else {
-            match r.state {
-                StateRole::Leader => PeerRole::Leader,
-                StateRole::Follower => PeerRole::Follower,
-                StateRole::Candidate => PeerRole::Candidate,
-                StateRole::PreCandidate => PeerRole::PreCandidate,
-            }
-        };
-        let st = self.raft.store();
-        PeerView {
-            peer_id: self.meta.id,
-            store_id: self.meta.store_id,
-            role,
-            term: r.term,
-            persisted: st.durable_last_index(),
-            committed: r.raft_log.committed,
-            applied: st.applied_index,
-            last_index: r.raft_log.last_index(),
-            first_index: st.first_index_value(),
-            pending_conf_index: r.pending_conf_index,
-            has_pending_conf: r.has_pending_conf(),
-            matched: leader_matched,
         }
     }
 
@@ -269,4 +227,31 @@ impl Peer {
             .map(|(id, _)| *id)
             .collect()
     }
+}
+
+/// Outcome of one transfer-leader attempt made by a leader.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum TransferOutcome {
+    /// Still waiting for the transferee's ack or for raft-rs to finish the transfer.
+    InFlight,
+    /// Rejected by the leader (the reason string is TiKV's, for example
+    /// `"pending conf change"`).
+    Rejected(String),
+    /// raft-rs `transfer_leader` was called; the transferee was asked to campaign.
+    Transferring,
+    /// The transferee became leader.
+    Succeeded,
+}
+
+/// One transfer-leader attempt on a region.
+#[derive(Clone, Debug, Serialize)]
+pub struct TransferAttempt {
+    /// Virtual ms at which the leader received the request.
+    pub t_ms: u64,
+    /// Store of the leader that tried.
+    pub from_store: u64,
+    /// Store of the transferee.
+    pub to_store: u64,
+    /// What happened.
+    pub outcome: TransferOutcome,
 }

@@ -8,7 +8,7 @@
 //! 100; without timeouts it decays towards 1 by `100 · elapsed / min_ttr`
 //! (`min_ttr` = 5 min). All arithmetic is integer (score kept in hundredths).
 
-use crate::time::{Micros, MS, SEC};
+use crate::kernel::time::{Micros, MS, SEC};
 
 /// `raftstore.inspect-interval`: 100 ms.
 pub const INSPECT_INTERVAL: Micros = 100 * MS;

@@ -16,11 +16,12 @@ use std::rc::Rc;
 use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
 use raft::{GetEntriesContext, RaftState, StorageError};
 
-use crate::msg::{Key, RegionMeta};
+use crate::proto::{Key, RegionMeta};
 
-/// The applied key-value data of a region: key -> version (the writer's TSO ts).
-/// Shared copy-on-write so that snapshots are cheap.
-pub type KvData = Rc<BTreeMap<Key, u64>>;
+/// The applied key-value data of a region: key -> (version, the writer's
+/// TSO ts; log index of the entry that wrote it). Shared copy-on-write so
+/// that snapshots are cheap.
+pub type KvData = Rc<BTreeMap<Key, (u64, u64)>>;
 
 /// The applied MVCC data of a region (lock, write and default column
 /// families), shared copy-on-write like [`KvData`].

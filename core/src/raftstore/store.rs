@@ -9,19 +9,19 @@ use raft::eraftpb::{
 };
 use raft::StateRole;
 
+use super::peer::TransferOutcome;
 use super::peer::{Peer, ProposalOwner};
 use super::slow_score::{SlowScore, INSPECT_INTERVAL};
 use super::storage::{PeerStorage, SnapManager};
 use super::{RaftstoreConfig, TransferLeaderCheck};
-use crate::effect::{Ctx, Effect, Timer};
-use crate::env::Node;
-use crate::msg::{
+use crate::kernel::effect::Node;
+use crate::kernel::log::Level;
+use crate::kernel::time::to_ms;
+use crate::proto::{Ctx, Effect, Timer};
+use crate::proto::{
     Msg, PdCommand, PeerMeta, RegionError, RegionHeartbeat, RegionMeta, StoreHeartbeat,
     WriteRequest,
 };
-use crate::observe::Level;
-use crate::time::to_ms;
-use crate::view::TransferOutcome;
 
 /// Encoded size overhead of one log entry on disk (header, key, checksum), bytes.
 const ENTRY_OVERHEAD: u64 = 64;
@@ -105,6 +105,9 @@ pub struct Store {
     pub storage: crate::storage::StorageState,
     /// Txn commands whose Raft write applied (or failed) during the last apply.
     txn_applied: Vec<(u64, Result<(), RegionError>)>,
+    /// The memory the process may use before the OOM killer ends it, bytes
+    /// (`None`: unlimited). TiKV sizes its block cache from it.
+    pub memory_limit: Option<u64>,
 }
 
 impl Store {
@@ -131,6 +134,7 @@ impl Store {
             dirty: BTreeSet::new(),
             storage: crate::storage::StorageState::default(),
             txn_applied: Vec::new(),
+            memory_limit: None,
         }
     }
 
@@ -163,9 +167,10 @@ impl Store {
     }
 
     /// The store's memory trace tree (TiKV's `MemoryTrace`), computed from its
-    /// state with the size rules of [`crate::memory`]. `limit` sizes the block
-    /// cache (45% of it, TiKV's `storage.block-cache.capacity` default).
-    pub fn memory_trace(&self, limit: u64) -> crate::memory::MemoryTrace {
+    /// state with the size rules of [`crate::memory`]. The memory limit sizes
+    /// the block cache (45% of it, TiKV's `storage.block-cache.capacity` default).
+    pub fn memory_trace(&self) -> crate::memory::MemoryTrace {
+        let limit = self.memory_limit.unwrap_or(0);
         use crate::memory::*;
         if !self.up {
             return MemoryTrace::node("tikv", Vec::new());
@@ -191,6 +196,35 @@ impl Store {
             children.push(lm.memory_trace());
         }
         MemoryTrace::node("tikv", children)
+    }
+
+    /// Ends the virtual second at `t_ms`: the store's own series
+    /// (`slow_score_store_N`, `leaders_store_N`, and with a lock manager
+    /// `detector_backlog_store_N`, `waiters_store_N`), and the channels'
+    /// per-second rates roll over.
+    pub fn sample_second(&mut self, t_ms: u64, series: &mut crate::kernel::metrics::SeriesMap) {
+        let sid = self.id;
+        let mut put = |name: String, v: f64| series.entry(name).or_default().push((t_ms, v));
+        put(
+            format!("slow_score_store_{sid}"),
+            self.slow_score.score() as f64,
+        );
+        let leaders = self
+            .peers
+            .values()
+            .filter(|p| self.up && p.is_leader())
+            .count();
+        put(format!("leaders_store_{sid}"), leaders as f64);
+        if let Some(lm) = self.storage.lock_manager.as_mut() {
+            let (backlog, waiters) = if self.up {
+                (lm.stream.len() as f64, lm.wait_table.len() as f64)
+            } else {
+                (0.0, 0.0)
+            };
+            lm.roll_second();
+            put(format!("detector_backlog_store_{sid}"), backlog);
+            put(format!("waiters_store_{sid}"), waiters);
+        }
     }
 
     /// Bootstraps a peer of a pre-split region (TiKV's bootstrap/split path).
@@ -294,6 +328,25 @@ impl Store {
     }
 
     // ---------------------------------------------------------------- events
+
+    /// A timer of this store fired (the simulator has checked it belongs to
+    /// this incarnation): route it to its component, then handle readies.
+    pub fn on_timer(&mut self, ctx: &mut Ctx, timer: Timer) {
+        match timer {
+            Timer::RaftBaseTick => self.on_tick(ctx),
+            Timer::PdHeartbeatTick => self.on_pd_heartbeat_tick(ctx),
+            Timer::PdStoreHeartbeatTick => self.on_store_heartbeat_tick(ctx),
+            Timer::RaftLogGcTick => self.on_raft_log_gc_tick(ctx),
+            Timer::InspectTick => self.on_inspect_tick(ctx),
+            Timer::LockManagerTick => self.on_lock_manager_tick(ctx),
+            Timer::WaiterTimeout { token } => self.on_waiter_timeout(ctx, token),
+            Timer::DelayedNotifyAll { key, notify_id } => {
+                self.on_delayed_notify_all(ctx, key, notify_id)
+            }
+            _ => {}
+        }
+        self.handle_readies(ctx);
+    }
 
     /// Handles a message delivered to this store.
     pub fn on_message(&mut self, ctx: &mut Ctx, msg: Msg) {
@@ -820,13 +873,11 @@ impl Store {
             if index <= peer.raft.store().applied_index {
                 continue;
             }
-            ctx.invariants
-                .on_apply(ctx.now, region_id, index, term, entry_digest(&e), peer_id);
             match e.get_entry_type() {
                 EntryType::EntryNormal => {
                     if let Some((key, ts, len)) = decode_put(e.get_data()) {
                         let st = peer.raft.mut_store();
-                        Rc::make_mut(&mut st.kv).insert(key, ts);
+                        Rc::make_mut(&mut st.kv).insert(key, (ts, index));
                         peer.written_bytes += len as u64;
                         peer.written_keys += 1;
                     } else if let Some(mods) = crate::storage::mvcc::decode_modifies(e.get_data()) {
@@ -907,8 +958,6 @@ impl Store {
                 }
                 let p = peer.proposals.pop_front().expect("front exists");
                 let result = if p.index == index && p.term == term {
-                    ctx.invariants
-                        .on_ack(region_id, index, term, entry_digest(&e));
                     Ok(())
                 } else {
                     Err(RegionError::StaleCommand)
@@ -983,8 +1032,6 @@ impl Store {
             let role = ss.raft_state;
             let leader_id = ss.leader_id;
             if role == StateRole::Leader && peer.last_role != StateRole::Leader {
-                ctx.invariants
-                    .on_leader(ctx.now, region_id, peer.raft.raft.term, peer.meta.id);
                 ctx.count("leader_elected", 1);
                 became_leader = true;
             }

@@ -13,15 +13,19 @@
 use std::rc::Rc;
 
 use super::io_hang::num;
-use crate::effect::Ctx;
+use crate::client::txn::{SessionWorkload, TxnWorkloadConfig, WorkloadKind};
+use crate::env::oom::OomKiller;
 use crate::env::{DiskConfig, Network, NetworkConfig};
+use crate::kernel::time::{MS, SEC};
 use crate::lock_manager::{LockManagerConfig, UpdateWaitForFix};
 use crate::pd::{Pd, PdConfig};
+use crate::proto::Ctx;
 use crate::raftstore::{RaftstoreConfig, TransferLeaderCheck};
-use crate::scenario::{ParamSpec, Params, ScenarioError, ScenarioSpec, Story, Unit};
-use crate::sim::{Fault, World};
-use crate::time::{MS, SEC};
-use crate::txn_client::{SessionWorkload, TxnWorkloadConfig, WorkloadKind};
+use crate::scenario::{
+    Built, PageLayout, Panel, ParamSpec, ParamValue, Params, Scenario, ScenarioError, ScenarioSpec,
+    Story, Unit,
+};
+use crate::world::World;
 
 /// Scenario id.
 pub const ID: &str = "deadlock-detector-oom";
@@ -131,7 +135,83 @@ after its TTL; memory stays bounded.",
         num("net_jitter", Unit::Micros, "100", 0, 1_000_000, "Extra random one-way delay, drawn uniformly in 0..=jitter"),
     ],
     live: &["txns", "hot_keys", "lock_hold_time", "fix", "fair_locking"],
+    layout: PageLayout {
+        left: &[Panel::LiveControls, Panel::Parameters, Panel::Story],
+        center: &[
+            Panel::WaitForGraph,
+            Panel::LockManagerQueues,
+            Panel::DetectorBacklogChart,
+            Panel::ClusterMap,
+            Panel::RaftGroup,
+        ],
+        right: &[
+            Panel::Counters,
+            Panel::MemoryCharts,
+            Panel::MemoryTree,
+            Panel::ClientCharts,
+        ],
+    },
 };
+
+/// The scenario (see the module docs).
+pub struct DeadlockDetectorOom;
+
+impl Scenario for DeadlockDetectorOom {
+    fn spec(&self) -> &'static ScenarioSpec {
+        &SPEC
+    }
+
+    fn build(
+        &self,
+        params: &Params,
+        ctx: &mut Ctx,
+        logger: &slog::Logger,
+    ) -> Result<Built, ScenarioError> {
+        build(params, ctx, logger)
+    }
+
+    /// The contention sliders change the sessions; `fix` changes every
+    /// store's lock manager.
+    fn set_live(
+        &self,
+        world: &mut World,
+        ctx: &mut Ctx,
+        name: &str,
+        value: &ParamValue,
+    ) -> Result<(), ScenarioError> {
+        let World {
+            workloads,
+            pd,
+            stores,
+            ..
+        } = world;
+        let sessions = workloads
+            .iter_mut()
+            .find_map(|w| w.as_any_mut().downcast_mut::<SessionWorkload>());
+        match (name, value, sessions) {
+            ("txns", ParamValue::Number(n), Some(w)) => w.set_sessions(ctx, pd, *n as u32),
+            ("hot_keys", ParamValue::Number(n), Some(w)) => w.cfg.hot_keys = *n,
+            ("lock_hold_time", ParamValue::Number(n), Some(w)) => w.cfg.lock_hold_time = n * MS,
+            ("fair_locking", ParamValue::Choice(c), Some(w)) => w.cfg.fair_locking = *c == "on",
+            ("fix", ParamValue::Choice(c), _) => {
+                let fix = fix_of(c);
+                for st in stores.values_mut() {
+                    if let Some(lm) = st.storage.lock_manager.as_mut() {
+                        lm.set_fix(fix);
+                    }
+                }
+            }
+            _ => {
+                return Err(ScenarioError::BadValue {
+                    name: name.to_string(),
+                    value: value.to_string(),
+                    reason: "cannot change while running".to_string(),
+                })
+            }
+        }
+        Ok(())
+    }
+}
 
 /// The `fix` parameter as the lock manager's switch.
 pub fn fix_of(name: &str) -> UpdateWaitForFix {
@@ -145,11 +225,7 @@ pub fn fix_of(name: &str) -> UpdateWaitForFix {
 }
 
 /// Builds the world: stores, the four regions, PD, the client sessions.
-pub fn build(
-    p: &Params,
-    ctx: &mut Ctx,
-    logger: slog::Logger,
-) -> Result<(World, Vec<Fault>), ScenarioError> {
+fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, ScenarioError> {
     let n_stores = p.num("stores");
     let cfg = Rc::new(RaftstoreConfig {
         raft_base_tick_interval: SEC,
@@ -167,8 +243,8 @@ pub fn build(
         wake_up_delay_duration: p.num("wake_up_delay_duration") * MS,
         fix: fix_of(p.choice("fix")),
         stream_capacity_per_sec: p.num("detector_stream_capacity"),
-        memory_limit: p.num("memory_limit") << 20,
     };
+    let memory_limit = p.num("memory_limit") << 20;
     let store_ids: Vec<u64> = (1..=n_stores).collect();
     // Region 1 (LEADER_KEY) leads on store 1: the detector leader. The table
     // region leads on store 2 (remote) or store 1 (colocated).
@@ -201,8 +277,11 @@ pub fn build(
             bandwidth_bytes_per_sec: 500 * 1_000_000,
         },
         &regions,
-        &logger,
-        |st| st.enable_lock_manager(lm_cfg.clone()),
+        logger,
+        |st| {
+            st.memory_limit = Some(memory_limit);
+            st.enable_lock_manager(lm_cfg.clone());
+        },
     );
     if p.choice("workload") == "bank" {
         let accounts_regions: Vec<u64> = (TABLE_REGION..=REGIONS)
@@ -221,7 +300,7 @@ pub fn build(
         let rows: Vec<(u64, i64)> = probe
             .bank_accounts()
             .into_iter()
-            .map(|k| (k, crate::txn_client::INITIAL_BALANCE))
+            .map(|k| (k, crate::client::txn::INITIAL_BALANCE))
             .collect();
         for st in stores.values_mut() {
             st.load_initial_data(&rows, 2);
@@ -272,17 +351,19 @@ pub fn build(
         drop_ppm: 0,
         bandwidth_bytes_per_sec: 1_000_000_000,
     });
-    let workload = crate::client::Workload::idle(&pd);
-    Ok((
-        World {
+    Ok(Built {
+        world: World {
             stores,
             disks,
             network,
             pd,
-            workload,
-            sessions,
-            hot_region: TABLE_REGION,
+            workloads: vec![Box::new(sessions)],
+            focus_region: TABLE_REGION,
+            oom: OomKiller {
+                restart_delay: p.num("oom_restart_delay") * MS,
+                kills: Vec::new(),
+            },
         },
-        Vec::new(),
-    ))
+        faults: Vec::new(),
+    })
 }

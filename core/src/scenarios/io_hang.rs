@@ -14,14 +14,18 @@
 
 use std::rc::Rc;
 
-use crate::client::{Workload, WorkloadConfig};
-use crate::effect::Ctx;
-use crate::env::{DiskConfig, Network, NetworkConfig};
+use crate::client::raw::{RawWorkload, WorkloadConfig};
+use crate::env::oom::OomKiller;
+use crate::env::{DiskConfig, Fault, Network, NetworkConfig};
+use crate::kernel::time::{MS, SEC};
 use crate::pd::{Pd, PdConfig};
+use crate::proto::Ctx;
 use crate::raftstore::{RaftstoreConfig, TransferLeaderCheck};
-use crate::scenario::{ParamSpec, Params, ScenarioError, ScenarioSpec, Story, Unit};
-use crate::sim::{Fault, World};
-use crate::time::{MS, SEC};
+use crate::scenario::{
+    Built, PageLayout, Panel, ParamSpec, ParamValue, Params, Scenario, ScenarioError, ScenarioSpec,
+    Story, Unit,
+};
+use crate::world::World;
 
 /// Scenario id.
 pub const ID: &str = "io-hang-transfer-leader";
@@ -109,14 +113,47 @@ scheduling round after the slow score reaches 100, and QPS recovers while the di
         num("random_faults", Unit::Count, "0", 0, 50, "Extra random faults (crash + restart, partition, IO hang) drawn from the seed between 10 s and 190 s"),
     ],
     live: &[],
+    layout: PageLayout {
+        left: &[Panel::Parameters, Panel::Story],
+        center: &[Panel::ClusterMap, Panel::RaftGroup],
+        right: &[Panel::Counters, Panel::ClientCharts, Panel::Operators],
+    },
 };
 
+/// The scenario (see the module docs).
+pub struct IoHangTransferLeader;
+
+impl Scenario for IoHangTransferLeader {
+    fn spec(&self) -> &'static ScenarioSpec {
+        &SPEC
+    }
+
+    fn build(
+        &self,
+        params: &Params,
+        ctx: &mut Ctx,
+        logger: &slog::Logger,
+    ) -> Result<Built, ScenarioError> {
+        build(params, ctx, logger)
+    }
+
+    fn set_live(
+        &self,
+        _world: &mut World,
+        _ctx: &mut Ctx,
+        name: &str,
+        value: &ParamValue,
+    ) -> Result<(), ScenarioError> {
+        Err(ScenarioError::BadValue {
+            name: name.to_string(),
+            value: value.to_string(),
+            reason: "cannot change while running".to_string(),
+        })
+    }
+}
+
 /// Builds the world: stores with bootstrapped peers, PD, clients, and the faults.
-pub fn build(
-    p: &Params,
-    ctx: &mut Ctx,
-    logger: slog::Logger,
-) -> Result<(World, Vec<Fault>), ScenarioError> {
+fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, ScenarioError> {
     let n_stores = p.num("stores");
     let n_regions = p.num("regions");
     let hang_store = p.num("hang_store");
@@ -170,7 +207,7 @@ pub fn build(
             bandwidth_bytes_per_sec: p.num("disk_bandwidth") * 1_000_000,
         },
         &regions,
-        &logger,
+        logger,
         |_| {},
     );
     for st in stores.values() {
@@ -190,7 +227,7 @@ pub fn build(
     );
     pd.start(ctx);
     let hot_meta = &regions[(hot_region - 1) as usize].0;
-    let mut workload = Workload::new(
+    let mut workload = RawWorkload::new(
         WorkloadConfig {
             clients: p.num("clients") as u32,
             think_time: p.num("think_time") * MS,
@@ -245,16 +282,16 @@ pub fn build(
             },
         });
     }
-    Ok((
-        World {
+    Ok(Built {
+        world: World {
             stores,
             disks,
             network,
             pd,
-            workload,
-            sessions: crate::txn_client::SessionWorkload::idle(),
-            hot_region,
+            workloads: vec![Box::new(workload)],
+            focus_region: hot_region,
+            oom: OomKiller::default(),
         },
         faults,
-    ))
+    })
 }

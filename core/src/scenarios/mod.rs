@@ -1,4 +1,11 @@
-//! The scenarios' builders: from resolved [`Params`] to a [`World`] and its faults.
+//! The scenarios, one file each, and their registry.
+//!
+//! Each scenario implements [`Scenario`]: its spec (parameters, story, live
+//! parameters, panels), how it builds its world from resolved [`Params`],
+//! and how it applies its live parameters. [`REGISTRY`] lists them; nothing
+//! else in the simulator or the page names a scenario. The shared pieces
+//! below (a pre-split region layout, bootstrapping stores) are what the
+//! builders have in common.
 
 pub mod deadlock_oom;
 pub mod io_hang;
@@ -6,13 +13,36 @@ pub mod io_hang;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use crate::effect::Ctx;
 use crate::env::{Disk, DiskConfig};
-use crate::msg::{PeerMeta, RegionMeta};
+use crate::proto::Ctx;
+use crate::proto::{PeerMeta, RegionMeta};
 use crate::raftstore::storage::SnapManager;
 use crate::raftstore::{RaftstoreConfig, Store};
-use crate::scenario::{Params, ScenarioError};
-use crate::sim::{Fault, World};
+use crate::scenario::{Scenario, ScenarioError, ScenarioSpec};
+
+/// Every scenario the simulator knows, in the order the picker shows them.
+pub static REGISTRY: &[&dyn Scenario] = &[
+    &io_hang::IoHangTransferLeader,
+    &deadlock_oom::DeadlockDetectorOom,
+];
+
+/// Looks a scenario up by id. Errors: [`ScenarioError::UnknownScenario`],
+/// naming the ids that exist.
+pub fn find(id: &str) -> Result<&'static dyn Scenario, ScenarioError> {
+    REGISTRY
+        .iter()
+        .copied()
+        .find(|s| s.spec().id == id)
+        .ok_or_else(|| ScenarioError::UnknownScenario {
+            id: id.to_string(),
+            known: REGISTRY.iter().map(|s| s.spec().id).collect(),
+        })
+}
+
+/// Every scenario's spec, in registry order.
+pub fn specs() -> impl Iterator<Item = &'static ScenarioSpec> {
+    REGISTRY.iter().map(|s| s.spec())
+}
 
 /// Pre-split regions `1..=n`, each covering `keys_per_region` keys (the last
 /// one up to +inf), with peers on `stores_of(region)` (leader first). Peer ids
@@ -82,19 +112,4 @@ pub fn bootstrap_stores(
         }
     }
     (stores, disks)
-}
-
-/// Builds the world of `params.scenario`.
-///
-/// Errors: parameter combinations the scenario refuses, as [`ScenarioError::BadValue`].
-pub fn build(
-    params: &Params,
-    ctx: &mut Ctx,
-    logger: slog::Logger,
-) -> Result<(World, Vec<Fault>), ScenarioError> {
-    match params.scenario {
-        io_hang::ID => io_hang::build(params, ctx, logger),
-        deadlock_oom::ID => deadlock_oom::build(params, ctx, logger),
-        other => Err(ScenarioError::UnknownScenario(other.to_string())),
-    }
 }

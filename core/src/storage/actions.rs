@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::mvcc::{Lock, LockType, Modify, MvccData, Write, WriteType};
-use crate::msg::{Key, Mutation, TxnError, WriteConflictReason};
+use crate::proto::{Key, Mutation, TxnError, WriteConflictReason};
 
 /// What a command reads: the leader's applied MVCC data and the region's
 /// in-memory pessimistic locks (`PeerPessimisticLocks`, `in-memory = true`).

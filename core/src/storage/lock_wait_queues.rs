@@ -12,8 +12,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::msg::Key;
-use crate::time::Micros;
+use crate::kernel::time::Micros;
+use crate::proto::Key;
 
 /// A queued lock request (`LockWaitEntry`).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -12,7 +12,7 @@ pub mod scheduler;
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::lock_manager::LockManager;
-use crate::msg::{Key, TxnCommand};
+use crate::proto::{Key, TxnCommand};
 use mvcc::Lock;
 
 /// A command admitted by the scheduler and not finished yet.

@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::msg::Key;
+use crate::proto::Key;
 
 /// `LockType` (txn_types).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

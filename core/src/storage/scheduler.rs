@@ -10,14 +10,14 @@ use super::actions::{self, LockOutcome, SnapshotRef};
 use super::lock_wait_queues::LockWaitEntry;
 use super::mvcc::{encode_modifies, Modify};
 use super::RunningCmd;
-use crate::effect::{Ctx, Timer};
-use crate::env::Node;
+use crate::kernel::effect::Node;
+use crate::kernel::log::Level;
+use crate::lock_manager::DetectorRole;
 use crate::lock_manager::{LockManagerEffect, WaitInfo, Waiter, TICK};
-use crate::msg::{Key, Msg, RegionError, TxnCommand, TxnError, TxnOk, WriteConflictReason};
-use crate::observe::Level;
+use crate::proto::{Ctx, Timer};
+use crate::proto::{Key, Msg, RegionError, TxnCommand, TxnError, TxnOk, WriteConflictReason};
 use crate::raftstore::peer::{Proposal, ProposalOwner};
 use crate::raftstore::Store;
-use crate::view::DetectorRole;
 
 impl Store {
     fn reply_txn(&self, ctx: &mut Ctx, client: u32, req_id: u64, result: Result<TxnOk, TxnError>) {

@@ -8,7 +8,7 @@
 
 use std::rc::Rc;
 
-use kvscope_core::view::{DetectorRole, QueueView, StoreLockView};
+use kvscope_core::views::{DetectorRole, QueueView, StoreLockView};
 use yew::prelude::*;
 
 use plotters::prelude::*;

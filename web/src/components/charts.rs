@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use kvscope_core::view::FaultWindow;
+use kvscope_core::views::FaultWindow;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;

@@ -5,7 +5,7 @@
 
 use std::rc::Rc;
 
-use kvscope_core::view::{DiskState, PeerRole, PeerView, RegionView, StoreView};
+use kvscope_core::views::{DiskState, PeerRole, PeerView, RegionView, StoreView};
 use yew::prelude::*;
 
 use crate::format;

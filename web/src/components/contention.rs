@@ -8,7 +8,8 @@
 
 use std::rc::Rc;
 
-use kvscope_core::scenario::{ParamSpec, Unit, SCENARIOS};
+use kvscope_core::scenario::{ParamSpec, Unit};
+use kvscope_core::scenarios::specs;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
@@ -131,7 +132,7 @@ pub fn LiveSlider(props: &LiveSliderProps) -> Html {
 /// The contention panel (only for scenarios with these live parameters).
 #[component]
 pub fn ContentionControls(props: &ContentionProps) -> Html {
-    let Some(spec) = SCENARIOS.iter().find(|s| s.id == props.scenario_id) else {
+    let Some(spec) = specs().find(|s| s.id == props.scenario_id) else {
         return html! {};
     };
     let values = props.values.as_slice();

@@ -1,6 +1,6 @@
 //! The control bar: scenario, seed, play/pause, step, reset, speed, clock.
 
-use kvscope_core::scenario::SCENARIOS;
+use kvscope_core::scenarios::specs;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
@@ -96,8 +96,7 @@ pub fn ControlBar(props: &ControlBarProps) -> Html {
     let toggle = props.on_toggle.reform(|_: MouseEvent| ());
     let step = props.on_step.reform(|_: MouseEvent| ());
     let reset = props.on_reset.reform(|_: MouseEvent| ());
-    let title = SCENARIOS
-        .iter()
+    let title = specs()
         .find(|s| s.id == props.scenario_id)
         .map_or("", |s| s.source);
     html! {
@@ -109,7 +108,7 @@ pub fn ControlBar(props: &ControlBarProps) -> Html {
             <label class="field" title={title}>
                 <span class="field-label">{"Scenario"}</span>
                 <select id="scenario" onchange={on_scenario}>
-                    { for SCENARIOS.iter().map(|s| html! {
+                    { for specs().map(|s| html! {
                         <option value={s.id} selected={s.id == props.scenario_id} title={s.id}>{ s.title }</option>
                     }) }
                 </select>

@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use kvscope_core::observe::Level;
+use kvscope_core::kernel::log::Level;
 use web_sys::HtmlSelectElement;
 use yew::prelude::*;
 

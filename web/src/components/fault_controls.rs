@@ -9,7 +9,8 @@
 
 use std::rc::Rc;
 
-use kvscope_core::scenario::{ParamSpec, Unit, SCENARIOS};
+use kvscope_core::scenario::{ParamSpec, Unit};
+use kvscope_core::scenarios::specs;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
@@ -135,7 +136,7 @@ fn describe(p: &ParamSpec) -> String {
 /// The fault controls panel.
 #[component]
 pub fn FaultControls(props: &FaultControlsProps) -> Html {
-    let Some(spec) = SCENARIOS.iter().find(|s| s.id == props.scenario_id) else {
+    let Some(spec) = specs().find(|s| s.id == props.scenario_id) else {
         return html! {};
     };
     let values = props.values.as_slice();

@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use kvscope_core::view::{OperatorStatus, OperatorView};
+use kvscope_core::views::{OperatorStatus, OperatorView};
 use yew::prelude::*;
 
 use crate::format;

@@ -5,7 +5,7 @@
 
 use std::rc::Rc;
 
-use kvscope_core::view::{EntryKind, PeerRole, PeerView, RaftGroupView, TransferOutcome};
+use kvscope_core::views::{EntryKind, PeerRole, PeerView, RaftGroupView, TransferOutcome};
 use yew::prelude::*;
 
 use crate::components::cluster_map::role_class_label;

@@ -1,6 +1,6 @@
 //! The story panel: what happens, what to watch, what the fix changes.
 
-use kvscope_core::scenario::SCENARIOS;
+use kvscope_core::scenarios::specs;
 use yew::prelude::*;
 
 /// Properties of [`StoryPanel`].
@@ -13,7 +13,7 @@ pub struct StoryProps {
 /// The scenario's story.
 #[component]
 pub fn StoryPanel(props: &StoryProps) -> Html {
-    let Some(spec) = SCENARIOS.iter().find(|s| s.id == props.scenario_id) else {
+    let Some(spec) = specs().find(|s| s.id == props.scenario_id) else {
         return html! {};
     };
     html! {

@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
-use kvscope_core::view::{DeadlockView, LockView, TxnPhase};
+use kvscope_core::views::{DeadlockView, LockView, TxnPhase};
 use web_sys::HtmlSelectElement;
 use yew::prelude::*;
 

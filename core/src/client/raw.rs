@@ -1,4 +1,4 @@
-//! The workload: closed-loop client threads (TiDB sessions running a TPCC-like
+//! Raw-write clients: closed-loop client threads (TiDB sessions running a TPCC-like
 //! write load) that route each write to its region's leader and retry like
 //! TiKV's Go client (`client-go`): a `NotLeader` with a leader hint retries at
 //! once on the new leader; other region errors back off with `BoRegionScheduling`
@@ -8,13 +8,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::effect::{Ctx, Timer};
-use crate::env::Node;
-use crate::msg::{Key, Msg, RegionError, RegionMeta, WriteRequest};
-use crate::observe::{LatencyHistogram, Level};
+use super::{RequestTimeout, WorkloadStats};
+use crate::kernel::effect::Node;
+use crate::kernel::log::Level;
+use crate::kernel::rng::SimRng;
+use crate::kernel::time::{Micros, MS};
 use crate::pd::Pd;
-use crate::rng::SimRng;
-use crate::time::{Micros, MS};
+use crate::proto::{Ctx, Timer};
+use crate::proto::{Key, Msg, RegionError, RegionMeta, WriteRequest};
 
 /// Workload parameters.
 #[derive(Clone, Debug)]
@@ -75,61 +76,8 @@ pub struct Client {
     timeout: RequestTimeout,
 }
 
-/// A client's request timeout with one re-armed timer: instead of one timer
-/// per request (almost all of which would fire for nothing), a client keeps a
-/// single timer and, when it fires early, re-arms it for the current deadline.
-#[derive(Clone, Debug, Default)]
-pub struct RequestTimeout {
-    /// When the in-flight request times out, virtual µs.
-    deadline: Micros,
-    /// When the timer fires next, if armed.
-    timer_at: Option<Micros>,
-}
-
-impl RequestTimeout {
-    /// A request was sent: it times out `after` µs from now; `timer` is set
-    /// at `node` unless one is already pending.
-    pub fn arm(&mut self, ctx: &mut Ctx, node: Node, after: Micros, timer: Timer) {
-        self.deadline = ctx.now + after;
-        if self.timer_at.is_none() {
-            self.timer_at = Some(self.deadline);
-            ctx.timer(node, after, timer);
-        }
-    }
-
-    /// The timer fired. Returns true when a request is `in_flight` and its
-    /// deadline has passed; re-arms the timer when the deadline is still ahead.
-    pub fn fired(&mut self, ctx: &mut Ctx, node: Node, timer: Timer, in_flight: bool) -> bool {
-        self.timer_at = None;
-        if !in_flight {
-            return false;
-        }
-        if ctx.now < self.deadline {
-            self.timer_at = Some(self.deadline);
-            ctx.timer(node, self.deadline - ctx.now, timer);
-            return false;
-        }
-        true
-    }
-}
-
-/// Completions during the current second, for the QPS and latency series.
-#[derive(Clone, Debug, Default)]
-pub struct WorkloadStats {
-    /// Completed writes per region in the current second.
-    pub completed_by_region: BTreeMap<u64, u64>,
-    /// Completed writes in the current second.
-    pub completed: u64,
-    /// Failed operations in the current second.
-    pub failed: u64,
-    /// Latency of operations completed in the current second (from first try to success), µs.
-    pub latency: LatencyHistogram,
-    /// The same, per region.
-    pub latency_by_region: BTreeMap<u64, LatencyHistogram>,
-}
-
 /// All client threads.
-pub struct Workload {
+pub struct RawWorkload {
     /// Parameters.
     pub cfg: WorkloadConfig,
     clients: Vec<Client>,
@@ -137,9 +85,9 @@ pub struct Workload {
     pub stats: WorkloadStats,
 }
 
-impl Workload {
+impl RawWorkload {
     /// Threads with a warm region cache (as TiDB has after loading the regions).
-    pub fn new(cfg: WorkloadConfig, rng: &mut SimRng, pd: &Pd) -> Workload {
+    pub fn new(cfg: WorkloadConfig, rng: &mut SimRng, pd: &Pd) -> RawWorkload {
         let cache: BTreeMap<u64, Cached> = pd
             .regions
             .values()
@@ -163,30 +111,11 @@ impl Workload {
                 timeout: RequestTimeout::default(),
             })
             .collect();
-        Workload {
+        RawWorkload {
             cfg,
             clients,
             stats: WorkloadStats::default(),
         }
-    }
-
-    /// No client threads (scenarios whose load is transactions).
-    pub fn idle(pd: &Pd) -> Workload {
-        let mut rng = SimRng::new(0);
-        Workload::new(
-            WorkloadConfig {
-                clients: 0,
-                think_time: 0,
-                hot_write_ratio: 0,
-                hot_range: (0, 1),
-                keyspace: 1,
-                value_len: 0,
-                request_timeout: MS,
-                max_backoff: MS,
-            },
-            &mut rng,
-            pd,
-        )
     }
 
     /// Starts every thread, staggered over the first think time.
@@ -412,5 +341,35 @@ impl Client {
             return;
         }
         ctx.timer(Node::Client(self.id), sleep, Timer::ClientNext);
+    }
+}
+
+impl super::Workload for RawWorkload {
+    fn owns(&self, client: u32) -> bool {
+        (client as usize) < self.clients.len()
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx, _pd: &mut Pd, client: u32, msg: Msg) {
+        RawWorkload::on_message(self, ctx, client, msg)
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx, pd: &mut Pd, client: u32, timer: Timer) {
+        RawWorkload::on_timer(self, ctx, pd, client, timer)
+    }
+
+    fn sample_second(
+        &mut self,
+        _t_ms: u64,
+        _series: &mut crate::kernel::metrics::SeriesMap,
+    ) -> WorkloadStats {
+        std::mem::take(&mut self.stats)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
     }
 }

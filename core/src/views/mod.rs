@@ -1,11 +1,23 @@
 //! Read-only snapshots of the simulation for the page and the command line.
 //!
-//! Everything here is plain data (serde-serializable) built by
-//! [`crate::Simulation::view`] and [`crate::Simulation::raft_group`]; the
-//! frontend draws these structs and never reaches into the simulator's state.
-//! Times are virtual milliseconds (`*_ms`) unless the field says otherwise.
+//! Everything here is plain data (serde-serializable), built by the
+//! functions of [`cluster`] and [`locks`] from a [`crate::Simulation`]; the
+//! frontend draws these structs and never reaches into the simulator's
+//! state. Views read components; components never import views (the domain
+//! types a view carries, such as [`TransferOutcome`] or [`DetectorRole`],
+//! live in their components). Times are virtual milliseconds (`*_ms`)
+//! unless the field says otherwise.
+
+pub mod cluster;
+pub mod locks;
 
 use serde::Serialize;
+
+pub use crate::client::txn::{TxnInFlight, TxnPhase};
+pub use crate::env::oom::OomKill;
+pub use crate::lock_manager::DetectorRole;
+pub use crate::pd::OperatorStatus;
+pub use crate::raftstore::peer::{TransferAttempt, TransferOutcome};
 
 /// The state of one store's simulated disk, as drawn on the cluster map.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -138,33 +150,6 @@ pub struct EntryView {
     pub label: Option<String>,
 }
 
-/// Outcome of one transfer-leader attempt made by a leader.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub enum TransferOutcome {
-    /// Still waiting for the transferee's ack or for raft-rs to finish the transfer.
-    InFlight,
-    /// Rejected by the leader (the reason string is TiKV's, for example
-    /// `"pending conf change"`).
-    Rejected(String),
-    /// raft-rs `transfer_leader` was called; the transferee was asked to campaign.
-    Transferring,
-    /// The transferee became leader.
-    Succeeded,
-}
-
-/// One transfer-leader attempt on a region.
-#[derive(Clone, Debug, Serialize)]
-pub struct TransferAttemptView {
-    /// Virtual ms at which the leader received the request.
-    pub t_ms: u64,
-    /// Store of the leader that tried.
-    pub from_store: u64,
-    /// Store of the transferee.
-    pub to_store: u64,
-    /// What happened.
-    pub outcome: TransferOutcome,
-}
-
 /// The Raft group panel for one region.
 #[derive(Clone, Debug, Serialize)]
 pub struct RaftGroupView {
@@ -185,20 +170,7 @@ pub struct RaftGroupView {
     /// entry is older than `log_tail`.
     pub pending_conf_entry: Option<EntryView>,
     /// The transfer-leader attempts seen on this region, newest last (at most 50).
-    pub transfer_attempts: Vec<TransferAttemptView>,
-}
-
-/// State of a PD operator.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub enum OperatorStatus {
-    /// Steps remain.
-    Running,
-    /// Every step finished.
-    Success,
-    /// The operator ran past its timeout (PD `OperatorStatus::TIMEOUT`).
-    Timeout,
-    /// Replaced or cancelled.
-    Canceled,
+    pub transfer_attempts: Vec<TransferAttempt>,
 }
 
 /// One PD operator, in flight or done.
@@ -254,16 +226,6 @@ pub struct ClusterView {
     pub violations: usize,
 }
 
-/// The deadlock detector role of a store (TiKV `server/lock_manager/deadlock.rs` `Role`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub enum DetectorRole {
-    /// The store holds the leader of the first region (`LEADER_KEY = b""`) and
-    /// runs the detect table.
-    Leader,
-    /// Every other store: forwards detect requests to the leader over one stream.
-    Follower,
-}
-
 /// One queue between the lock manager's components on a store, at one moment.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct QueueView {
@@ -301,38 +263,6 @@ pub struct StoreLockView {
     pub memory: crate::memory::MemoryTrace,
     /// Memory limit of the store (the OOM killer's threshold), bytes.
     pub memory_limit: u64,
-}
-
-/// A transaction's phase as its client (TiDB) runs it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub enum TxnPhase {
-    /// Acquiring pessimistic locks (or reading, for an optimistic transaction).
-    Locking,
-    /// Waiting in a lock wait queue for a key another transaction holds.
-    Waiting,
-    /// Holding its locks and doing its work (the scenario's lock hold time).
-    Holding,
-    /// Prewrite sent.
-    Prewriting,
-    /// Commit sent.
-    Committing,
-    /// Rolling back after an error.
-    RollingBack,
-}
-
-/// One transaction in flight.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct TxnView {
-    /// `start_ts` (its identity in the lock manager).
-    pub start_ts: u64,
-    /// Client (session) running it.
-    pub client: u32,
-    /// Phase.
-    pub phase: TxnPhase,
-    /// True for a pessimistic transaction.
-    pub pessimistic: bool,
-    /// Keys it holds locks on.
-    pub locked_keys: Vec<u64>,
 }
 
 /// A waiter in a store's waiter manager: `waiter_ts` waits for the lock of
@@ -388,7 +318,7 @@ pub struct LockView {
     /// Per store.
     pub stores: Vec<StoreLockView>,
     /// Transactions in flight.
-    pub txns: Vec<TxnView>,
+    pub txns: Vec<TxnInFlight>,
     /// Local waiters of every store.
     pub waits: Vec<WaitEdgeView>,
     /// The detector leader's table.
@@ -397,19 +327,4 @@ pub struct LockView {
     pub deadlocks: Vec<DeadlockView>,
     /// Keys that are hot in the scenario (the contended ones).
     pub hot_keys: Vec<u64>,
-}
-
-/// A store killed by the OOM killer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct OomKill {
-    /// Store.
-    pub store: u64,
-    /// Virtual ms of the kill.
-    pub at_ms: u64,
-    /// Memory of the store at the kill, bytes.
-    pub memory: u64,
-    /// Its limit, bytes.
-    pub limit: u64,
-    /// Virtual ms at which the process restarts.
-    pub restart_ms: u64,
 }

@@ -20,17 +20,20 @@
 
 use std::collections::BTreeMap;
 
-use crate::client::RequestTimeout;
-use crate::effect::{Ctx, Timer};
-use crate::env::Node;
-use crate::msg::{
+use serde::Serialize;
+
+use super::{RequestTimeout, WorkloadStats};
+use crate::invariants::Violation;
+use crate::kernel::effect::Node;
+use crate::kernel::log::Level;
+use crate::kernel::metrics::LatencyHistogram;
+use crate::kernel::rng::SimRng;
+use crate::kernel::time::{Micros, MS, SEC};
+use crate::pd::Pd;
+use crate::proto::{Ctx, Timer};
+use crate::proto::{
     Key, Msg, Mutation, RegionError, TxnCommand, TxnError, TxnOk, WriteConflictReason,
 };
-use crate::observe::{LatencyHistogram, Level, Violation};
-use crate::pd::Pd;
-use crate::rng::SimRng;
-use crate::time::{Micros, MS, SEC};
-use crate::view::{TxnPhase, TxnView};
 
 /// Accounts of the bank workload.
 pub const BANK_ACCOUNTS: u64 = 12;
@@ -187,6 +190,8 @@ pub struct SessionWorkload {
     pub stats: SessionStats,
     /// Audits completed.
     pub audits: u64,
+    /// Audits that read a wrong total: `snapshot-isolation` violations.
+    audit_violations: Vec<Violation>,
 }
 
 impl SessionWorkload {
@@ -197,29 +202,11 @@ impl SessionWorkload {
             sessions: Vec::new(),
             stats: SessionStats::default(),
             audits: 0,
+            audit_violations: Vec::new(),
         };
         let n = w.cfg.sessions;
         w.grow(n, pd, rng);
         w
-    }
-
-    /// No sessions (scenarios without transactions).
-    pub fn idle() -> SessionWorkload {
-        SessionWorkload {
-            cfg: TxnWorkloadConfig {
-                kind: WorkloadKind::HotKeys,
-                sessions: 0,
-                hot_keys: 1,
-                lock_hold_time: 0,
-                fair_locking: false,
-                table_start: 0,
-                accounts_regions: Vec::new(),
-                request_timeout: SEC,
-            },
-            sessions: Vec::new(),
-            stats: SessionStats::default(),
-            audits: 0,
-        }
     }
 
     fn region_cache(pd: &Pd) -> BTreeMap<Key, Cached> {
@@ -298,7 +285,7 @@ impl SessionWorkload {
     }
 
     /// Transactions in flight, for the wait-for graph.
-    pub fn txn_views(&self) -> Vec<TxnView> {
+    pub fn txns_in_flight(&self) -> Vec<TxnInFlight> {
         self.sessions
             .iter()
             .filter_map(|s| {
@@ -311,7 +298,7 @@ impl SessionWorkload {
                     Step::Commit(_) => TxnPhase::Committing,
                     Step::Cleanup(_) => TxnPhase::RollingBack,
                 };
-                Some(TxnView {
+                Some(TxnInFlight {
                     start_ts: t.start_ts,
                     client: s.id,
                     phase,
@@ -402,8 +389,8 @@ impl SessionWorkload {
                 ctx.count("bank_audits", 1);
                 let total = INITIAL_BALANCE * BANK_ACCOUNTS as i64;
                 if sum != total {
-                    ctx.invariants.violations.push(Violation {
-                        t_ms: crate::time::to_ms(ctx.now),
+                    self.audit_violations.push(Violation {
+                        t_ms: crate::kernel::time::to_ms(ctx.now),
                         invariant: "snapshot-isolation",
                         region: 0,
                         details: format!("audit read a total of {sum}, expected {total}"),
@@ -858,5 +845,87 @@ impl Session {
             self.build_groups(cfg);
         }
         self.send_step(ctx, pd, cfg);
+    }
+}
+
+/// A transaction's phase as its client (TiDB) runs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum TxnPhase {
+    /// Acquiring pessimistic locks (or reading, for an optimistic transaction).
+    Locking,
+    /// Waiting in a lock wait queue for a key another transaction holds.
+    Waiting,
+    /// Holding its locks and doing its work (the scenario's lock hold time).
+    Holding,
+    /// Prewrite sent.
+    Prewriting,
+    /// Commit sent.
+    Committing,
+    /// Rolling back after an error.
+    RollingBack,
+}
+
+/// One transaction in flight.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TxnInFlight {
+    /// `start_ts` (its identity in the lock manager).
+    pub start_ts: u64,
+    /// Client (session) running it.
+    pub client: u32,
+    /// Phase.
+    pub phase: TxnPhase,
+    /// True for a pessimistic transaction.
+    pub pessimistic: bool,
+    /// Keys it holds locks on.
+    pub locked_keys: Vec<u64>,
+}
+
+impl super::Workload for SessionWorkload {
+    fn owns(&self, client: u32) -> bool {
+        SessionWorkload::owns(self, client)
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx, pd: &mut Pd, client: u32, msg: Msg) {
+        SessionWorkload::on_message(self, ctx, pd, client, msg)
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx, pd: &mut Pd, client: u32, timer: Timer) {
+        SessionWorkload::on_timer(self, ctx, pd, client, timer)
+    }
+
+    /// The transaction scenarios chart committed transactions as `qps` and
+    /// aborted ones as `failed_ops`; `txn_commits` and `txn_aborts` too.
+    fn sample_second(
+        &mut self,
+        t_ms: u64,
+        series: &mut crate::kernel::metrics::SeriesMap,
+    ) -> WorkloadStats {
+        let s = std::mem::take(&mut self.stats);
+        series
+            .entry("txn_commits".into())
+            .or_default()
+            .push((t_ms, s.committed as f64));
+        series
+            .entry("txn_aborts".into())
+            .or_default()
+            .push((t_ms, s.aborted as f64));
+        WorkloadStats {
+            completed: s.committed,
+            failed: s.aborted,
+            latency: s.latency,
+            ..WorkloadStats::default()
+        }
+    }
+
+    fn violations(&self) -> Vec<Violation> {
+        self.audit_violations.clone()
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
     }
 }

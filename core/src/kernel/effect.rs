@@ -1,0 +1,104 @@
+//! Effects as data: what components ask the simulator to do.
+//!
+//! A component handles one event and pushes [`Effect`]s into its [`Ctx`]; the
+//! simulator turns them into timed events through the environment (network
+//! routing, the store's disk queue, timers). The kernel is generic over the
+//! message type `M` and the timer type `T`: it routes them by [`Node`] and
+//! never looks inside (the components' own types live in `crate::proto`).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::log::{Level, LogSink};
+use super::rng::SimRng;
+use super::time::Micros;
+
+/// A network endpoint: one simulated process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Node {
+    /// A TiKV store (one `tikv-server` process).
+    Store(u64),
+    /// The placement driver.
+    Pd,
+    /// A client thread (TiDB session) with its index.
+    Client(u32),
+}
+
+/// An effect emitted by a component.
+#[derive(Clone, Debug)]
+pub enum Effect<M, T> {
+    /// Send `msg` over the network.
+    Send {
+        /// Sender.
+        from: Node,
+        /// Receiver.
+        to: Node,
+        /// Message.
+        msg: M,
+    },
+    /// Write `bytes` to the store's disk; the store is told when `token` is durable.
+    DiskWrite {
+        /// Store whose disk takes the write.
+        store: u64,
+        /// Token handed back on completion.
+        token: u64,
+        /// Size in bytes.
+        bytes: u64,
+    },
+    /// Fire `timer` at `node` after `after` virtual µs.
+    Timer {
+        /// Node whose timer it is.
+        node: Node,
+        /// Delay, virtual µs.
+        after: Micros,
+        /// Which timer.
+        timer: T,
+    },
+}
+
+/// Named counters (name -> count), exported by `kvscope run --json`.
+pub type Counters = BTreeMap<&'static str, u64>;
+
+/// What a component may use while handling one event.
+pub struct Ctx<'a, M, T> {
+    /// Virtual now, µs.
+    pub now: Micros,
+    /// The simulation's RNG.
+    pub rng: &'a mut SimRng,
+    /// The event log.
+    pub log: &'a LogSink,
+    /// Effects emitted.
+    pub out: &'a mut Vec<Effect<M, T>>,
+    /// Counters.
+    pub counters: &'a mut Counters,
+}
+
+impl<M, T> Ctx<'_, M, T> {
+    /// Adds `n` to counter `name`.
+    pub fn count(&mut self, name: &'static str, n: u64) {
+        *self.counters.entry(name).or_insert(0) += n;
+    }
+
+    /// Writes a log line.
+    pub fn log(
+        &self,
+        component: &'static str,
+        level: Level,
+        store: Option<u64>,
+        region: Option<u64>,
+        msg: String,
+    ) {
+        self.log.push(component, level, store, region, msg);
+    }
+
+    /// Emits a send.
+    pub fn send(&mut self, from: Node, to: Node, msg: M) {
+        self.out.push(Effect::Send { from, to, msg });
+    }
+
+    /// Emits a timer.
+    pub fn timer(&mut self, node: Node, after: Micros, timer: T) {
+        self.out.push(Effect::Timer { node, after, timer });
+    }
+}

@@ -1,0 +1,42 @@
+//! The timers components set, by name. Store timers are tagged with the
+//! store's incarnation by the simulator, so that timers set before a crash
+//! are ignored after the restart.
+
+/// A timer a component can set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Timer {
+    /// raftstore's `raft-base-tick-interval` tick for every peer of the store.
+    RaftBaseTick,
+    /// `pd-heartbeat-tick-interval`: region heartbeats from every leader.
+    PdHeartbeatTick,
+    /// `pd-store-heartbeat-tick-interval`: the store heartbeat.
+    PdStoreHeartbeatTick,
+    /// `raft-log-gc-tick-interval`: compact applied raft logs.
+    RaftLogGcTick,
+    /// The health checker's inspect tick (`inspect-interval`).
+    InspectTick,
+    /// PD's scheduling loop.
+    PdSchedule,
+    /// A client is ready to issue its next operation.
+    ClientNext,
+    /// A client's request timeout check (see `client::Client`).
+    ClientTimeout,
+    /// The lock manager's workers run (every `lock_manager::TICK` while work is queued).
+    LockManagerTick,
+    /// A lock waiter's `wait-for-lock-timeout` deadline.
+    WaiterTimeout {
+        /// `LockWaitToken`.
+        token: u64,
+    },
+    /// `delayed_notify_all` of a key's legacy waiters (`wake-up-delay-duration`).
+    DelayedNotifyAll {
+        /// Key.
+        key: u64,
+        /// Id of the scheduled notification.
+        notify_id: u64,
+    },
+    /// A transaction session's next step (after a hold time, a backoff or a think time).
+    SessionNext,
+    /// A transaction session's request timeout check.
+    SessionTimeout,
+}

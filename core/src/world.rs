@@ -1,0 +1,49 @@
+//! The world a scenario builds: the components (stores, PD, workloads) and
+//! the environment they run in (disks, network, the OOM killer).
+
+use std::collections::BTreeMap;
+
+use crate::client::Workload;
+use crate::env::oom::OomKiller;
+use crate::env::{Disk, Network};
+use crate::pd::Pd;
+use crate::raftstore::Store;
+
+/// Everything a scenario builds.
+pub struct World {
+    /// Stores by id.
+    pub stores: BTreeMap<u64, Store>,
+    /// Disks by store id.
+    pub disks: BTreeMap<u64, Disk>,
+    /// The network.
+    pub network: Network,
+    /// PD.
+    pub pd: Pd,
+    /// The workloads; each owns a disjoint set of client ids.
+    pub workloads: Vec<Box<dyn Workload>>,
+    /// The region the scenario's story is about (the page selects it first).
+    pub focus_region: u64,
+    /// The OOM killer.
+    pub oom: OomKiller,
+}
+
+impl World {
+    /// The workload that owns client `client`.
+    pub fn workload_of(&mut self, client: u32) -> Option<&mut Box<dyn Workload>> {
+        self.workloads.iter_mut().find(|w| w.owns(client))
+    }
+
+    /// The first workload of type `T`.
+    pub fn workload<T: 'static>(&self) -> Option<&T> {
+        self.workloads
+            .iter()
+            .find_map(|w| w.as_any().downcast_ref::<T>())
+    }
+
+    /// The first workload of type `T`, to change it.
+    pub fn workload_mut<T: 'static>(&mut self) -> Option<&mut T> {
+        self.workloads
+            .iter_mut()
+            .find_map(|w| w.as_any_mut().downcast_mut::<T>())
+    }
+}

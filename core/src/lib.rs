@@ -25,10 +25,12 @@
 
 pub mod client;
 pub mod env;
+pub mod health_controller;
 pub mod invariants;
 pub mod kernel;
 pub mod lock_manager;
 pub mod memory;
+pub mod mvcc;
 pub mod pd;
 pub mod proto;
 pub mod raftstore;
@@ -36,6 +38,7 @@ pub mod scenario;
 pub mod scenarios;
 pub mod sim;
 pub mod storage;
+pub mod store;
 pub mod summary;
 pub mod views;
 pub mod world;

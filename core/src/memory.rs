@@ -7,7 +7,7 @@
 //! `raftstore → peers, entry_cache, raft_messages, ...`; kvscope adds the lock
 //! manager's queues as leaves, as the reference asks a simulator to do.
 //!
-//! The tree is not updated incrementally: [`crate::raftstore::Store::memory_trace`]
+//! The tree is not updated incrementally: [`crate::store::Store::memory_trace`]
 //! computes it from the store's state with the size rules below, so it can never
 //! drift from what the store actually holds. Units are bytes.
 

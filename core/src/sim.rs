@@ -692,7 +692,7 @@ impl Simulation {
         // Invariant bookkeeping: forget entries every live peer has applied.
         let mut min_applied: BTreeMap<u64, u64> = BTreeMap::new();
         for st in self.world.stores.values() {
-            for (&rid, p) in &st.peers {
+            for (&rid, p) in &st.raftstore.peers {
                 let a = p.raft.store().applied_index;
                 min_applied
                     .entry(rid)

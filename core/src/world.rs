@@ -7,7 +7,7 @@ use crate::client::Workload;
 use crate::env::oom::OomKiller;
 use crate::env::{Disk, Network};
 use crate::pd::Pd;
-use crate::raftstore::Store;
+use crate::store::Store;
 
 /// Everything a scenario builds.
 pub struct World {

@@ -45,7 +45,7 @@ pub const INNODB_LOCK_WAIT_TIMEOUT: Micros = 50 * SEC;
 
 /// A read-only transaction older than this gives up and starts over, since
 /// its `start_ts` nears the MVCC GC safe point
-/// ([`crate::storage::mvcc::GC_LIFE_TIME_TSO`], 10 s): TiDB's
+/// ([`crate::mvcc::GC_LIFE_TIME_TSO`], 10 s): TiDB's
 /// "GC life time is shorter than transaction duration".
 pub const GC_TOO_EARLY: Micros = 5 * SEC;
 

@@ -27,7 +27,7 @@ use super::Violation;
 use crate::kernel::effect::Node;
 use crate::kernel::time::{to_ms, Micros};
 use crate::proto::{Key, Msg, TxnCommand};
-use crate::raftstore::Store;
+use crate::store::Store;
 
 /// What an in-flight request writes, when it is acknowledged.
 #[derive(Clone, Debug)]
@@ -176,7 +176,7 @@ impl AckedWrites {
         };
         let Some(leader) = stores
             .get(&store)
-            .and_then(|st| st.peers.get(&region))
+            .and_then(|st| st.raftstore.peers.get(&region))
             .map(|p| p.raft.store())
         else {
             return;
@@ -210,7 +210,7 @@ impl AckedWrites {
         let mut found = Vec::new();
         for (&(region, space, key), a) in &self.acked {
             for st in stores.values() {
-                let Some(p) = st.peers.get(&region) else {
+                let Some(p) = st.raftstore.peers.get(&region) else {
                     continue;
                 };
                 let ps = p.raft.store();

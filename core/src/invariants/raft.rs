@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, VecDeque};
 
 use super::Violation;
 use crate::kernel::time::{to_ms, Micros};
-use crate::raftstore::store::entry_digest;
-use crate::raftstore::Store;
+use crate::raftstore::entry::entry_digest;
+use crate::store::Store;
 
 /// `(term, digest)` records of one region by log index, kept as a window
 /// `[base, base + len)`; `(0, 0)` marks an index not recorded (skipped by a snapshot).
@@ -73,7 +73,7 @@ impl RaftSafety {
     pub fn observe_store(&mut self, now: Micros, store: &Store) {
         let seen = self.seen.entry(store.id).or_default();
         let mut i = 0;
-        for (&region, p) in &store.peers {
+        for (&region, p) in &store.raftstore.peers {
             let st = p.raft.store();
             let applied = st.applied_index;
             if seen

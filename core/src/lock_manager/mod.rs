@@ -23,7 +23,11 @@ pub mod waiter_manager;
 use std::collections::VecDeque;
 
 use crate::kernel::time::{Micros, MS, SEC};
-use crate::proto::{DeadlockRequest, DeadlockRequestType, Key};
+use std::collections::VecDeque as Deque;
+
+use crate::kernel::effect::Node;
+use crate::proto::{Ctx, DeadlockRequest, DeadlockRequestType, Key, Timer};
+pub use crate::storage::lock_manager::WaitInfo;
 use crate::storage::lock_wait_queues::UpdateWaitForEvent;
 pub use detector::DetectorRole;
 
@@ -153,17 +157,6 @@ impl<T> Channel<T> {
     pub fn iter(&self) -> impl Iterator<Item = &T> {
         self.items.iter()
     }
-}
-
-/// `KeyLockWaitInfo` reduced to what the detector needs, plus fairness.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WaitInfo {
-    /// Key waited on.
-    pub key: Key,
-    /// Start ts of the lock (owner) waited for: `lock_digest.ts`.
-    pub lock_ts: u64,
-    /// `allow_lock_with_conflict`.
-    pub allow_lock_with_conflict: bool,
 }
 
 /// A waiter-manager task (`waiter_manager::Task`).
@@ -296,7 +289,13 @@ pub struct LockManager {
     stream_credit: u64,
     /// True while the store's tick timer is armed.
     pub tick_armed: bool,
+    /// Deadlocks this store's detector found, most recent last (at most 32).
+    pub recent_deadlocks: Deque<FoundDeadlock>,
 }
+
+/// A deadlock found by a store's detector: (virtual µs, victim start_ts,
+/// wait chain of `(txn, wait_for_txn, key)`).
+pub type FoundDeadlock = (u64, u64, Vec<(u64, u64, Key)>);
 
 impl LockManager {
     /// A lock manager in the follower role with nothing queued.
@@ -317,6 +316,7 @@ impl LockManager {
             wait_table: WaitTable::default(),
             stream_credit: 0,
             tick_armed: false,
+            recent_deadlocks: Deque::new(),
         }
     }
 
@@ -785,5 +785,55 @@ impl LockManager {
                 ),
             ],
         )
+    }
+}
+
+/// The scheduler's calls queue tasks, as TiKV's `LockManager` does through
+/// its workers' schedulers; the effects of queuing (counters) go to `ctx`.
+impl crate::storage::lock_manager::LockManager for LockManager {
+    fn wait_for(
+        &mut self,
+        ctx: &mut Ctx,
+        token: u64,
+        start_ts: u64,
+        wait_info: WaitInfo,
+        is_first_lock: bool,
+        region_id: u64,
+    ) {
+        let waiter = Waiter::new(
+            token,
+            start_ts,
+            wait_info,
+            is_first_lock,
+            region_id,
+            ctx.now,
+        );
+        let mut out = Vec::new();
+        LockManager::wait_for(self, waiter, &mut out);
+        for e in out {
+            match e {
+                LockManagerEffect::Count(name, n) => ctx.count(name, n),
+                other => debug_assert!(false, "wait_for only counts, got {other:?}"),
+            }
+        }
+    }
+
+    fn remove_lock_wait(&mut self, token: u64) {
+        LockManager::remove_lock_wait(self, token)
+    }
+
+    fn update_wait_for(&mut self, events: Vec<UpdateWaitForEvent>) {
+        LockManager::update_wait_for(self, events)
+    }
+
+    fn wake_up_delay_duration(&self) -> u64 {
+        self.cfg.wake_up_delay_duration
+    }
+
+    fn arm(&mut self, ctx: &mut Ctx) {
+        if self.has_work() && !self.tick_armed {
+            self.tick_armed = true;
+            ctx.timer(Node::Store(self.store_id), TICK, Timer::LockManagerTick);
+        }
     }
 }

@@ -14,14 +14,16 @@
 //! `components/raftstore/src/store/peer.rs`, in the two versions selected by
 //! [`TransferLeaderCheck`].
 
+pub mod apply;
+pub mod coprocessor;
+pub mod entry;
+pub mod fsm;
 pub mod logger;
 pub mod peer;
-pub mod slow_score;
 pub mod storage;
-pub mod store;
 
+pub use fsm::Raftstore;
 pub use peer::Peer;
-pub use store::Store;
 
 use crate::kernel::time::Micros;
 

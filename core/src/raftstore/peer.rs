@@ -1,7 +1,7 @@
 //! One peer of a region on a store: a raft-rs `RawNode` over a [`PeerStorage`],
 //! the proposals waiting to be applied, and the transfer-leader attempts.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use raft::eraftpb::Entry;
 use raft::{Config, RawNode, StateRole};
@@ -10,7 +10,8 @@ use serde::Serialize;
 use super::storage::PeerStorage;
 use super::RaftstoreConfig;
 use crate::kernel::rng::SimRng;
-use crate::proto::{PeerMeta, RegionMeta};
+use crate::mvcc::Lock;
+use crate::proto::{Key, PeerMeta, RegionMeta};
 
 /// Who waits for a proposal's outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +62,9 @@ pub struct Peer {
     pub written_keys: u64,
     /// Raft log writes submitted to disk and not yet durable.
     pub inflight_log_writes: u32,
+    /// In-memory pessimistic locks of the region while this peer leads
+    /// (TiKV's `PeerPessimisticLocks` in the peer's `TxnExt`), by key.
+    pub pessimistic_locks: BTreeMap<Key, Lock>,
 }
 
 /// Probability (per million) that raftstore withholds one base tick from a
@@ -122,6 +126,7 @@ impl Peer {
             written_bytes: 0,
             written_keys: 0,
             inflight_log_writes: 0,
+            pessimistic_locks: BTreeMap::new(),
         }
     }
 

@@ -25,7 +25,7 @@ pub type KvData = Rc<BTreeMap<Key, (u64, u64)>>;
 
 /// The applied MVCC data of a region (lock, write and default column
 /// families), shared copy-on-write like [`KvData`].
-pub type MvccShared = Rc<crate::storage::mvcc::MvccData>;
+pub type MvccShared = Rc<crate::mvcc::MvccData>;
 
 /// What a Raft snapshot carries (TiKV sends SST files; here the data itself).
 #[derive(Clone, Debug)]

@@ -196,7 +196,7 @@ impl Scenario for DeadlockDetectorOom {
             ("fix", ParamValue::Choice(c), _) => {
                 let fix = fix_of(c);
                 for st in stores.values_mut() {
-                    if let Some(lm) = st.storage.lock_manager.as_mut() {
+                    if let Some(lm) = st.lock_manager.as_mut() {
                         lm.set_fix(fix);
                     }
                 }

@@ -17,8 +17,9 @@ use crate::env::{Disk, DiskConfig};
 use crate::proto::Ctx;
 use crate::proto::{PeerMeta, RegionMeta};
 use crate::raftstore::storage::SnapManager;
-use crate::raftstore::{RaftstoreConfig, Store};
+use crate::raftstore::RaftstoreConfig;
 use crate::scenario::{Scenario, ScenarioError, ScenarioSpec};
+use crate::store::Store;
 
 /// Every scenario the simulator knows, in the order the picker shows them.
 pub static REGISTRY: &[&dyn Scenario] = &[

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::mvcc::{Lock, LockType, Modify, MvccData, Write, WriteType};
+use crate::mvcc::{Lock, LockType, Modify, MvccData, Write, WriteType};
 use crate::proto::{Key, Mutation, TxnError, WriteConflictReason};
 
 /// What a command reads: the leader's applied MVCC data and the region's

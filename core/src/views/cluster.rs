@@ -10,8 +10,9 @@ use super::{
 use crate::env::Fault;
 use crate::kernel::time::to_ms;
 use crate::pd::Operator;
-use crate::raftstore::{Peer, Store};
+use crate::raftstore::Peer;
 use crate::sim::Simulation;
+use crate::store::Store;
 
 /// The last value of series `name` (0 before the first sample).
 fn last_of(sim: &Simulation, name: &str) -> f64 {
@@ -53,14 +54,18 @@ pub fn cluster_view(sim: &Simulation) -> ClusterView {
                 },
                 disk_queue: disk.depth(),
                 disk_queue_bytes: disk.depth_bytes(),
-                slow_score: st.slow_score.score(),
+                slow_score: st.health.slow_score.score(),
                 evicted_as_slow: w.pd.stores.get(&st.id).is_some_and(|s| s.evicted_as_slow),
                 leader_count: if st.up {
-                    st.peers.values().filter(|p| p.is_leader()).count()
+                    st.raftstore
+                        .peers
+                        .values()
+                        .filter(|p| p.is_leader())
+                        .count()
                 } else {
                     0
                 },
-                peer_count: st.peers.len(),
+                peer_count: st.raftstore.peers.len(),
             }
         })
         .collect();
@@ -85,7 +90,7 @@ fn peers_of(sim: &Simulation, rid: u64) -> Vec<(&Store, &Peer)> {
     sim.world()
         .stores
         .values()
-        .filter_map(|st| st.peers.get(&rid).map(|p| (st, p)))
+        .filter_map(|st| st.raftstore.peers.get(&rid).map(|p| (st, p)))
         .collect()
 }
 

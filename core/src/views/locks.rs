@@ -39,7 +39,7 @@ pub fn lock_view(sim: &Simulation) -> LockView {
     let mut deadlocks = Vec::new();
     let mut detector_leader = None;
     for st in w.stores.values() {
-        let Some(lm) = st.storage.lock_manager.as_ref() else {
+        let Some(lm) = st.lock_manager.as_ref() else {
             continue;
         };
         if st.up && lm.role == DetectorRole::Leader {
@@ -55,7 +55,7 @@ pub fn lock_view(sim: &Simulation) -> LockView {
                 }
             }
         }
-        for (at, victim, chain) in &st.storage.recent_deadlocks {
+        for (at, victim, chain) in &lm.recent_deadlocks {
             deadlocks.push(DeadlockView {
                 at_ms: to_ms(*at),
                 victim_ts: *victim,

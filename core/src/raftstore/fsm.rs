@@ -1,4 +1,8 @@
-//! A store: one TiKV process's raftstore, apply path and health checker.
+//! The raftstore of one store (TiKV `components/raftstore/src/store/fsm/`):
+//! its peers, the Raft messages, proposals and PD commands they handle, the
+//! async-ready loop that persists and sends, the transfer-leader handshake,
+//! and the coprocessor host its observers hang off. Committed entries are
+//! applied by [`super::apply`] once their apply write is durable.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
@@ -9,22 +13,20 @@ use raft::eraftpb::{
 };
 use raft::StateRole;
 
+use super::apply::apply_entries;
+use super::coprocessor::{CoprocessorHost, RegionChangeEvent, RoleChange};
+use super::entry::{decode_peer_ctx, encode_peer_ctx, encode_put, entry_disk_bytes};
 use super::peer::TransferOutcome;
 use super::peer::{Peer, ProposalOwner};
-use super::slow_score::{SlowScore, INSPECT_INTERVAL};
 use super::storage::{PeerStorage, SnapManager};
 use super::{RaftstoreConfig, TransferLeaderCheck};
 use crate::kernel::effect::Node;
 use crate::kernel::log::Level;
 use crate::kernel::time::to_ms;
-use crate::proto::{Ctx, Effect, Timer};
 use crate::proto::{
-    Msg, PdCommand, PeerMeta, RegionError, RegionHeartbeat, RegionMeta, StoreHeartbeat,
+    Ctx, Effect, Msg, PdCommand, PeerMeta, RegionError, RegionHeartbeat, RegionMeta, Timer,
     WriteRequest,
 };
-
-/// Encoded size overhead of one log entry on disk (header, key, checksum), bytes.
-const ENTRY_OVERHEAD: u64 = 64;
 
 /// A write submitted to the disk, waiting to become durable.
 enum PendingWrite {
@@ -45,102 +47,58 @@ enum PendingWrite {
         peer_id: u64,
         entries: Vec<Entry>,
     },
-    /// The health checker's inspect write.
-    Inspect,
 }
 
-/// A write (`Put`) as stored in a log entry: tag 1, key, ts, value length.
-pub fn encode_put(key: u64, ts: u64, value_len: u32) -> Vec<u8> {
-    let mut v = Vec::with_capacity(21);
-    v.push(1u8);
-    v.extend_from_slice(&key.to_le_bytes());
-    v.extend_from_slice(&ts.to_le_bytes());
-    v.extend_from_slice(&value_len.to_le_bytes());
-    v
-}
-
-/// Decodes [`encode_put`]'s bytes.
-pub fn decode_put(data: &[u8]) -> Option<(u64, u64, u32)> {
-    if data.len() != 21 || data[0] != 1 {
-        return None;
-    }
-    let key = u64::from_le_bytes(data[1..9].try_into().ok()?);
-    let ts = u64::from_le_bytes(data[9..17].try_into().ok()?);
-    let len = u32::from_le_bytes(data[17..21].try_into().ok()?);
-    Some((key, ts, len))
-}
-
-fn entry_disk_bytes(e: &Entry) -> u64 {
-    let value = decode_put(e.get_data()).map_or(e.get_data().len() as u64, |(_, _, l)| l as u64);
-    value + ENTRY_OVERHEAD
-}
-
-/// Digest of an entry's data for the invariant checker.
-pub fn entry_digest(e: &Entry) -> u64 {
-    fxhash::hash64(e.get_data()) ^ (e.get_entry_type() as u64).rotate_left(7)
-}
-
-/// One TiKV store. See the module docs of [`crate::raftstore`].
-pub struct Store {
+/// The raftstore of one store. See the module docs.
+pub struct Raftstore {
     /// Store id.
-    pub id: u64,
-    /// False while the process is down.
-    pub up: bool,
-    /// Bumped at every restart; timers of older incarnations are ignored.
-    pub incarnation: u64,
+    pub store_id: u64,
     /// Peers by region id.
     pub peers: BTreeMap<u64, Peer>,
     /// `(region, peer)` pairs destroyed on this store (TiKV's tombstone state).
     tombstones: BTreeSet<(u64, u64)>,
-    cfg: Rc<RaftstoreConfig>,
+    /// Configuration.
+    pub cfg: Rc<RaftstoreConfig>,
     next_token: u64,
     writes: BTreeMap<u64, PendingWrite>,
-    /// Health checker state.
-    pub slow_score: SlowScore,
     snaps: SnapManager,
     logger: slog::Logger,
+    /// Regions whose raft-rs node may have a ready.
     pub(crate) dirty: BTreeSet<u64>,
-    /// Transactional storage: txn scheduler state, in-memory pessimistic
-    /// locks, lock wait queues and the lock manager (volatile).
-    pub storage: crate::storage::StorageState,
-    /// Txn commands whose Raft write applied (or failed) during the last apply.
+    /// Txn commands whose Raft write applied (or failed) during the last
+    /// applies, for the txn scheduler (taken by [`Raftstore::take_txn_applied`]).
     txn_applied: Vec<(u64, Result<(), RegionError>)>,
-    /// The memory the process may use before the OOM killer ends it, bytes
-    /// (`None`: unlimited). TiKV sizes its block cache from it.
-    pub memory_limit: Option<u64>,
+    /// The observers of this store's peers and applies.
+    pub host: CoprocessorHost,
 }
 
-impl Store {
-    /// A store with no peers yet.
+impl Raftstore {
+    /// A raftstore with no peers yet.
     pub fn new(
-        id: u64,
+        store_id: u64,
         cfg: Rc<RaftstoreConfig>,
         snaps: SnapManager,
         logger: slog::Logger,
-    ) -> Store {
-        let logger = logger.new(slog::o!("store_id" => id));
-        Store {
-            id,
-            up: true,
-            incarnation: 0,
+    ) -> Raftstore {
+        let logger = logger.new(slog::o!("store_id" => store_id));
+        Raftstore {
+            store_id,
             peers: BTreeMap::new(),
             tombstones: BTreeSet::new(),
             cfg,
             next_token: 0,
             writes: BTreeMap::new(),
-            slow_score: SlowScore::default(),
             snaps,
             logger,
             dirty: BTreeSet::new(),
-            storage: crate::storage::StorageState::default(),
             txn_applied: Vec::new(),
-            memory_limit: None,
+            host: CoprocessorHost::default(),
         }
     }
 
-    /// Gives the store a lock manager (scenarios that run transactions).
-    pub fn enable_lock_manager(&mut self, cfg: crate::lock_manager::LockManagerConfig) {
-        self.storage.lock_manager = Some(crate::lock_manager::LockManager::new(self.id, cfg));
+    /// The txn commands settled by the applies since the last call.
+    pub fn take_txn_applied(&mut self) -> Vec<(u64, Result<(), RegionError>)> {
+        std::mem::take(&mut self.txn_applied)
     }
 
     /// Writes committed MVCC data into every region of this store covering
@@ -152,12 +110,12 @@ impl Store {
             let data = Rc::make_mut(&mut st.mvcc);
             for &(k, v) in rows.iter().filter(|(k, _)| region.contains(*k)) {
                 data.apply(&[
-                    crate::storage::mvcc::Modify::PutDefault(k, ts - 1, v),
-                    crate::storage::mvcc::Modify::PutWrite(
+                    crate::mvcc::Modify::PutDefault(k, ts - 1, v),
+                    crate::mvcc::Modify::PutWrite(
                         k,
                         ts,
-                        crate::storage::mvcc::Write {
-                            write_type: crate::storage::mvcc::WriteType::Put,
+                        crate::mvcc::Write {
+                            write_type: crate::mvcc::WriteType::Put,
                             start_ts: ts - 1,
                         },
                     ),
@@ -166,71 +124,35 @@ impl Store {
         }
     }
 
-    /// The store's memory trace tree (TiKV's `MemoryTrace`), computed from its
-    /// state with the size rules of [`crate::memory`]. The memory limit sizes
-    /// the block cache (45% of it, TiKV's `storage.block-cache.capacity` default).
+    /// The raftstore subtree of the memory trace: `peers` and `entry_cache`.
     pub fn memory_trace(&self) -> crate::memory::MemoryTrace {
-        let limit = self.memory_limit.unwrap_or(0);
         use crate::memory::*;
-        if !self.up {
-            return MemoryTrace::node("tikv", Vec::new());
-        }
         let entry_cache: u64 = self
             .peers
             .values()
             .map(|p| p.raft.store().entry_cache_bytes())
             .sum();
-        let mut children = vec![
-            MemoryTrace::leaf("block_cache", limit / 100 * 45),
-            MemoryTrace::leaf("other", 32 << 20),
-            MemoryTrace::node(
-                "raftstore",
-                vec![
-                    MemoryTrace::leaf("peers", self.peers.len() as u64 * PEER_BYTES),
-                    MemoryTrace::leaf("entry_cache", entry_cache),
-                ],
-            ),
-            self.storage.memory_trace(),
-        ];
-        if let Some(lm) = &self.storage.lock_manager {
-            children.push(lm.memory_trace());
-        }
-        MemoryTrace::node("tikv", children)
+        MemoryTrace::node(
+            "raftstore",
+            vec![
+                MemoryTrace::leaf("peers", self.peers.len() as u64 * PEER_BYTES),
+                MemoryTrace::leaf("entry_cache", entry_cache),
+            ],
+        )
     }
 
-    /// Ends the virtual second at `t_ms`: the store's own series
-    /// (`slow_score_store_N`, `leaders_store_N`, and with a lock manager
-    /// `detector_backlog_store_N`, `waiters_store_N`), and the channels'
-    /// per-second rates roll over.
-    pub fn sample_second(&mut self, t_ms: u64, series: &mut crate::kernel::metrics::SeriesMap) {
-        let sid = self.id;
-        let mut put = |name: String, v: f64| series.entry(name).or_default().push((t_ms, v));
-        put(
-            format!("slow_score_store_{sid}"),
-            self.slow_score.score() as f64,
-        );
-        let leaders = self
-            .peers
+    /// In-memory pessimistic locks held by this store's peers.
+    pub fn pessimistic_lock_count(&self) -> u64 {
+        self.peers
             .values()
-            .filter(|p| self.up && p.is_leader())
-            .count();
-        put(format!("leaders_store_{sid}"), leaders as f64);
-        if let Some(lm) = self.storage.lock_manager.as_mut() {
-            let (backlog, waiters) = if self.up {
-                (lm.stream.len() as f64, lm.wait_table.len() as f64)
-            } else {
-                (0.0, 0.0)
-            };
-            lm.roll_second();
-            put(format!("detector_backlog_store_{sid}"), backlog);
-            put(format!("waiters_store_{sid}"), waiters);
-        }
+            .map(|p| p.pessimistic_locks.len() as u64)
+            .sum()
     }
 
     /// Bootstraps a peer of a pre-split region (TiKV's bootstrap/split path).
     pub fn bootstrap_peer(&mut self, ctx: &mut Ctx, region: RegionMeta, campaign: bool) {
         let meta = region
-            .peer_on(self.id)
+            .peer_on(self.store_id)
             .expect("region has a peer on this store");
         let storage = PeerStorage::new_initialized(region.clone(), self.snaps.clone());
         let mut peer = Peer::new(meta, storage, &self.cfg, &self.logger);
@@ -239,35 +161,16 @@ impl Store {
             // (`Peer::maybe_campaign`), the scenario's chosen leader starts the first election.
             let _ = peer.raft.campaign();
         }
+        let role = peer.raft.raft.state;
         self.peers.insert(region.id, peer);
+        self.host
+            .on_region_changed(&region, RegionChangeEvent::Create, role);
         self.dirty.insert(region.id);
-        self.handle_readies(ctx);
-    }
-
-    /// Arms the store's periodic timers (at start and after a restart).
-    pub fn start_timers(&self, ctx: &mut Ctx) {
-        let node = Node::Store(self.id);
-        ctx.timer(node, self.cfg.raft_base_tick_interval, Timer::RaftBaseTick);
-        ctx.timer(
-            node,
-            self.cfg.pd_heartbeat_tick_interval,
-            Timer::PdHeartbeatTick,
-        );
-        ctx.timer(
-            node,
-            self.cfg.pd_store_heartbeat_tick_interval,
-            Timer::PdStoreHeartbeatTick,
-        );
-        ctx.timer(
-            node,
-            self.cfg.raft_log_gc_tick_interval,
-            Timer::RaftLogGcTick,
-        );
-        ctx.timer(node, INSPECT_INTERVAL, Timer::InspectTick);
+        let _ = ctx;
     }
 
     fn log(&self, ctx: &Ctx, level: Level, region: Option<u64>, msg: String) {
-        ctx.log("raftstore", level, Some(self.id), region, msg);
+        ctx.log("raftstore", level, Some(self.store_id), region, msg);
     }
 
     fn submit(&mut self, ctx: &mut Ctx, bytes: u64, w: PendingWrite) {
@@ -275,7 +178,7 @@ impl Store {
         let token = self.next_token;
         self.writes.insert(token, w);
         ctx.out.push(Effect::DiskWrite {
-            store: self.id,
+            store: self.store_id,
             token,
             bytes,
         });
@@ -295,7 +198,7 @@ impl Store {
                 continue;
             };
             ctx.send(
-                Node::Store(self.id),
+                Node::Store(self.store_id),
                 Node::Store(to_peer.store_id),
                 Msg::Raft {
                     region_id,
@@ -329,52 +232,8 @@ impl Store {
 
     // ---------------------------------------------------------------- events
 
-    /// A timer of this store fired (the simulator has checked it belongs to
-    /// this incarnation): route it to its component, then handle readies.
-    pub fn on_timer(&mut self, ctx: &mut Ctx, timer: Timer) {
-        match timer {
-            Timer::RaftBaseTick => self.on_tick(ctx),
-            Timer::PdHeartbeatTick => self.on_pd_heartbeat_tick(ctx),
-            Timer::PdStoreHeartbeatTick => self.on_store_heartbeat_tick(ctx),
-            Timer::RaftLogGcTick => self.on_raft_log_gc_tick(ctx),
-            Timer::InspectTick => self.on_inspect_tick(ctx),
-            Timer::LockManagerTick => self.on_lock_manager_tick(ctx),
-            Timer::WaiterTimeout { token } => self.on_waiter_timeout(ctx, token),
-            Timer::DelayedNotifyAll { key, notify_id } => {
-                self.on_delayed_notify_all(ctx, key, notify_id)
-            }
-            _ => {}
-        }
-        self.handle_readies(ctx);
-    }
-
-    /// Handles a message delivered to this store.
-    pub fn on_message(&mut self, ctx: &mut Ctx, msg: Msg) {
-        match msg {
-            Msg::Raft {
-                region_id,
-                from_peer,
-                to_peer,
-                msg,
-            } => self.on_raft_message(ctx, region_id, from_peer, to_peer, *msg),
-            Msg::Write(req) => self.on_write(ctx, req),
-            Msg::PdCommand { region_id, cmd, .. } => self.on_pd_command(ctx, region_id, cmd),
-            Msg::TxnRequest {
-                client,
-                req_id,
-                region_id,
-                cmd,
-            } => self.on_txn_request(ctx, client, req_id, region_id, cmd),
-            m @ (Msg::DeadlockRequests { .. }
-            | Msg::DeadlockResponse { .. }
-            | Msg::DeadlockStreamError { .. }
-            | Msg::RegionByKey { .. }) => self.on_lock_manager_msg(ctx, m),
-            _ => {}
-        }
-        self.handle_readies(ctx);
-    }
-
-    fn on_raft_message(
+    /// A raft message from another store's peer.
+    pub fn on_raft_message(
         &mut self,
         ctx: &mut Ctx,
         region_id: u64,
@@ -382,7 +241,7 @@ impl Store {
         to: PeerMeta,
         m: eraftpb::Message,
     ) {
-        if to.store_id != self.id {
+        if to.store_id != self.store_id {
             return;
         }
         if self.tombstones.contains(&(region_id, to.id)) {
@@ -445,7 +304,7 @@ impl Store {
     ) {
         let check = self.cfg.transfer_leader_check;
         let max_lag = self.cfg.leader_transfer_max_log_lag;
-        let store_id = self.id;
+        let store_id = self.store_id;
         let Some(peer) = self.peers.get_mut(&region_id) else {
             return;
         };
@@ -546,8 +405,9 @@ impl Store {
         }
     }
 
-    fn on_write(&mut self, ctx: &mut Ctx, req: WriteRequest) {
-        let store_id = self.id;
+    /// A client's raw `Put`.
+    pub fn on_write(&mut self, ctx: &mut Ctx, req: WriteRequest) {
+        let store_id = self.store_id;
         let reply = |ctx: &mut Ctx, result: Result<(), RegionError>| {
             ctx.send(
                 Node::Store(store_id),
@@ -588,9 +448,10 @@ impl Store {
         }
     }
 
-    fn on_pd_command(&mut self, ctx: &mut Ctx, region_id: u64, cmd: PdCommand) {
+    /// A command of a PD operator for the leader of `region_id`.
+    pub fn on_pd_command(&mut self, ctx: &mut Ctx, region_id: u64, cmd: PdCommand) {
         let check = self.cfg.transfer_leader_check;
-        let store_id = self.id;
+        let store_id = self.store_id;
         let Some(peer) = self.peers.get_mut(&region_id) else {
             return;
         };
@@ -685,7 +546,7 @@ impl Store {
 
     /// raftstore's base tick: ticks every peer's raft-rs node.
     pub fn on_tick(&mut self, ctx: &mut Ctx) {
-        let store_id = self.id;
+        let store_id = self.store_id;
         for (&rid, peer) in self.peers.iter_mut() {
             let was_transferring = peer.raft.raft.lead_transferee;
             peer.tick(ctx.rng);
@@ -709,11 +570,10 @@ impl Store {
             self.dirty.insert(rid);
         }
         ctx.timer(
-            Node::Store(self.id),
+            Node::Store(self.store_id),
             self.cfg.raft_base_tick_interval,
             Timer::RaftBaseTick,
         );
-        self.handle_readies(ctx);
     }
 
     /// Region heartbeats from every leader to PD.
@@ -723,7 +583,7 @@ impl Store {
             self.heartbeat_pd(ctx, rid);
         }
         ctx.timer(
-            Node::Store(self.id),
+            Node::Store(self.store_id),
             self.cfg.pd_heartbeat_tick_interval,
             Timer::PdHeartbeatTick,
         );
@@ -744,29 +604,11 @@ impl Store {
             written_bytes: std::mem::take(&mut peer.written_bytes),
             written_keys: std::mem::take(&mut peer.written_keys),
         };
-        ctx.send(Node::Store(self.id), Node::Pd, Msg::RegionHeartbeat(hb));
-    }
-
-    /// The store heartbeat to PD, carrying the slow score.
-    pub fn on_store_heartbeat_tick(&mut self, ctx: &mut Ctx) {
-        let hb = StoreHeartbeat {
-            store_id: self.id,
-            slow_score: self.slow_score.score(),
-        };
-        ctx.send(Node::Store(self.id), Node::Pd, Msg::StoreHeartbeat(hb));
-        ctx.timer(
-            Node::Store(self.id),
-            self.cfg.pd_store_heartbeat_tick_interval,
-            Timer::PdStoreHeartbeatTick,
+        ctx.send(
+            Node::Store(self.store_id),
+            Node::Pd,
+            Msg::RegionHeartbeat(hb),
         );
-    }
-
-    /// The health checker's inspect tick.
-    pub fn on_inspect_tick(&mut self, ctx: &mut Ctx) {
-        if self.slow_score.on_tick(ctx.now) {
-            self.submit(ctx, 0, PendingWrite::Inspect);
-        }
-        ctx.timer(Node::Store(self.id), INSPECT_INTERVAL, Timer::InspectTick);
     }
 
     /// Raft log GC: compact each peer's log up to `applied - raft_log_gc_keep`, and
@@ -795,7 +637,7 @@ impl Store {
             peer.raft.mut_store().compact_to(to);
         }
         ctx.timer(
-            Node::Store(self.id),
+            Node::Store(self.store_id),
             self.cfg.raft_log_gc_tick_interval,
             Timer::RaftLogGcTick,
         );
@@ -808,7 +650,6 @@ impl Store {
                 continue;
             };
             match w {
-                PendingWrite::Inspect => self.slow_score.on_inspect_done(ctx.now),
                 PendingWrite::RaftLog {
                     region_id,
                     peer_id,
@@ -833,7 +674,7 @@ impl Store {
                         ctx.log(
                             "raftstore",
                             Level::Info,
-                            Some(self.id),
+                            Some(self.store_id),
                             Some(region_id),
                             format!("apply snapshot with state ok, index: {idx}"),
                         );
@@ -851,132 +692,36 @@ impl Store {
                     peer_id,
                     entries,
                 } => {
-                    self.apply_entries(ctx, region_id, peer_id, entries);
+                    self.apply(ctx, region_id, peer_id, entries);
                 }
             }
         }
-        self.handle_readies(ctx);
     }
 
-    fn apply_entries(&mut self, ctx: &mut Ctx, region_id: u64, peer_id: u64, entries: Vec<Entry>) {
-        let store_id = self.id;
+    /// Applies committed `entries` of the peer `peer_id` of `region_id`,
+    /// answers the proposals they settle and destroys the peer if they
+    /// removed it.
+    fn apply(&mut self, ctx: &mut Ctx, region_id: u64, peer_id: u64, entries: Vec<Entry>) {
+        let store_id = self.store_id;
         let Some(peer) = self.peers.get_mut(&region_id) else {
             return;
         };
         if peer.meta.id != peer_id {
             return;
         }
-        let mut destroy = false;
-        let mut last = None;
-        for e in entries {
-            let (index, term) = (e.get_index(), e.get_term());
-            if index <= peer.raft.store().applied_index {
-                continue;
-            }
-            match e.get_entry_type() {
-                EntryType::EntryNormal => {
-                    if let Some((key, ts, len)) = decode_put(e.get_data()) {
-                        let st = peer.raft.mut_store();
-                        Rc::make_mut(&mut st.kv).insert(key, (ts, index));
-                        peer.written_bytes += len as u64;
-                        peer.written_keys += 1;
-                    } else if let Some(mods) = crate::storage::mvcc::decode_modifies(e.get_data()) {
-                        let st = peer.raft.mut_store();
-                        Rc::make_mut(&mut st.mvcc).apply(&mods);
-                        peer.written_bytes += e.get_data().len() as u64;
-                        peer.written_keys += mods.len() as u64;
-                        // A prewrite replaces the in-memory pessimistic lock it was built on.
-                        if let Some(mem) = self.storage.pessimistic_locks.get_mut(&region_id) {
-                            for m in &mods {
-                                if let crate::storage::mvcc::Modify::PutLock(k, l) = m {
-                                    if mem.get(k).is_some_and(|p| p.ts == l.ts) {
-                                        mem.remove(k);
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-                EntryType::EntryConfChange => {
-                    if let Ok(cc) = ConfChange::parse_from_bytes(e.get_data()) {
-                        match peer.raft.apply_conf_change(&cc) {
-                            Ok(cs) => {
-                                let target = decode_peer_ctx(cc.get_context(), cc.get_node_id());
-                                let st = peer.raft.mut_store();
-                                st.conf_state = cs;
-                                st.region.conf_ver += 1;
-                                let ty = cc.get_change_type();
-                                match (ty, target) {
-                                    (ConfChangeType::AddLearnerNode, Some(t)) => {
-                                        st.region.peers.retain(|p| p.id != t.id);
-                                        st.region.peers.push(PeerMeta {
-                                            is_learner: true,
-                                            ..t
-                                        });
-                                    }
-                                    (ConfChangeType::AddNode, Some(t)) => {
-                                        st.region.peers.retain(|p| p.id != t.id);
-                                        st.region.peers.push(PeerMeta {
-                                            is_learner: false,
-                                            ..t
-                                        });
-                                    }
-                                    (ConfChangeType::RemoveNode, _) => {
-                                        st.region.peers.retain(|p| p.id != cc.get_node_id());
-                                        if cc.get_node_id() == peer_id {
-                                            destroy = true;
-                                        }
-                                    }
-                                    _ => {}
-                                }
-                                st.region.peers.sort();
-                                ctx.log("raftstore", Level::Info, Some(store_id), Some(region_id), format!(
-                                    "conf change successfully, changes: [{ty:?} peer {}], conf_ver: {}, index: {index}",
-                                    cc.get_node_id(), st.region.conf_ver
-                                ));
-                            }
-                            Err(err) => {
-                                ctx.log(
-                                    "raftstore",
-                                    Level::Warn,
-                                    Some(store_id),
-                                    Some(region_id),
-                                    format!("failed to apply conf change: {err}"),
-                                );
-                            }
-                        }
-                    }
-                }
-                EntryType::EntryConfChangeV2 => {}
-            }
-            peer.raft.mut_store().set_applied(index, term);
-            last = Some(index);
-            // Answer the proposals this entry settles.
-            while let Some(p) = peer.proposals.front() {
-                if p.index > index {
-                    break;
-                }
-                let p = peer.proposals.pop_front().expect("front exists");
-                let result = if p.index == index && p.term == term {
-                    Ok(())
-                } else {
-                    Err(RegionError::StaleCommand)
-                };
-                answer_proposal(
-                    ctx,
-                    store_id,
-                    &mut self.txn_applied,
-                    p.owner,
-                    region_id,
-                    result,
-                );
-            }
-        }
-        if let Some(i) = last {
-            peer.raft.advance_apply_to(i);
+        let result = apply_entries(ctx, store_id, peer, entries, &mut self.host);
+        for (owner, outcome) in result.settled {
+            answer_proposal(
+                ctx,
+                store_id,
+                &mut self.txn_applied,
+                owner,
+                region_id,
+                outcome,
+            );
         }
         self.dirty.insert(region_id);
-        if destroy {
+        if result.destroy {
             self.destroy_peer(ctx, region_id, "peer removed by conf change");
         }
     }
@@ -984,10 +729,12 @@ impl Store {
     fn destroy_peer(&mut self, ctx: &mut Ctx, region_id: u64, why: &str) {
         if let Some(p) = self.peers.remove(&region_id) {
             self.tombstones.insert((region_id, p.meta.id));
+            self.host
+                .on_region_changed(p.region(), RegionChangeEvent::Destroy, p.raft.raft.state);
             ctx.log(
                 "raftstore",
                 Level::Info,
-                Some(self.id),
+                Some(self.store_id),
                 Some(region_id),
                 format!("starts destroy, peer_id: {}, reason: {why}", p.meta.id),
             );
@@ -995,7 +742,7 @@ impl Store {
                 let result = Err(RegionError::RegionNotFound);
                 answer_proposal(
                     ctx,
-                    self.id,
+                    self.store_id,
                     &mut self.txn_applied,
                     pr.owner,
                     region_id,
@@ -1008,15 +755,9 @@ impl Store {
 
     /// Handles raft-rs readies of every peer touched since the last call.
     pub fn handle_readies(&mut self, ctx: &mut Ctx) {
-        // Txn commands settled by the last applies answer first: releasing
-        // their latches may run (and propose) the commands waiting on them.
-        for (cid, result) in std::mem::take(&mut self.txn_applied) {
-            self.on_txn_applied(ctx, cid, result);
-        }
         while let Some(rid) = self.dirty.pop_first() {
             self.handle_ready(ctx, rid);
         }
-        self.refresh_detector_role(ctx);
     }
 
     fn handle_ready(&mut self, ctx: &mut Ctx, region_id: u64) {
@@ -1049,6 +790,12 @@ impl Store {
             }
             let lost_leadership = peer.last_role == StateRole::Leader && role != StateRole::Leader;
             peer.last_role = role;
+            let change = RoleChange {
+                state: role,
+                leader_id,
+                initialized: peer.raft.store().is_initialized(),
+            };
+            self.host.on_role_change(peer.region(), &change);
             if lost_leadership {
                 self.on_leadership_lost(ctx, region_id);
             }
@@ -1139,27 +886,38 @@ impl Store {
         }
     }
 
-    /// The process crashed: volatile state is gone, unsynced writes are lost.
-    pub fn crash(&mut self, ctx: &mut Ctx) {
-        self.up = false;
-        self.incarnation += 1;
+    /// Leadership of `region_id` was lost: its in-memory pessimistic locks are
+    /// gone (TiKV clears `PeerPessimisticLocks` when the peer steps down).
+    fn on_leadership_lost(&mut self, ctx: &mut Ctx, region_id: u64) {
+        let Some(peer) = self.peers.get_mut(&region_id) else {
+            return;
+        };
+        let n = std::mem::take(&mut peer.pessimistic_locks).len();
+        if n > 0 {
+            ctx.log(
+                "storage",
+                Level::Info,
+                Some(self.store_id),
+                Some(region_id),
+                format!("in-memory pessimistic locks dropped on leader change, count: {n}"),
+            );
+        }
+    }
+
+    /// The process crashed: volatile state is gone (unsynced writes, readies,
+    /// in-memory pessimistic locks); peers keep their durable state until
+    /// [`Raftstore::restart_peers`].
+    pub fn crash(&mut self) {
         self.writes.clear();
         self.dirty.clear();
-        self.slow_score = SlowScore::default();
-        self.storage.reset();
         self.txn_applied.clear();
-        ctx.log(
-            "sim",
-            Level::Error,
-            Some(self.id),
-            None,
-            "process crashed; volatile state lost".to_string(),
-        );
+        for p in self.peers.values_mut() {
+            p.pessimistic_locks.clear();
+        }
     }
 
     /// The process restarted: every peer is rebuilt from its durable state.
-    pub fn restart(&mut self, ctx: &mut Ctx) {
-        self.up = true;
+    pub fn restart_peers(&mut self) {
         let cfg = self.cfg.clone();
         let old = std::mem::take(&mut self.peers);
         for (rid, peer) in old {
@@ -1172,15 +930,6 @@ impl Store {
             self.peers.insert(rid, p);
             self.dirty.insert(rid);
         }
-        ctx.log(
-            "sim",
-            Level::Info,
-            Some(self.id),
-            None,
-            "process restarted; peers recovered from durable raft and apply state".to_string(),
-        );
-        self.start_timers(ctx);
-        self.handle_readies(ctx);
     }
 }
 
@@ -1242,20 +991,4 @@ fn ready_to_transfer_leader(
         return Some("log gap");
     }
     None
-}
-
-fn encode_peer_ctx(p: &PeerMeta) -> Vec<u8> {
-    let mut v = p.store_id.to_le_bytes().to_vec();
-    v.push(p.is_learner as u8);
-    v
-}
-
-fn decode_peer_ctx(ctx: &[u8], id: u64) -> Option<PeerMeta> {
-    let store_id = u64::from_le_bytes(ctx.get(..8)?.try_into().ok()?);
-    let is_learner = *ctx.get(8)? == 1;
-    Some(PeerMeta {
-        id,
-        store_id,
-        is_learner,
-    })
 }

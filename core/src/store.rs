@@ -1,0 +1,473 @@
+//! One TiKV process (`tikv-server`): the components it runs and how the
+//! simulator's events reach them.
+//!
+//! A [`Store`] is split as TiKV is: [`Raftstore`] (peers and the ready loop,
+//! with the apply path and the coprocessor host), the [`TxnScheduler`], the
+//! pessimistic [`LockManager`] (waiter manager and deadlock detector, when
+//! the scenario runs transactions) and the [`HealthController`]. The store
+//! routes messages, timers and disk completions to them, wires the lock
+//! manager's effects back to the scheduler and the network, and computes
+//! the process's memory trace from what they hold.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use raft::StateRole;
+
+use crate::health_controller::HealthController;
+use crate::kernel::effect::Node;
+use crate::kernel::log::Level;
+use crate::kernel::metrics::SeriesMap;
+use crate::lock_manager::{DetectorRole, LockManager, LockManagerConfig, LockManagerEffect};
+use crate::memory::MemoryTrace;
+use crate::proto::{Ctx, Msg, RegionMeta, StoreHeartbeat, Timer};
+use crate::raftstore::coprocessor::{
+    RegionChangeEvent, RegionChangeObserver, RoleChange, RoleObserver,
+};
+use crate::raftstore::fsm::Raftstore;
+use crate::raftstore::storage::SnapManager;
+use crate::raftstore::RaftstoreConfig;
+use crate::storage::lock_manager::LockManager as _;
+use crate::storage::scheduler::TxnScheduler;
+
+/// One TiKV store. See the module docs.
+pub struct Store {
+    /// Store id.
+    pub id: u64,
+    /// False while the process is down.
+    pub up: bool,
+    /// Bumped at every restart; timers of older incarnations are ignored.
+    pub incarnation: u64,
+    /// raftstore: peers, the ready loop, apply and the coprocessor host.
+    pub raftstore: Raftstore,
+    /// The transaction scheduler.
+    pub scheduler: TxnScheduler,
+    /// The pessimistic lock manager, when the scenario runs transactions.
+    pub lock_manager: Option<LockManager>,
+    /// The health controller (slow score).
+    pub health: HealthController,
+    /// The memory the process may use before the OOM killer ends it, bytes
+    /// (`None`: unlimited). TiKV sizes its block cache from it.
+    pub memory_limit: Option<u64>,
+    /// The detector role the role-change notifier saw last, until the lock
+    /// manager takes it.
+    detector_role: Rc<Cell<Option<DetectorRole>>>,
+}
+
+/// TiKV's `RoleChangeNotifier` (`src/server/lock_manager/mod.rs`): the
+/// detector leader is the store holding the leader of the initialized
+/// region that contains `LEADER_KEY` (`b""`, key 0 here).
+struct RoleChangeNotifier {
+    role: Rc<Cell<Option<DetectorRole>>>,
+}
+
+impl RoleChangeNotifier {
+    fn is_leader_region(region: &RegionMeta, initialized: bool) -> bool {
+        initialized && region.start_key == 0
+    }
+
+    fn notify(&self, state: StateRole) {
+        self.role.set(Some(if state == StateRole::Leader {
+            DetectorRole::Leader
+        } else {
+            DetectorRole::Follower
+        }));
+    }
+}
+
+impl RoleObserver for RoleChangeNotifier {
+    fn on_role_change(&mut self, region: &RegionMeta, change: &RoleChange) {
+        if Self::is_leader_region(region, change.initialized) {
+            self.notify(change.state);
+        }
+    }
+}
+
+impl RegionChangeObserver for RoleChangeNotifier {
+    fn on_region_changed(
+        &mut self,
+        region: &RegionMeta,
+        event: RegionChangeEvent,
+        role: StateRole,
+    ) {
+        if !Self::is_leader_region(region, region.end_key > region.start_key) {
+            return;
+        }
+        match event {
+            RegionChangeEvent::Create | RegionChangeEvent::Update(_) => self.notify(role),
+            RegionChangeEvent::Destroy => self.notify(StateRole::Follower),
+        }
+    }
+}
+
+impl Store {
+    /// A store with no peers yet.
+    pub fn new(
+        id: u64,
+        cfg: Rc<RaftstoreConfig>,
+        snaps: SnapManager,
+        logger: slog::Logger,
+    ) -> Store {
+        Store {
+            id,
+            up: true,
+            incarnation: 0,
+            raftstore: Raftstore::new(id, cfg, snaps, logger),
+            scheduler: TxnScheduler::new(id),
+            lock_manager: None,
+            health: HealthController::default(),
+            memory_limit: None,
+            detector_role: Rc::new(Cell::new(None)),
+        }
+    }
+
+    /// Gives the store a lock manager (scenarios that run transactions) and
+    /// registers its role-change notifier on raftstore.
+    pub fn enable_lock_manager(&mut self, cfg: LockManagerConfig) {
+        self.lock_manager = Some(LockManager::new(self.id, cfg));
+        let host = &mut self.raftstore.host;
+        host.register_role_observer(Box::new(RoleChangeNotifier {
+            role: self.detector_role.clone(),
+        }));
+        host.register_region_change_observer(Box::new(RoleChangeNotifier {
+            role: self.detector_role.clone(),
+        }));
+    }
+
+    /// Writes committed MVCC data into every region of this store covering
+    /// the keys, as if loaded before the run (the bank workload's balances).
+    pub fn load_initial_data(&mut self, rows: &[(u64, i64)], ts: u64) {
+        self.raftstore.load_initial_data(rows, ts);
+    }
+
+    /// Bootstraps a peer of a pre-split region (TiKV's bootstrap/split path).
+    pub fn bootstrap_peer(&mut self, ctx: &mut Ctx, region: RegionMeta, campaign: bool) {
+        self.raftstore.bootstrap_peer(ctx, region, campaign);
+        self.handle_readies(ctx);
+    }
+
+    /// Arms the store's periodic timers (at start and after a restart).
+    pub fn start_timers(&self, ctx: &mut Ctx) {
+        let node = Node::Store(self.id);
+        let cfg = &self.raftstore.cfg;
+        ctx.timer(node, cfg.raft_base_tick_interval, Timer::RaftBaseTick);
+        ctx.timer(node, cfg.pd_heartbeat_tick_interval, Timer::PdHeartbeatTick);
+        ctx.timer(
+            node,
+            cfg.pd_store_heartbeat_tick_interval,
+            Timer::PdStoreHeartbeatTick,
+        );
+        ctx.timer(node, cfg.raft_log_gc_tick_interval, Timer::RaftLogGcTick);
+        ctx.timer(
+            node,
+            crate::health_controller::slow_score::INSPECT_INTERVAL,
+            Timer::InspectTick,
+        );
+    }
+
+    /// A timer of this store fired (the simulator has checked it belongs to
+    /// this incarnation): route it to its component, then handle readies.
+    pub fn on_timer(&mut self, ctx: &mut Ctx, timer: Timer) {
+        match timer {
+            Timer::RaftBaseTick => self.raftstore.on_tick(ctx),
+            Timer::PdHeartbeatTick => self.raftstore.on_pd_heartbeat_tick(ctx),
+            Timer::PdStoreHeartbeatTick => self.on_store_heartbeat_tick(ctx),
+            Timer::RaftLogGcTick => self.raftstore.on_raft_log_gc_tick(ctx),
+            Timer::InspectTick => self.health.on_inspect_tick(ctx, self.id),
+            Timer::LockManagerTick => self.on_lock_manager_tick(ctx),
+            Timer::WaiterTimeout { token } => self.on_waiter_timeout(ctx, token),
+            Timer::DelayedNotifyAll { key, notify_id } => self.scheduler.on_delayed_notify_all(
+                ctx,
+                &mut self.raftstore,
+                self.lock_manager.as_mut().map(|l| l as _),
+                key,
+                notify_id,
+            ),
+            _ => {}
+        }
+        self.handle_readies(ctx);
+    }
+
+    /// Handles a message delivered to this store.
+    pub fn on_message(&mut self, ctx: &mut Ctx, msg: Msg) {
+        match msg {
+            Msg::Raft {
+                region_id,
+                from_peer,
+                to_peer,
+                msg,
+            } => self
+                .raftstore
+                .on_raft_message(ctx, region_id, from_peer, to_peer, *msg),
+            Msg::Write(req) => self.raftstore.on_write(ctx, req),
+            Msg::PdCommand { region_id, cmd, .. } => {
+                self.raftstore.on_pd_command(ctx, region_id, cmd)
+            }
+            Msg::TxnRequest {
+                client,
+                req_id,
+                region_id,
+                cmd,
+            } => self.scheduler.on_txn_request(
+                ctx,
+                &mut self.raftstore,
+                self.lock_manager.as_mut().map(|l| l as _),
+                client,
+                req_id,
+                region_id,
+                cmd,
+            ),
+            m @ (Msg::DeadlockRequests { .. }
+            | Msg::DeadlockResponse { .. }
+            | Msg::DeadlockStreamError { .. }
+            | Msg::RegionByKey { .. }) => self.on_lock_manager_msg(ctx, m),
+            _ => {}
+        }
+        self.handle_readies(ctx);
+    }
+
+    /// Writes `tokens` became durable on this store's disk.
+    pub fn on_disk_done(&mut self, ctx: &mut Ctx, tokens: Vec<u64>) {
+        let (inspect, raft): (Vec<u64>, Vec<u64>) = tokens
+            .into_iter()
+            .partition(|&t| HealthController::owns_token(t));
+        for _ in inspect {
+            self.health.on_inspect_done(ctx);
+        }
+        self.raftstore.on_disk_done(ctx, raft);
+        self.handle_readies(ctx);
+    }
+
+    /// Finishes an event: the txn commands settled by the last applies
+    /// answer first (releasing their latches may run and propose the commands
+    /// waiting on them), then raftstore handles its readies, then the lock
+    /// manager learns the detector role the notifier saw.
+    pub fn handle_readies(&mut self, ctx: &mut Ctx) {
+        for (cid, result) in self.raftstore.take_txn_applied() {
+            self.scheduler.on_txn_applied(
+                ctx,
+                &mut self.raftstore,
+                self.lock_manager.as_mut().map(|l| l as _),
+                cid,
+                result,
+            );
+        }
+        self.raftstore.handle_readies(ctx);
+        if let Some(role) = self.detector_role.take() {
+            let mut out = Vec::new();
+            if let Some(lm) = self.lock_manager.as_mut() {
+                lm.change_role(role, &mut out);
+            }
+            if !out.is_empty() {
+                self.apply_lm_effects(ctx, out);
+            }
+        }
+    }
+
+    /// The store heartbeat to PD, carrying the slow score.
+    fn on_store_heartbeat_tick(&mut self, ctx: &mut Ctx) {
+        let hb = StoreHeartbeat {
+            store_id: self.id,
+            slow_score: self.health.slow_score.score(),
+        };
+        ctx.send(Node::Store(self.id), Node::Pd, Msg::StoreHeartbeat(hb));
+        ctx.timer(
+            Node::Store(self.id),
+            self.raftstore.cfg.pd_store_heartbeat_tick_interval,
+            Timer::PdStoreHeartbeatTick,
+        );
+    }
+
+    /// The lock manager's tick.
+    fn on_lock_manager_tick(&mut self, ctx: &mut Ctx) {
+        let mut out = Vec::new();
+        if let Some(lm) = self.lock_manager.as_mut() {
+            lm.tick_armed = false;
+            lm.tick(ctx.now, &mut out);
+        }
+        self.apply_lm_effects(ctx, out);
+    }
+
+    /// A waiter's timeout timer fired.
+    fn on_waiter_timeout(&mut self, ctx: &mut Ctx, token: u64) {
+        let mut out = Vec::new();
+        if let Some(lm) = self.lock_manager.as_mut() {
+            lm.on_waiter_timeout(ctx.now, token, &mut out);
+        }
+        self.apply_lm_effects(ctx, out);
+    }
+
+    /// Turns lock manager effects into sends, timers and answers.
+    fn apply_lm_effects(&mut self, ctx: &mut Ctx, out: Vec<LockManagerEffect>) {
+        for e in out {
+            match e {
+                LockManagerEffect::CancelWaiter { waiter, error } => self.scheduler.cancel_waiter(
+                    ctx,
+                    waiter.wait_info.key,
+                    waiter.start_ts,
+                    waiter.token,
+                    error,
+                ),
+                LockManagerEffect::SendStream { to_store, batch } => {
+                    ctx.count("detector_stream_sent", batch.len() as u64);
+                    ctx.send(
+                        Node::Store(self.id),
+                        Node::Store(to_store),
+                        Msg::DeadlockRequests {
+                            from_store: self.id,
+                            reqs: batch,
+                        },
+                    );
+                }
+                LockManagerEffect::SendDeadlockResponse {
+                    to_store,
+                    entry,
+                    wait_chain,
+                } => ctx.send(
+                    Node::Store(self.id),
+                    Node::Store(to_store),
+                    Msg::DeadlockResponse { entry, wait_chain },
+                ),
+                LockManagerEffect::ResolveLeader => ctx.send(
+                    Node::Store(self.id),
+                    Node::Pd,
+                    Msg::GetRegionByKey { key: 0 },
+                ),
+                LockManagerEffect::WaiterTimeout { token, at } => ctx.timer(
+                    Node::Store(self.id),
+                    at.saturating_sub(ctx.now),
+                    Timer::WaiterTimeout { token },
+                ),
+                LockManagerEffect::DeadlockFound { victim, wait_chain } => {
+                    if let Some(lm) = self.lock_manager.as_mut() {
+                        let d = &mut lm.recent_deadlocks;
+                        d.push_back((ctx.now, victim, wait_chain));
+                        while d.len() > 32 {
+                            d.pop_front();
+                        }
+                    }
+                }
+                LockManagerEffect::Log(level, msg) => {
+                    ctx.log("lock_manager", level, Some(self.id), None, msg)
+                }
+                LockManagerEffect::Count(name, n) => ctx.count(name, n),
+            }
+        }
+        if let Some(lm) = self.lock_manager.as_mut() {
+            lm.arm(ctx);
+        }
+    }
+
+    /// Lock manager messages between stores and from PD.
+    fn on_lock_manager_msg(&mut self, ctx: &mut Ctx, msg: Msg) {
+        let mut out = Vec::new();
+        let Some(lm) = self.lock_manager.as_mut() else {
+            return;
+        };
+        match msg {
+            Msg::DeadlockRequests { from_store, reqs }
+                if !lm.on_remote_requests(from_store, &reqs, &mut out) =>
+            {
+                ctx.send(
+                    Node::Store(self.id),
+                    Node::Store(from_store),
+                    Msg::DeadlockStreamError {
+                        reason: "I'm not the leader of deadlock detector",
+                    },
+                );
+            }
+            Msg::DeadlockResponse { entry, wait_chain } => lm.on_deadlock(entry, wait_chain),
+            Msg::DeadlockStreamError { .. } => lm.drop_client(&mut out),
+            Msg::RegionByKey { leader_store } => lm.on_leader_resolved(leader_store, &mut out),
+            _ => {}
+        }
+        self.apply_lm_effects(ctx, out);
+    }
+
+    /// The store's memory trace tree (TiKV's `MemoryTrace`), computed from its
+    /// state with the size rules of [`crate::memory`]. The memory limit sizes
+    /// the block cache (45% of it, TiKV's `storage.block-cache.capacity` default).
+    pub fn memory_trace(&self) -> MemoryTrace {
+        use crate::memory::*;
+        if !self.up {
+            return MemoryTrace::node("tikv", Vec::new());
+        }
+        let limit = self.memory_limit.unwrap_or(0);
+        let mut children = vec![
+            MemoryTrace::leaf("block_cache", limit / 100 * 45),
+            MemoryTrace::leaf("other", 32 << 20),
+            self.raftstore.memory_trace(),
+            self.scheduler
+                .memory_trace(self.raftstore.pessimistic_lock_count()),
+        ];
+        if let Some(lm) = &self.lock_manager {
+            children.push(lm.memory_trace());
+        }
+        MemoryTrace::node("tikv", children)
+    }
+
+    /// Ends the virtual second at `t_ms`: the store's own series
+    /// (`slow_score_store_N`, `leaders_store_N`, and with a lock manager
+    /// `detector_backlog_store_N`, `waiters_store_N`), and the channels'
+    /// per-second rates roll over.
+    pub fn sample_second(&mut self, t_ms: u64, series: &mut SeriesMap) {
+        let sid = self.id;
+        let mut put = |name: String, v: f64| series.entry(name).or_default().push((t_ms, v));
+        put(
+            format!("slow_score_store_{sid}"),
+            self.health.slow_score.score() as f64,
+        );
+        let leaders = self
+            .raftstore
+            .peers
+            .values()
+            .filter(|p| self.up && p.is_leader())
+            .count();
+        put(format!("leaders_store_{sid}"), leaders as f64);
+        if let Some(lm) = self.lock_manager.as_mut() {
+            let (backlog, waiters) = if self.up {
+                (lm.stream.len() as f64, lm.wait_table.len() as f64)
+            } else {
+                (0.0, 0.0)
+            };
+            lm.roll_second();
+            put(format!("detector_backlog_store_{sid}"), backlog);
+            put(format!("waiters_store_{sid}"), waiters);
+        }
+    }
+
+    /// The process crashed: volatile state is gone, unsynced writes are lost.
+    pub fn crash(&mut self, ctx: &mut Ctx) {
+        self.up = false;
+        self.incarnation += 1;
+        self.raftstore.crash();
+        self.health.reset();
+        self.scheduler.reset();
+        if let Some(lm) = self.lock_manager.as_mut() {
+            lm.reset();
+        }
+        self.detector_role.set(None);
+        ctx.log(
+            "sim",
+            Level::Error,
+            Some(self.id),
+            None,
+            "process crashed; volatile state lost".to_string(),
+        );
+    }
+
+    /// The process restarted: every peer is rebuilt from its durable state.
+    pub fn restart(&mut self, ctx: &mut Ctx) {
+        self.up = true;
+        self.raftstore.restart_peers();
+        ctx.log(
+            "sim",
+            Level::Info,
+            Some(self.id),
+            None,
+            "process restarted; peers recovered from durable raft and apply state".to_string(),
+        );
+        self.start_timers(ctx);
+        self.handle_readies(ctx);
+    }
+}

@@ -12,10 +12,10 @@ pub mod txn;
 use std::any::Any;
 use std::collections::BTreeMap;
 
-use crate::invariants::Violation;
 use crate::kernel::effect::Node;
 use crate::kernel::metrics::{LatencyHistogram, SeriesMap};
 use crate::kernel::time::Micros;
+use crate::kernel::violation::Violation;
 use crate::pd::Pd;
 use crate::proto::{Ctx, Msg, Timer};
 

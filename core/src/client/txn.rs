@@ -23,12 +23,12 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{RequestTimeout, WorkloadStats};
-use crate::invariants::Violation;
 use crate::kernel::effect::Node;
 use crate::kernel::log::Level;
 use crate::kernel::metrics::LatencyHistogram;
 use crate::kernel::rng::SimRng;
 use crate::kernel::time::{Micros, MS, SEC};
+use crate::kernel::violation::Violation;
 use crate::pd::Pd;
 use crate::proto::{Ctx, Timer};
 use crate::proto::{

@@ -11,3 +11,4 @@ pub mod metrics;
 pub mod queue;
 pub mod rng;
 pub mod time;
+pub mod violation;

@@ -16,6 +16,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::env::Fault;
+use crate::kernel::metrics::Counter;
 use crate::proto::Ctx;
 use crate::world::World;
 
@@ -243,6 +244,9 @@ pub struct ScenarioSpec {
     pub live: &'static [&'static str],
     /// The page's panels.
     pub layout: PageLayout,
+    /// The counters the page shows, in order (besides cluster QPS and the
+    /// invariant violations, which every page shows).
+    pub counters: &'static [CounterSpec],
 }
 
 /// A panel of the page. A scenario lists the panels its page shows
@@ -301,6 +305,30 @@ impl PageLayout {
             .chain(self.right)
             .any(|p| *p == panel)
     }
+}
+
+/// How the page colours a counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Alarm {
+    /// Informational.
+    Neutral,
+    /// Shown as bad once it is above zero (rejections, drops, kills).
+    BadWhenNonZero,
+    /// Shown as good once it is above zero (the fix working).
+    GoodWhenNonZero,
+}
+
+/// A counter the scenario's page shows, with its label.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct CounterSpec {
+    /// The counter.
+    pub counter: Counter,
+    /// Short label under the value.
+    pub label: &'static str,
+    /// What it counts (the tooltip), in TiKV's terms.
+    pub meaning: &'static str,
+    /// How the page colours it.
+    pub alarm: Alarm,
 }
 
 /// What a scenario builds: the world and the faults scheduled from t = 0.

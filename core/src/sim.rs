@@ -10,10 +10,11 @@ use crate::client::WorkloadStats;
 use crate::env::oom::{OomKill, MEMORY_CHECK_INTERVAL};
 use crate::env::Fault;
 use crate::invariants::{AckedWrites, RaftSafety, Violation};
-use crate::kernel::effect::{Counters, Node};
+use crate::kernel::effect::Node;
 use crate::kernel::hash::TraceHasher;
 use crate::kernel::log::{Level, LogLine, LogSink};
 use crate::kernel::metrics::SeriesMap;
+use crate::kernel::metrics::{record, Counter, Counters};
 use crate::kernel::queue::{EventQueue, Queued};
 use crate::kernel::rng::SimRng;
 use crate::kernel::time::{to_ms, Micros, SEC};
@@ -22,6 +23,19 @@ use crate::proto::{Ctx, Effect, Msg, Timer};
 use crate::raftstore::logger::raft_logger;
 use crate::scenario::{Params, Scenario, ScenarioError};
 use crate::world::World;
+
+/// Events processed by kind (`events_*` in `kvscope run --json`).
+pub const EVENTS_DELIVER: Counter = Counter::new("events_deliver");
+/// Disk completions processed.
+pub const EVENTS_DISK_DONE: Counter = Counter::new("events_disk_done");
+/// Timers processed.
+pub const EVENTS_TIMER: Counter = Counter::new("events_timer");
+/// Fault actions processed.
+pub const EVENTS_FAULT: Counter = Counter::new("events_fault");
+/// Per-second samples taken.
+pub const EVENTS_SAMPLE: Counter = Counter::new("events_sample");
+/// OOM killer checks.
+pub const EVENTS_MEMORY_CHECK: Counter = Counter::new("events_memory_check");
 
 #[derive(Clone, Debug)]
 enum FaultAction {
@@ -326,12 +340,12 @@ impl Simulation {
     fn dispatch(&mut self, kind: EventKind) {
         let is_sample = matches!(kind, EventKind::Sample);
         let kind_name = match &kind {
-            EventKind::Deliver { .. } => "events_deliver",
-            EventKind::DiskDone { .. } => "events_disk_done",
-            EventKind::Timer { .. } => "events_timer",
-            EventKind::Fault(_) => "events_fault",
-            EventKind::Sample => "events_sample",
-            EventKind::MemoryCheck => "events_memory_check",
+            EventKind::Deliver { .. } => EVENTS_DELIVER,
+            EventKind::DiskDone { .. } => EVENTS_DISK_DONE,
+            EventKind::Timer { .. } => EVENTS_TIMER,
+            EventKind::Fault(_) => EVENTS_FAULT,
+            EventKind::Sample => EVENTS_SAMPLE,
+            EventKind::MemoryCheck => EVENTS_MEMORY_CHECK,
         };
         let is_memory_check = matches!(kind, EventKind::MemoryCheck);
         *self.counters.entry(kind_name).or_insert(0) += 1;
@@ -476,7 +490,7 @@ impl Simulation {
                     limit >> 20
                 ),
             );
-            ctx.count("oom_kills", 1);
+            ctx.count(crate::env::metrics::OOM_KILLS, 1);
             st.crash(ctx);
             if let Some(d) = world.disks.get_mut(&st.id) {
                 d.crash();
@@ -504,7 +518,7 @@ impl Simulation {
                         None,
                         format!("disk of store {s} hangs: every write is held"),
                     );
-                    ctx.count("io_hangs", 1);
+                    ctx.count(crate::env::metrics::IO_HANGS, 1);
                 }
             }
             FaultAction::HangEnd(s) => {
@@ -548,7 +562,7 @@ impl Simulation {
                         if let Some(d) = world.disks.get_mut(&s) {
                             d.crash();
                         }
-                        ctx.count("process_crashes", 1);
+                        ctx.count(crate::env::metrics::PROCESS_CRASHES, 1);
                     }
                 }
             }
@@ -634,7 +648,10 @@ impl Simulation {
             {
                 self.push(at, EventKind::Deliver { from, to, msgs });
             } else {
-                *self.counters.entry("network_batches_dropped").or_insert(0) += 1;
+                *self
+                    .counters
+                    .entry(crate::env::metrics::NETWORK_BATCHES_DROPPED)
+                    .or_insert(0) += 1;
             }
         }
     }
@@ -645,49 +662,58 @@ impl Simulation {
         for w in &mut self.world.workloads {
             stats.merge(w.sample_second(t_ms, &mut self.series));
         }
-        let mut put = |name: String, v: f64| self.series.entry(name).or_default().push((t_ms, v));
-        put("qps".into(), stats.completed as f64);
-        put("failed_ops".into(), stats.failed as f64);
-        put(
-            "latency_p50_ms".into(),
-            stats.latency.percentile(50) as f64 / 1000.0,
+        use crate::client::metrics as cm;
+        let series = &mut self.series;
+        record(series, cm::QPS.key(), t_ms, stats.completed as f64);
+        record(series, cm::FAILED_OPS.key(), t_ms, stats.failed as f64);
+        let ms = |us: u64| us as f64 / 1000.0;
+        record(
+            series,
+            cm::LATENCY_P50_MS.key(),
+            t_ms,
+            ms(stats.latency.percentile(50)),
         );
-        put(
-            "latency_p99_ms".into(),
-            stats.latency.percentile(99) as f64 / 1000.0,
+        record(
+            series,
+            cm::LATENCY_P99_MS.key(),
+            t_ms,
+            ms(stats.latency.percentile(99)),
         );
         for &rid in self.world.pd.regions.keys() {
             let q = stats.completed_by_region.get(&rid).copied().unwrap_or(0) as f64;
-            put(format!("qps_region_{rid}"), q);
+            record(series, cm::QPS_REGION.of(rid), t_ms, q);
             if let Some(h) = stats.latency_by_region.get(&rid) {
-                put(
-                    format!("latency_p99_ms_region_{rid}"),
-                    h.percentile(99) as f64 / 1000.0,
+                record(
+                    series,
+                    cm::LATENCY_P99_MS_REGION.of(rid),
+                    t_ms,
+                    ms(h.percentile(99)),
                 );
             }
         }
         for (&sid, d) in &self.world.disks {
-            put(format!("disk_queue_store_{sid}"), d.depth() as f64);
+            record(
+                series,
+                crate::env::metrics::DISK_QUEUE.of(sid),
+                t_ms,
+                d.depth() as f64,
+            );
         }
         for st in self.world.stores.values_mut() {
-            st.sample_second(t_ms, &mut self.series);
+            st.sample_second(t_ms, series);
             if st.memory_limit.is_none() {
                 continue;
             }
             let tree = st.memory_trace();
-            let sid = st.id;
             for (path, bytes) in tree.flatten() {
-                let name = if path.is_empty() {
-                    format!("memory_store_{sid}")
-                } else {
-                    format!("memory_store_{sid}:{path}")
-                };
-                self.series
-                    .entry(name)
-                    .or_default()
-                    .push((t_ms, bytes as f64));
+                record(
+                    series,
+                    crate::env::metrics::MEMORY.at(st.id, &path),
+                    t_ms,
+                    bytes as f64,
+                );
             }
-            self.memory_samples.push((t_ms, sid, tree));
+            self.memory_samples.push((t_ms, st.id, tree));
         }
         // Invariant bookkeeping: forget entries every live peer has applied.
         let mut min_applied: BTreeMap<u64, u64> = BTreeMap::new();

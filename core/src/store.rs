@@ -17,7 +17,7 @@ use raft::StateRole;
 use crate::health_controller::HealthController;
 use crate::kernel::effect::Node;
 use crate::kernel::log::Level;
-use crate::kernel::metrics::SeriesMap;
+use crate::kernel::metrics::{record, SeriesMap};
 use crate::lock_manager::{DetectorRole, LockManager, LockManagerConfig, LockManagerEffect};
 use crate::memory::MemoryTrace;
 use crate::proto::{Ctx, Msg, RegionMeta, StoreHeartbeat, Timer};
@@ -309,7 +309,10 @@ impl Store {
                     error,
                 ),
                 LockManagerEffect::SendStream { to_store, batch } => {
-                    ctx.count("detector_stream_sent", batch.len() as u64);
+                    ctx.count(
+                        crate::lock_manager::metrics::DETECTOR_STREAM_SENT,
+                        batch.len() as u64,
+                    );
                     ctx.send(
                         Node::Store(self.id),
                         Node::Store(to_store),
@@ -412,9 +415,10 @@ impl Store {
     /// per-second rates roll over.
     pub fn sample_second(&mut self, t_ms: u64, series: &mut SeriesMap) {
         let sid = self.id;
-        let mut put = |name: String, v: f64| series.entry(name).or_default().push((t_ms, v));
-        put(
-            format!("slow_score_store_{sid}"),
+        record(
+            series,
+            crate::health_controller::SLOW_SCORE.of(sid),
+            t_ms,
             self.health.slow_score.score() as f64,
         );
         let leaders = self
@@ -423,7 +427,12 @@ impl Store {
             .values()
             .filter(|p| self.up && p.is_leader())
             .count();
-        put(format!("leaders_store_{sid}"), leaders as f64);
+        record(
+            series,
+            crate::raftstore::metrics::LEADERS.of(sid),
+            t_ms,
+            leaders as f64,
+        );
         if let Some(lm) = self.lock_manager.as_mut() {
             let (backlog, waiters) = if self.up {
                 (lm.stream.len() as f64, lm.wait_table.len() as f64)
@@ -431,8 +440,9 @@ impl Store {
                 (0.0, 0.0)
             };
             lm.roll_second();
-            put(format!("detector_backlog_store_{sid}"), backlog);
-            put(format!("waiters_store_{sid}"), waiters);
+            use crate::lock_manager::metrics::{DETECTOR_BACKLOG, WAITERS};
+            record(series, DETECTOR_BACKLOG.of(sid), t_ms, backlog);
+            record(series, WAITERS.of(sid), t_ms, waiters);
         }
     }
 

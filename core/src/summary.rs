@@ -40,13 +40,14 @@ impl RunSummary {
     /// Summarizes `sim` after a run to `until_ms` that took `wall_ms`.
     pub fn of(sim: &Simulation, until_ms: u64, wall_ms: u64) -> RunSummary {
         let mut counters = sim.counters().clone();
-        for name in [
-            "transfer_leader_attempts",
-            "transfer_leader_rejected",
-            "transfer_leader_rejected_pending_conf",
-            "transfer_leader_succeeded",
+        use crate::raftstore::metrics::*;
+        for c in [
+            TRANSFER_LEADER_ATTEMPTS,
+            TRANSFER_LEADER_REJECTED,
+            TRANSFER_LEADER_REJECTED_PENDING_CONF,
+            TRANSFER_LEADER_SUCCEEDED,
         ] {
-            counters.entry(name).or_insert(0);
+            counters.entry(c).or_insert(0);
         }
         RunSummary {
             scenario: sim.params().scenario(),
@@ -56,8 +57,12 @@ impl RunSummary {
             events: sim.events_processed(),
             wall_ms,
             trace_hash: sim.trace_hash(),
-            series: sim.series().clone(),
-            counters,
+            series: sim
+                .series()
+                .iter()
+                .map(|(k, v)| (k.name(), v.clone()))
+                .collect(),
+            counters: counters.into_iter().map(|(c, n)| (c.name(), n)).collect(),
             log: sim.log().to_vec(),
             violations: sim.violations().to_vec(),
         }

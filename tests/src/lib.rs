@@ -1,5 +1,6 @@
 //! Helpers shared by the scenario tests in `tests/tests/`.
 
+use kvscope_core::kernel::metrics::{Counter, SeriesKey};
 use kvscope_core::time::MS;
 use kvscope_core::Simulation;
 
@@ -18,16 +19,16 @@ pub fn run_scenario(scenario: &str, seed: u64, settings: &[&str], until_s: u64) 
     sim
 }
 
-/// Maximum of series `name` (`f64::MIN` when absent).
-pub fn max_of(sim: &Simulation, name: &str) -> f64 {
-    sim.series().get(name).map_or(f64::MIN, |s| {
+/// Maximum of series `key` (`f64::MIN` when absent).
+pub fn max_of(sim: &Simulation, key: &SeriesKey) -> f64 {
+    sim.series().get(key).map_or(f64::MIN, |s| {
         s.iter().map(|(_, v)| *v).fold(f64::MIN, f64::max)
     })
 }
 
-/// Counter `name` (0 when absent).
-pub fn counter(sim: &Simulation, name: &str) -> u64 {
-    sim.counters().get(name).copied().unwrap_or(0)
+/// The value of `counter` (0 while nothing counted it).
+pub fn counter(sim: &Simulation, counter: Counter) -> u64 {
+    sim.counters().get(&counter).copied().unwrap_or(0)
 }
 
 /// Builds the scenario `io-hang-transfer-leader` with `seed` and `settings`
@@ -46,11 +47,11 @@ pub fn run_io_hang(seed: u64, settings: &[&str], until_s: u64) -> Simulation {
     sim
 }
 
-/// Mean of series `name` over samples with `from_s <= t < to_s` (virtual seconds).
-pub fn mean_between(sim: &Simulation, name: &str, from_s: u64, to_s: u64) -> f64 {
+/// Mean of series `key` over samples with `from_s <= t < to_s` (virtual seconds).
+pub fn mean_between(sim: &Simulation, key: &SeriesKey, from_s: u64, to_s: u64) -> f64 {
     let points: Vec<f64> = sim
         .series()
-        .get(name)
+        .get(key)
         .map(|s| {
             s.iter()
                 .filter(|(t, _)| *t >= from_s * 1000 && *t < to_s * 1000)
@@ -60,15 +61,16 @@ pub fn mean_between(sim: &Simulation, name: &str, from_s: u64, to_s: u64) -> f64
         .unwrap_or_default();
     assert!(
         !points.is_empty(),
-        "series {name} has no samples in [{from_s}s, {to_s}s)"
+        "series {} has no samples in [{from_s}s, {to_s}s)",
+        key.name()
     );
     points.iter().sum::<f64>() / points.len() as f64
 }
 
-/// Lowest value of series `name` over samples with `from_s <= t < to_s`.
-pub fn min_between(sim: &Simulation, name: &str, from_s: u64, to_s: u64) -> f64 {
+/// Lowest value of series `key` over samples with `from_s <= t < to_s`.
+pub fn min_between(sim: &Simulation, key: &SeriesKey, from_s: u64, to_s: u64) -> f64 {
     sim.series()
-        .get(name)
+        .get(key)
         .into_iter()
         .flatten()
         .filter(|(t, _)| *t >= from_s * 1000 && *t < to_s * 1000)

@@ -3,6 +3,9 @@
 //! bounded with every fix; nothing grows when the detector leader is local;
 //! real deadlocks get exactly one victim; the live sliders act on the run.
 
+use kvscope_core::client::metrics as cm;
+use kvscope_core::env::metrics::MEMORY;
+use kvscope_core::lock_manager::metrics as lm;
 use kvscope_core::time::SEC;
 use kvscope_tests::{counter, max_of, run_scenario};
 
@@ -24,19 +27,17 @@ fn with_no_fix_the_hot_store_is_oom_killed_for_the_reason_of_issue_17394() {
             "seed {seed}: {kills:?}"
         );
         // The memory that killed it is the detector stream's backlog.
-        let backlog = max_of(&sim, &format!("detector_backlog_store_{HOT_STORE}"));
+        let backlog = max_of(&sim, &lm::DETECTOR_BACKLOG.of(HOT_STORE));
         assert!(backlog > 200_000.0, "seed {seed}: backlog only {backlog}");
-        let stream_mem = max_of(
-            &sim,
-            &format!("memory_store_{HOT_STORE}:lock_manager/detector_stream"),
-        );
+        let stream_mem = max_of(&sim, &MEMORY.at(HOT_STORE, "lock_manager/detector_stream"));
         assert!(
             stream_mem > 64.0 * 1024.0 * 1024.0,
             "seed {seed}: {stream_mem}"
         );
         // Each handoff re-pointed every waiter: far more requests than handoffs.
-        let handoffs = counter(&sim, "lock_handoffs");
-        let sent = counter(&sim, "detect_requests_sent") + counter(&sim, "clean_up_wait_for_sent");
+        let handoffs = counter(&sim, kvscope_core::storage::metrics::LOCK_HANDOFFS);
+        let sent =
+            counter(&sim, lm::DETECT_REQUESTS_SENT) + counter(&sim, lm::CLEAN_UP_WAIT_FOR_SENT);
         assert!(
             sent > 40 * handoffs,
             "seed {seed}: {sent} requests for {handoffs} handoffs"
@@ -61,18 +62,21 @@ fn every_fix_keeps_the_backlog_bounded_and_the_store_alive() {
                 "{fix} seed {seed}: {:?}",
                 sim.oom_kills()
             );
-            let backlog = max_of(&sim, &format!("detector_backlog_store_{HOT_STORE}"));
+            let backlog = max_of(&sim, &lm::DETECTOR_BACKLOG.of(HOT_STORE));
             assert!(backlog <= 8192.0, "{fix} seed {seed}: backlog {backlog}");
-            assert!(counter(&sim, "txn_committed") > 10_000, "{fix} seed {seed}");
+            assert!(
+                counter(&sim, cm::TXN_COMMITTED) > 10_000,
+                "{fix} seed {seed}"
+            );
             // The leader's detect table does not keep stale edges.
-            let table = max_of(&sim, "memory_store_1:lock_manager/detect_table");
+            let table = max_of(&sim, &MEMORY.at(1, "lock_manager/detect_table"));
             assert!(
                 table < 1024.0 * 1024.0,
                 "{fix} seed {seed}: detect table {table} bytes"
             );
             if fix == "backpressure" {
                 assert!(
-                    counter(&sim, "detector_requests_dropped") > 0,
+                    counter(&sim, lm::DETECTOR_REQUESTS_DROPPED) > 0,
                     "backpressure pays in drops"
                 );
             }
@@ -94,23 +98,23 @@ fn with_fair_locking_pr_17500_is_not_enough_and_pr_20002_is() {
         90,
     );
     assert!(sim.oom_kills().is_empty());
-    assert!(counter(&sim, "drop_registered_edge") > 0);
+    assert!(counter(&sim, lm::DROP_REGISTERED_EDGE) > 0);
 }
 
 #[test]
 fn with_the_detector_leader_on_the_hot_store_nothing_grows() {
     let sim = run_scenario(ID, 1, &["placement=colocated"], 90);
     assert!(sim.oom_kills().is_empty());
-    assert_eq!(counter(&sim, "detector_stream_sent"), 0);
+    assert_eq!(counter(&sim, lm::DETECTOR_STREAM_SENT), 0);
     for store in 1..=3 {
-        let lm = max_of(&sim, &format!("memory_store_{store}:lock_manager"));
+        let lm = max_of(&sim, &MEMORY.at(store, "lock_manager"));
         assert!(
             lm < 1024.0 * 1024.0,
             "store {store}: lock manager {lm} bytes"
         );
     }
     assert!(
-        counter(&sim, "detect_requests_sent") > 10_000,
+        counter(&sim, lm::DETECT_REQUESTS_SENT) > 10_000,
         "detection still runs, locally"
     );
 }
@@ -126,8 +130,8 @@ fn real_deadlocks_have_exactly_one_victim_each_for_every_fix() {
     ] {
         let setting = format!("fix={fix}");
         let sim = run_scenario(ID, 7, &["workload=cycle", "txns=4", &setting], 10);
-        let found = counter(&sim, "deadlocks_detected");
-        let victims = counter(&sim, "txn_deadlock_errors");
+        let found = counter(&sim, lm::DEADLOCKS_DETECTED);
+        let victims = counter(&sim, cm::TXN_DEADLOCK_ERRORS);
         assert!(found >= 10, "{fix}: {found} deadlocks");
         // One victim per cycle (a cycle found at the very end may not have answered yet).
         assert!(
@@ -136,7 +140,7 @@ fn real_deadlocks_have_exactly_one_victim_each_for_every_fix() {
         );
         // The other transaction of a pair goes on and commits (a restarted
         // victim can deadlock again before the winner commits, so not one for one).
-        assert!(counter(&sim, "txn_committed") >= victims / 2, "{fix}");
+        assert!(counter(&sim, cm::TXN_COMMITTED) >= victims / 2, "{fix}");
         let view = kvscope_core::views::locks::lock_view(&sim);
         assert!(
             view.deadlocks.iter().all(|d| d.wait_chain.len() == 2),

@@ -13,7 +13,7 @@ proptest! {
         let fix = if relaxed { "fix=relaxed-check" } else { "fix=none" };
         let faults = format!("random_faults={faults}");
         let sim = run_io_hang(seed, &[fix, &faults, "hang_duration=0", "clients=16"], 200);
-        prop_assert!(sim.counters().get("client_writes_completed").copied().unwrap_or(0) > 1000);
+        prop_assert!(kvscope_tests::counter(&sim, kvscope_core::client::metrics::CLIENT_WRITES_COMPLETED) > 1000);
         prop_assert!(sim.violations().is_empty(), "seed {seed}: {:?}", sim.violations());
     }
 }

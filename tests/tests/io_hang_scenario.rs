@@ -10,8 +10,10 @@
 //! rounds of 3 s double it from 1 to 100 in 21 s, the next store heartbeat
 //! reaches PD within 10 s, then one scheduling round and one handshake).
 
+use kvscope_core::client::metrics::QPS;
+use kvscope_core::raftstore::metrics::TRANSFER_LEADER_REJECTED_PENDING_CONF;
 use kvscope_core::views::DiskState;
-use kvscope_tests::{log_count, mean_between, min_between, run_io_hang};
+use kvscope_tests::{counter, log_count, mean_between, min_between, run_io_hang};
 
 const SEEDS: [u64; 4] = [1, 2, 3, 4];
 const HANG_START_S: u64 = 40;
@@ -21,18 +23,14 @@ const FIX_BOUND_S: u64 = 45;
 fn without_the_fix_qps_falls_to_zero_and_transfers_are_rejected_for_the_pending_conf_change() {
     for seed in SEEDS {
         let sim = run_io_hang(seed, &["fix=none"], 160);
-        let before = mean_between(&sim, "qps", 10, HANG_START_S);
-        let during = mean_between(&sim, "qps", HANG_START_S + 20, 160);
+        let before = mean_between(&sim, &QPS.key(), 10, HANG_START_S);
+        let during = mean_between(&sim, &QPS.key(), HANG_START_S + 20, 160);
         assert!(before > 300.0, "seed {seed}: healthy QPS {before}");
         assert!(
             during < before * 0.02,
             "seed {seed}: QPS during the hang {during} vs {before} before"
         );
-        let rejected = sim
-            .counters()
-            .get("transfer_leader_rejected_pending_conf")
-            .copied()
-            .unwrap_or(0);
+        let rejected = counter(&sim, TRANSFER_LEADER_REJECTED_PENDING_CONF);
         assert!(rejected >= 3, "seed {seed}: {rejected} rejections");
         assert!(
             log_count(&sim, "reject transfer leader due to pending conf change") as u64 >= rejected
@@ -87,16 +85,10 @@ fn with_the_relaxed_check_the_leader_leaves_the_hung_store_and_qps_recovers_duri
             "the disk is still hung"
         );
         assert!(log_count(&sim, "transfer leader with pending conf on current leader") >= 1);
-        assert_eq!(
-            sim.counters()
-                .get("transfer_leader_rejected_pending_conf")
-                .copied()
-                .unwrap_or(0),
-            0
-        );
+        assert_eq!(counter(&sim, TRANSFER_LEADER_REJECTED_PENDING_CONF), 0);
         sim.run_until(160 * 1_000_000);
-        let before = mean_between(&sim, "qps", 10, HANG_START_S);
-        let after = mean_between(&sim, "qps", HANG_START_S + FIX_BOUND_S + 5, 160);
+        let before = mean_between(&sim, &QPS.key(), 10, HANG_START_S);
+        let after = mean_between(&sim, &QPS.key(), HANG_START_S + FIX_BOUND_S + 5, 160);
         assert!(
             after > before * 0.8,
             "seed {seed}: QPS {after} during the hang after the move vs {before} before"
@@ -113,20 +105,14 @@ fn with_the_relaxed_check_the_leader_leaves_the_hung_store_and_qps_recovers_duri
 fn without_a_hang_qps_stays_steady() {
     for seed in SEEDS {
         let sim = run_io_hang(seed, &["hang_duration=0"], 150);
-        let mean = mean_between(&sim, "qps", 5, 150);
-        let min = min_between(&sim, "qps", 5, 150);
+        let mean = mean_between(&sim, &QPS.key(), 5, 150);
+        let min = min_between(&sim, &QPS.key(), 5, 150);
         assert!(mean > 300.0, "seed {seed}: mean QPS {mean}");
         assert!(
             min > mean * 0.8,
             "seed {seed}: QPS dipped to {min} (mean {mean})"
         );
-        assert_eq!(
-            sim.counters()
-                .get("transfer_leader_rejected_pending_conf")
-                .copied()
-                .unwrap_or(0),
-            0
-        );
+        assert_eq!(counter(&sim, TRANSFER_LEADER_REJECTED_PENDING_CONF), 0);
         assert!(sim.violations().is_empty());
     }
 }

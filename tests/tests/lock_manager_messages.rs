@@ -169,7 +169,11 @@ fn backpressure_bounds_the_stream_and_counts_drops() {
         dropped += out
             .iter()
             .map(|e| match e {
-                LockManagerEffect::Count("detector_requests_dropped", n) => *n,
+                LockManagerEffect::Count(c, n)
+                    if *c == kvscope_core::lock_manager::metrics::DETECTOR_REQUESTS_DROPPED =>
+                {
+                    *n
+                }
                 _ => 0,
             })
             .sum::<u64>();

@@ -3,6 +3,7 @@
 //! audit (a snapshot read of all accounts), so no update is lost and no
 //! committed transaction is seen half-written.
 
+use kvscope_core::client::metrics as cm;
 use kvscope_tests::{counter, run_scenario};
 use proptest::prelude::*;
 
@@ -25,8 +26,8 @@ proptest! {
         let refs: Vec<&str> = settings.iter().map(String::as_str).collect();
         let sim = run_scenario("deadlock-detector-oom", seed, &refs, 15);
         prop_assert!(sim.violations().is_empty(), "{} violations, first: {:?}", sim.violations().len(), sim.violations().first());
-        prop_assert!(counter(&sim, "bank_audits") >= 5, "audits: {}", counter(&sim, "bank_audits"));
-        prop_assert!(counter(&sim, "txn_committed") >= 20, "commits: {}", counter(&sim, "txn_committed"));
+        prop_assert!(counter(&sim, cm::BANK_AUDITS) >= 5, "audits: {}", counter(&sim, cm::BANK_AUDITS));
+        prop_assert!(counter(&sim, cm::TXN_COMMITTED) >= 20, "commits: {}", counter(&sim, cm::TXN_COMMITTED));
     }
 }
 
@@ -55,5 +56,5 @@ fn gc_keeps_the_value_a_rollback_record_sits_on() {
         "{:?}",
         sim.violations().first()
     );
-    assert!(counter(&sim, "bank_audits") > 1000);
+    assert!(counter(&sim, cm::BANK_AUDITS) > 1000);
 }

@@ -5,27 +5,17 @@
 //! Each snapshot carries a sequence number; two snapshots are equal exactly
 //! when they are the same capture, which is what Yew's prop comparison needs.
 
+use kvscope_core::env::metrics::MEMORY;
 use kvscope_core::kernel::log::{Level, LogLine};
+use kvscope_core::kernel::metrics::SeriesKey;
+use kvscope_core::lock_manager::metrics::{self as lm, DETECTOR_BACKLOG};
 use kvscope_core::memory::MemoryTrace;
+use kvscope_core::scenario::CounterSpec;
 use kvscope_core::views::{ClusterView, FaultWindow, LockView, OomKill, RaftGroupView};
 use kvscope_core::Simulation;
 
 /// Id of the scenario whose page shows the lock-manager panels.
 pub const DEADLOCK_SCENARIO: &str = "deadlock-detector-oom";
-
-/// The lock-manager counters the page shows, in display order.
-pub const LOCK_COUNTERS: &[&str] = &[
-    "txn_committed",
-    "txn_rolled_back",
-    "deadlocks_detected",
-    "lock_wait_timeouts",
-    "detect_requests_sent",
-    "clean_up_wait_for_sent",
-    "clean_up_sent",
-    "replace_locks_by_keys_sent",
-    "detector_requests_dropped",
-    "oom_kills",
-];
 
 /// Whether the page shows the lock-manager panels for this run: the scenario
 /// is the deadlock one, or its lock view has transactions, waits or hot keys.
@@ -52,8 +42,8 @@ pub struct LockFrame {
     pub view: LockView,
     /// Stores killed by the OOM killer so far.
     pub oom_kills: Vec<OomKill>,
-    /// [`LOCK_COUNTERS`] with their values.
-    pub counters: Vec<(&'static str, u64)>,
+    /// Deadlocks found by the detector so far (counter `deadlocks_detected`).
+    pub deadlocks_detected: u64,
     /// The store whose memory trace tree is shown.
     pub tree_store: u64,
     /// The moment of that tree: `None` = now, else the sample's requested ms.
@@ -93,23 +83,16 @@ impl LockFrame {
         LockFrame {
             now_ms,
             oom_kills: sim.oom_kills().to_vec(),
-            counters: LOCK_COUNTERS
-                .iter()
-                .map(|c| (*c, sim.counters().get(c).copied().unwrap_or(0)))
-                .collect(),
+            deadlocks_detected: sim
+                .counters()
+                .get(&lm::DEADLOCKS_DETECTED)
+                .copied()
+                .unwrap_or(0),
             tree_store,
             tree_at_ms: pick.at_ms.filter(|at| *at < now_ms),
             tree,
             view,
         }
-    }
-
-    /// The value of counter `name` (0 if not shown).
-    pub fn counter(&self, name: &str) -> u64 {
-        self.counters
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map_or(0, |(_, v)| *v)
     }
 }
 
@@ -126,14 +109,8 @@ pub struct Frame {
     pub selected_region: u64,
     /// The scenario's hot region.
     pub hot_region: u64,
-    /// Counter `transfer_leader_attempts`.
-    pub transfer_attempts: u64,
-    /// Counter `transfer_leader_rejected_pending_conf`.
-    pub transfer_rejected_pending_conf: u64,
-    /// Counter `transfer_leader_rejected` (any reason).
-    pub transfer_rejected: u64,
-    /// Counter `transfer_leader_succeeded`.
-    pub transfer_succeeded: u64,
+    /// The scenario's counters ([`kvscope_core::ScenarioSpec::counters`]) with their values.
+    pub counters: Vec<(CounterSpec, u64)>,
     /// Events processed so far.
     pub events: u64,
     /// The lock manager side, for scenarios that have one.
@@ -161,17 +138,20 @@ impl Frame {
                 kvscope_core::views::cluster::raft_group(sim, hot_region),
             ),
         };
-        let counter = |name: &str| sim.counters().get(name).copied().unwrap_or(0);
+        let counters = sim
+            .params()
+            .spec
+            .counters
+            .iter()
+            .map(|c| (*c, sim.counters().get(&c.counter).copied().unwrap_or(0)))
+            .collect();
         Frame {
             seq,
             view: kvscope_core::views::cluster::cluster_view(sim),
             group,
             selected_region,
             hot_region,
-            transfer_attempts: counter("transfer_leader_attempts"),
-            transfer_rejected_pending_conf: counter("transfer_leader_rejected_pending_conf"),
-            transfer_rejected: counter("transfer_leader_rejected"),
-            transfer_succeeded: counter("transfer_leader_succeeded"),
+            counters,
             events: sim.events_processed(),
             locks: lock_view(sim)
                 .filter(|v| shows_locks(sim.params().scenario(), Some(v)))
@@ -238,12 +218,12 @@ impl StoreMemory {
         limit: u64,
         detector_leader: bool,
     ) -> StoreMemory {
-        let prefix = format!("memory_store_{store}:");
         let mut modules: Vec<(String, Vec<(u64, f64)>)> = series
-            .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-            .filter(|(k, _)| !k[prefix.len()..].contains('/'))
-            .map(|(k, v)| (k[prefix.len()..].to_string(), v.clone()))
+            .iter()
+            .filter(|(k, _)| {
+                k.family == MEMORY && k.id == store && !k.path.is_empty() && !k.path.contains('/')
+            })
+            .map(|(k, v)| (k.path.clone(), v.clone()))
             .collect();
         let rank = |m: &str| {
             MODULE_ORDER
@@ -257,10 +237,7 @@ impl StoreMemory {
             limit,
             detector_leader,
             modules,
-            total: series
-                .get(&format!("memory_store_{store}"))
-                .cloned()
-                .unwrap_or_default(),
+            total: series.get(&MEMORY.of(store)).cloned().unwrap_or_default(),
         }
     }
 }
@@ -274,13 +251,14 @@ impl PartialEq for ChartData {
 impl ChartData {
     /// Captures the series of `sim`.
     pub fn capture(seq: u64, sim: &Simulation) -> ChartData {
-        let series = |name: &str| sim.series().get(name).cloned().unwrap_or_default();
+        use kvscope_core::client::metrics::{LATENCY_P50_MS, LATENCY_P99_MS, QPS};
+        let series = |key: SeriesKey| sim.series().get(&key).cloned().unwrap_or_default();
         ChartData {
             seq,
             now_ms: sim.now() / kvscope_core::time::MS,
-            qps: series("qps"),
-            p50: series("latency_p50_ms"),
-            p99: series("latency_p99_ms"),
+            qps: series(QPS.key()),
+            p50: series(LATENCY_P50_MS.key()),
+            p99: series(LATENCY_P99_MS.key()),
             faults: kvscope_core::views::cluster::fault_windows(sim),
             memory: match lock_view(sim).filter(|v| shows_locks(sim.params().scenario(), Some(v))) {
                 Some(v) => v
@@ -301,10 +279,8 @@ impl ChartData {
             backlog: sim
                 .series()
                 .iter()
-                .filter_map(|(k, v)| {
-                    let store = k.strip_prefix("detector_backlog_store_")?.parse().ok()?;
-                    Some((store, v.clone()))
-                })
+                .filter(|(k, _)| k.family == DETECTOR_BACKLOG)
+                .map(|(k, v)| (k.id, v.clone()))
                 .collect(),
         }
     }

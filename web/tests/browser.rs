@@ -336,7 +336,7 @@ async fn the_fix_switch_changes_the_outcome() {
         "store 3's disk is shown hung"
     );
     assert!(
-        page.number("#counter-rejected") > 0,
+        page.number("#counter-transfer_leader_rejected_pending_conf") > 0,
         "transfers are rejected for the pending conf change"
     );
     assert_eq!(page.number("#qps-now"), 0, "the cluster stalls");
@@ -365,11 +365,11 @@ async fn the_fix_switch_changes_the_outcome() {
     })
     .await;
     assert!(
-        page.number("#counter-succeeded") > 0,
+        page.number("#counter-transfer_leader_succeeded") > 0,
         "the leader transfer succeeds"
     );
     assert_eq!(
-        page.number("#counter-rejected"),
+        page.number("#counter-transfer_leader_rejected_pending_conf"),
         0,
         "no transfer is rejected"
     );
@@ -563,12 +563,13 @@ mod lock_fixture {
     //! Hand-built lock views: what the core's `Simulation::lock_view` hands
     //! out, shaped like the deadlock-detector-oom scenario.
 
+    use kvscope_core::env::metrics::MEMORY;
     use kvscope_core::memory::MemoryTrace;
     use kvscope_core::views::{
         ClusterView, DeadlockView, DetectEdgeView, DetectorRole, LockView, OomKill, QueueView,
         StoreLockView, TxnInFlight, TxnPhase, WaitEdgeView,
     };
-    use kvscope_web::snapshot::{ChartData, Frame, LockFrame, StoreMemory, LOCK_COUNTERS};
+    use kvscope_web::snapshot::{ChartData, Frame, LockFrame, StoreMemory};
 
     pub const MIB: u64 = 1024 * 1024;
 
@@ -752,10 +753,7 @@ mod lock_fixture {
             group: None,
             selected_region: 1,
             hot_region: 1,
-            transfer_attempts: 0,
-            transfer_rejected_pending_conf: 0,
-            transfer_rejected: 0,
-            transfer_succeeded: 0,
+            counters: Vec::new(),
             events: 0,
             locks: Some(LockFrame {
                 now_ms,
@@ -764,7 +762,7 @@ mod lock_fixture {
                 tree_at_ms: None,
                 view,
                 oom_kills: oom(),
-                counters: LOCK_COUNTERS.iter().map(|c| (*c, 7)).collect(),
+                deadlocks_detected: 7,
             }),
         }
     }
@@ -796,13 +794,13 @@ mod lock_fixture {
                         t.1 += p.1;
                     }
                 }
-                series.insert(format!("memory_store_{store}:{module}"), pts);
+                series.insert(MEMORY.at(store, module), pts);
             }
             series.insert(
-                format!("memory_store_{store}:lock_manager/detector_stream"),
+                MEMORY.at(store, "lock_manager/detector_stream"),
                 vec![(0, 1.0)],
             );
-            series.insert(format!("memory_store_{store}"), total);
+            series.insert(MEMORY.of(store), total);
         }
         ChartData {
             seq: 1,
@@ -1129,7 +1127,9 @@ async fn the_wait_for_graph_draws_and_moves_for_deadlock_detector_oom() {
         .find("#memory-tree details[data-path=\"lock_manager\"]")
         .is_some());
     // The io-hang panels that do not apply are gone.
-    assert!(page.find("#counter-rejected").is_none());
+    assert!(page
+        .find("#counter-transfer_leader_rejected_pending_conf")
+        .is_none());
 }
 
 impl Page {

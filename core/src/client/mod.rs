@@ -6,6 +6,7 @@
 //! client's messages and timers to the workload that owns the client id,
 //! and samples every workload once per virtual second.
 
+pub mod metrics;
 pub mod raw;
 pub mod txn;
 

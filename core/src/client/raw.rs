@@ -160,7 +160,7 @@ impl RawWorkload {
                     return;
                 }
                 let Some(op) = &c.op else { return };
-                ctx.count("client_request_timeouts", 1);
+                ctx.count(crate::client::metrics::CLIENT_REQUEST_TIMEOUTS, 1);
                 let key = op.key;
                 // client-go invalidates the cached region and reloads it after backing off.
                 c.invalidate(key);
@@ -199,14 +199,14 @@ impl RawWorkload {
                     .entry(region_id)
                     .or_default()
                     .record(latency);
-                ctx.count("client_writes_completed", 1);
+                ctx.count(crate::client::metrics::CLIENT_WRITES_COMPLETED, 1);
                 c.op = None;
                 ctx.timer(Node::Client(c.id), cfg.think_time.max(1), Timer::ClientNext);
             }
             Err(RegionError::NotLeader {
                 leader_store: Some(s),
             }) if c.cached_leader(op.key) != Some(s) => {
-                ctx.count("client_not_leader", 1);
+                ctx.count(crate::client::metrics::CLIENT_NOT_LEADER, 1);
                 let key = op.key;
                 c.set_leader(key, s);
                 if let Some(op) = c.op.as_mut() {
@@ -215,7 +215,7 @@ impl RawWorkload {
                 ctx.timer(Node::Client(c.id), 1, Timer::ClientNext);
             }
             Err(e) => {
-                ctx.count("client_region_errors", 1);
+                ctx.count(crate::client::metrics::CLIENT_REGION_ERRORS, 1);
                 let key = op.key;
                 if matches!(
                     e,
@@ -320,7 +320,7 @@ impl Client {
         };
         op.backoff_total += sleep;
         if op.backoff_total > cfg.max_backoff {
-            ctx.count("client_ops_failed", 1);
+            ctx.count(crate::client::metrics::CLIENT_OPS_FAILED, 1);
             stats.failed += 1;
             ctx.log(
                 "client",

@@ -351,7 +351,7 @@ impl SessionWorkload {
                 {
                     return;
                 }
-                ctx.count("txn_request_timeouts", 1);
+                ctx.count(crate::client::metrics::TXN_REQUEST_TIMEOUTS, 1);
                 s.inflight = None;
                 s.regions = Self::region_cache(pd);
                 s.send_step(ctx, pd, &cfg);
@@ -378,15 +378,15 @@ impl SessionWorkload {
             Outcome::Committed(latency) => {
                 self.stats.committed += 1;
                 self.stats.latency.record(latency);
-                ctx.count("txn_committed", 1);
+                ctx.count(crate::client::metrics::TXN_COMMITTED, 1);
             }
             Outcome::Aborted => {
                 self.stats.aborted += 1;
-                ctx.count("txn_rolled_back", 1);
+                ctx.count(crate::client::metrics::TXN_ROLLED_BACK, 1);
             }
             Outcome::Audited(sum) => {
                 self.audits += 1;
-                ctx.count("bank_audits", 1);
+                ctx.count(crate::client::metrics::BANK_AUDITS, 1);
                 let total = INITIAL_BALANCE * BANK_ACCOUNTS as i64;
                 if sum != total {
                     self.audit_violations.push(Violation {
@@ -664,7 +664,7 @@ impl Session {
                 }
                 _ => self.regions = SessionWorkload::region_cache(pd),
             }
-            ctx.count("txn_region_errors", 1);
+            ctx.count(crate::client::metrics::TXN_REGION_ERRORS, 1);
             self.backoff_retry(ctx);
             return Outcome::Continue;
         }
@@ -704,10 +704,10 @@ impl Session {
                             ..
                         })
                     ) {
-                        ctx.count("txn_pessimistic_retries", 1);
+                        ctx.count(crate::client::metrics::TXN_PESSIMISTIC_RETRIES, 1);
                     }
                     if ctx.now - began > INNODB_LOCK_WAIT_TIMEOUT {
-                        ctx.count("txn_lock_wait_timeouts", 1);
+                        ctx.count(crate::client::metrics::TXN_LOCK_WAIT_TIMEOUTS, 1);
                         self.abort(ctx, pd, cfg);
                         return Outcome::Aborted;
                     }
@@ -716,7 +716,7 @@ impl Session {
                     Outcome::Continue
                 }
                 Err(TxnError::Deadlock { .. }) => {
-                    ctx.count("txn_deadlock_errors", 1);
+                    ctx.count(crate::client::metrics::TXN_DEADLOCK_ERRORS, 1);
                     ctx.log(
                         "tidb",
                         Level::Warn,
@@ -740,7 +740,7 @@ impl Session {
             {
                 // TiDB's ErrGCTooEarly: a read older than the GC safe point
                 // could see collected versions; the audit starts over.
-                ctx.count("txn_gc_too_early", 1);
+                ctx.count(crate::client::metrics::TXN_GC_TOO_EARLY, 1);
                 self.txn = None;
                 self.next_txn_after(ctx, 5 * MS);
                 Outcome::Continue
@@ -778,7 +778,7 @@ impl Session {
                     Outcome::Continue
                 }
                 Err(_) => {
-                    ctx.count("txn_prewrite_errors", 1);
+                    ctx.count(crate::client::metrics::TXN_PREWRITE_ERRORS, 1);
                     self.abort(ctx, pd, cfg);
                     Outcome::Aborted
                 }
@@ -900,15 +900,20 @@ impl super::Workload for SessionWorkload {
         t_ms: u64,
         series: &mut crate::kernel::metrics::SeriesMap,
     ) -> WorkloadStats {
+        use crate::kernel::metrics::record;
         let s = std::mem::take(&mut self.stats);
-        series
-            .entry("txn_commits".into())
-            .or_default()
-            .push((t_ms, s.committed as f64));
-        series
-            .entry("txn_aborts".into())
-            .or_default()
-            .push((t_ms, s.aborted as f64));
+        record(
+            series,
+            super::metrics::TXN_COMMITS.key(),
+            t_ms,
+            s.committed as f64,
+        );
+        record(
+            series,
+            super::metrics::TXN_ABORTS.key(),
+            t_ms,
+            s.aborted as f64,
+        );
         WorkloadStats {
             completed: s.committed,
             failed: s.aborted,

@@ -7,6 +7,7 @@
 
 pub mod disk;
 pub mod fault;
+pub mod metrics;
 pub mod network;
 pub mod oom;
 

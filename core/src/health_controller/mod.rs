@@ -7,7 +7,11 @@ pub mod slow_score;
 use slow_score::{SlowScore, INSPECT_INTERVAL};
 
 use crate::kernel::effect::Node;
+use crate::kernel::metrics::SeriesFamily;
 use crate::proto::{Ctx, Effect, Timer};
+
+/// The store's slow score, 1..=100 (`slow_score_store_N`).
+pub const SLOW_SCORE: SeriesFamily = SeriesFamily::per_store("slow_score");
 
 /// Disk-write tokens of inspect writes carry this bit, so that the store
 /// routes their completions here and not to raftstore.

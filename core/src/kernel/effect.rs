@@ -6,11 +6,10 @@
 //! message type `M` and the timer type `T`: it routes them by [`Node`] and
 //! never looks inside (the components' own types live in `crate::proto`).
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
 use super::log::{Level, LogSink};
+use super::metrics::{Counter, Counters};
 use super::rng::SimRng;
 use super::time::Micros;
 
@@ -57,9 +56,6 @@ pub enum Effect<M, T> {
     },
 }
 
-/// Named counters (name -> count), exported by `kvscope run --json`.
-pub type Counters = BTreeMap<&'static str, u64>;
-
 /// What a component may use while handling one event.
 pub struct Ctx<'a, M, T> {
     /// Virtual now, µs.
@@ -75,9 +71,9 @@ pub struct Ctx<'a, M, T> {
 }
 
 impl<M, T> Ctx<'_, M, T> {
-    /// Adds `n` to counter `name`.
-    pub fn count(&mut self, name: &'static str, n: u64) {
-        *self.counters.entry(name).or_insert(0) += n;
+    /// Adds `n` to `counter`.
+    pub fn count(&mut self, counter: Counter, n: u64) {
+        *self.counters.entry(counter).or_insert(0) += n;
     }
 
     /// Writes a log line.

@@ -18,6 +18,7 @@
 //! 17394: "the generation speed of messages may be much faster than sending").
 
 pub mod detector;
+pub mod metrics;
 pub mod waiter_manager;
 
 use std::collections::VecDeque;
@@ -250,7 +251,7 @@ pub enum LockManagerEffect {
     /// A log line (component `lock_manager`).
     Log(crate::kernel::log::Level, String),
     /// Add to a counter.
-    Count(&'static str, u64),
+    Count(crate::kernel::metrics::Counter, u64),
 }
 
 /// Where the follower's detector client stands.
@@ -400,10 +401,10 @@ impl LockManager {
     ) {
         out.push(LockManagerEffect::Count(
             match tp {
-                DeadlockRequestType::Detect => "detect_requests_sent",
-                DeadlockRequestType::CleanUpWaitFor => "clean_up_wait_for_sent",
-                DeadlockRequestType::CleanUp => "clean_up_sent",
-                DeadlockRequestType::ReplaceLockByKey => "replace_locks_by_keys_sent",
+                DeadlockRequestType::Detect => metrics::DETECT_REQUESTS_SENT,
+                DeadlockRequestType::CleanUpWaitFor => metrics::CLEAN_UP_WAIT_FOR_SENT,
+                DeadlockRequestType::CleanUp => metrics::CLEAN_UP_SENT,
+                DeadlockRequestType::ReplaceLockByKey => metrics::REPLACE_LOCKS_BY_KEYS_SENT,
             },
             1,
         ));
@@ -441,7 +442,7 @@ impl LockManager {
         let dropped = self.stream.clear() as u64;
         if dropped > 0 {
             out.push(LockManagerEffect::Count(
-                "detector_requests_dropped",
+                metrics::DETECTOR_REQUESTS_DROPPED,
                 dropped,
             ));
         }
@@ -475,7 +476,10 @@ impl LockManager {
                 self.client = ClientState::Disconnected;
                 let n = self.detector_tasks.clear() as u64;
                 if n > 0 {
-                    out.push(LockManagerEffect::Count("detector_requests_dropped", n));
+                    out.push(LockManagerEffect::Count(
+                        crate::lock_manager::metrics::DETECTOR_REQUESTS_DROPPED,
+                        n,
+                    ));
                     out.push(LockManagerEffect::Log(
                         crate::kernel::log::Level::Warn,
                         "detect request dropped".to_string(),
@@ -518,7 +522,10 @@ impl LockManager {
                 ClientState::Connected(_) => {
                     while let Some(t) = self.detector_tasks.pop() {
                         if self.stream.push(t.req).is_err() {
-                            out.push(LockManagerEffect::Count("detector_requests_dropped", 1));
+                            out.push(LockManagerEffect::Count(
+                                crate::lock_manager::metrics::DETECTOR_REQUESTS_DROPPED,
+                                1,
+                            ));
                         }
                     }
                 }
@@ -575,7 +582,10 @@ impl LockManager {
                 .collect(),
         };
         for (entry, chain) in cycles {
-            out.push(LockManagerEffect::Count("deadlocks_detected", 1));
+            out.push(LockManagerEffect::Count(
+                crate::lock_manager::metrics::DEADLOCKS_DETECTED,
+                1,
+            ));
             out.push(LockManagerEffect::DeadlockFound {
                 victim: entry.txn,
                 wait_chain: chain.clone(),
@@ -664,7 +674,10 @@ impl LockManager {
             return;
         }
         let w = self.wait_table.take_waiter(token).expect("present");
-        out.push(LockManagerEffect::Count("lock_wait_timeouts", 1));
+        out.push(LockManagerEffect::Count(
+            crate::lock_manager::metrics::LOCK_WAIT_TIMEOUTS,
+            1,
+        ));
         self.clean_up_leaving_waiter(&w, out);
         out.push(LockManagerEffect::CancelWaiter {
             error: crate::proto::TxnError::KeyIsLocked {
@@ -718,7 +731,10 @@ impl LockManager {
                                 edge,
                                 out,
                             );
-                            out.push(LockManagerEffect::Count("drop_registered_edge", 1));
+                            out.push(LockManagerEffect::Count(
+                                crate::lock_manager::metrics::DROP_REGISTERED_EDGE,
+                                1,
+                            ));
                         }
                     }
                 }

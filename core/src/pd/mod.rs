@@ -8,6 +8,7 @@
 //! operator time out (`fastStepWaitDuration` for leader transfers, the slow wait
 //! for peer changes).
 
+pub mod metrics;
 pub mod operator;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -212,7 +213,7 @@ impl Pd {
         s.last_heartbeat = ctx.now;
         if !s.evicted_as_slow && !any_evicted && hb.slow_score >= SLOW_STORE_EVICT_THRESHOLD {
             s.evicted_as_slow = true;
-            ctx.count("slow_store_evicted", 1);
+            ctx.count(crate::pd::metrics::SLOW_STORE_EVICTED, 1);
             Self::log(
                 ctx,
                 Level::Info,
@@ -283,7 +284,7 @@ impl Pd {
             let mut op = self.running.remove(&rid).expect("operator exists");
             op.status = OperatorStatus::Success;
             op.finished = Some(ctx.now);
-            ctx.count("pd_operators_succeeded", 1);
+            ctx.count(crate::pd::metrics::PD_OPERATORS_SUCCEEDED, 1);
             Self::log(
                 ctx,
                 Level::Info,
@@ -415,7 +416,7 @@ impl Pd {
                 op.describe()
             ),
         );
-        ctx.count("pd_operators_created", 1);
+        ctx.count(crate::pd::metrics::PD_OPERATORS_CREATED, 1);
         self.running.insert(rid, op);
         self.dispatch(ctx, rid);
     }
@@ -434,7 +435,7 @@ impl Pd {
             let mut op = self.running.remove(&rid).expect("operator exists");
             op.status = OperatorStatus::Timeout;
             op.finished = Some(now);
-            ctx.count("pd_operators_timed_out", 1);
+            ctx.count(crate::pd::metrics::PD_OPERATORS_TIMED_OUT, 1);
             Self::log(
                 ctx,
                 Level::Info,

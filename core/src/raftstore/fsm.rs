@@ -330,9 +330,12 @@ impl Raftstore {
                         from.store_id,
                         TransferOutcome::Rejected(reason.to_string()),
                     );
-                    ctx.count("transfer_leader_rejected", 1);
+                    ctx.count(crate::raftstore::metrics::TRANSFER_LEADER_REJECTED, 1);
                     if reason == "pending conf change" {
-                        ctx.count("transfer_leader_rejected_pending_conf", 1);
+                        ctx.count(
+                            crate::raftstore::metrics::TRANSFER_LEADER_REJECTED_PENDING_CONF,
+                            1,
+                        );
                     }
                 }
                 None => {
@@ -460,7 +463,7 @@ impl Raftstore {
         }
         match cmd {
             PdCommand::TransferLeader { peer: target } => {
-                ctx.count("transfer_leader_attempts", 1);
+                ctx.count(crate::raftstore::metrics::TRANSFER_LEADER_ATTEMPTS, 1);
                 let t_ms = to_ms(ctx.now);
                 if target.store_id == store_id {
                     return;
@@ -477,8 +480,11 @@ impl Raftstore {
                         target.store_id,
                         TransferOutcome::Rejected("pending conf change".into()),
                     );
-                    ctx.count("transfer_leader_rejected", 1);
-                    ctx.count("transfer_leader_rejected_pending_conf", 1);
+                    ctx.count(crate::raftstore::metrics::TRANSFER_LEADER_REJECTED, 1);
+                    ctx.count(
+                        crate::raftstore::metrics::TRANSFER_LEADER_REJECTED_PENDING_CONF,
+                        1,
+                    );
                     return;
                 }
                 peer.push_attempt(t_ms, store_id, target.store_id, TransferOutcome::InFlight);
@@ -537,7 +543,7 @@ impl Raftstore {
                     "propose conf change peer, changes: [{change:?} peer {} on store {}], kind: Simple", target.id, target.store_id
                 ));
                 if peer.raft.propose_conf_change(vec![], cc).is_ok() {
-                    ctx.count("conf_changes_proposed", 1);
+                    ctx.count(crate::raftstore::metrics::CONF_CHANGES_PROPOSED, 1);
                 }
                 self.dirty.insert(region_id);
             }
@@ -773,7 +779,7 @@ impl Raftstore {
             let role = ss.raft_state;
             let leader_id = ss.leader_id;
             if role == StateRole::Leader && peer.last_role != StateRole::Leader {
-                ctx.count("leader_elected", 1);
+                ctx.count(crate::raftstore::metrics::LEADER_ELECTED, 1);
                 became_leader = true;
             }
             if leader_id != 0 && leader_id != peer.meta.id {
@@ -784,7 +790,7 @@ impl Raftstore {
                     });
                     if pending {
                         peer.settle_attempt(lp.store_id, TransferOutcome::Succeeded);
-                        ctx.count("transfer_leader_succeeded", 1);
+                        ctx.count(crate::raftstore::metrics::TRANSFER_LEADER_SUCCEEDED, 1);
                     }
                 }
             }

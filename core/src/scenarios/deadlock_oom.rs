@@ -13,17 +13,20 @@
 use std::rc::Rc;
 
 use super::io_hang::num;
+use crate::client::metrics as cm;
 use crate::client::txn::{SessionWorkload, TxnWorkloadConfig, WorkloadKind};
+use crate::env::metrics::OOM_KILLS;
 use crate::env::oom::OomKiller;
 use crate::env::{DiskConfig, Network, NetworkConfig};
 use crate::kernel::time::{MS, SEC};
+use crate::lock_manager::metrics as lm;
 use crate::lock_manager::{LockManagerConfig, UpdateWaitForFix};
 use crate::pd::{Pd, PdConfig};
 use crate::proto::Ctx;
 use crate::raftstore::{RaftstoreConfig, TransferLeaderCheck};
 use crate::scenario::{
-    Built, PageLayout, Panel, ParamSpec, ParamValue, Params, Scenario, ScenarioError, ScenarioSpec,
-    Story, Unit,
+    Alarm, Built, CounterSpec, PageLayout, Panel, ParamSpec, ParamValue, Params, Scenario,
+    ScenarioError, ScenarioSpec, Story, Unit,
 };
 use crate::world::World;
 
@@ -151,6 +154,56 @@ after its TTL; memory stays bounded.",
             Panel::ClientCharts,
         ],
     },
+    counters: &[
+        CounterSpec {
+            counter: cm::TXN_COMMITTED,
+            label: "txns committed",
+            meaning: "Transactions committed",
+            alarm: Alarm::Neutral,
+        },
+        CounterSpec {
+            counter: cm::TXN_ROLLED_BACK,
+            label: "rolled back",
+            meaning: "Transactions rolled back",
+            alarm: Alarm::Neutral,
+        },
+        CounterSpec {
+            counter: lm::DEADLOCKS_DETECTED,
+            label: "deadlocks",
+            meaning: "Deadlocks found by the detector leader",
+            alarm: Alarm::Neutral,
+        },
+        CounterSpec {
+            counter: lm::LOCK_WAIT_TIMEOUTS,
+            label: "wait timeouts",
+            meaning: "Lock waits that reached wait-for-lock-timeout",
+            alarm: Alarm::Neutral,
+        },
+        CounterSpec {
+            counter: lm::DETECT_REQUESTS_SENT,
+            label: "detect sent",
+            meaning: "DeadlockRequest Detect scheduled to the detector",
+            alarm: Alarm::Neutral,
+        },
+        CounterSpec {
+            counter: lm::CLEAN_UP_WAIT_FOR_SENT,
+            label: "clean-up-wait-for",
+            meaning: "DeadlockRequest CleanUpWaitFor scheduled to the detector",
+            alarm: Alarm::Neutral,
+        },
+        CounterSpec {
+            counter: lm::DETECTOR_REQUESTS_DROPPED,
+            label: "requests dropped",
+            meaning: "Detector requests dropped (a bounded stream, a lost stream, or no leader found)",
+            alarm: Alarm::BadWhenNonZero,
+        },
+        CounterSpec {
+            counter: OOM_KILLS,
+            label: "OOM kills",
+            meaning: "Stores killed by the OOM killer",
+            alarm: Alarm::BadWhenNonZero,
+        },
+    ],
 };
 
 /// The scenario (see the module docs).

@@ -20,10 +20,11 @@ use crate::env::{DiskConfig, Fault, Network, NetworkConfig};
 use crate::kernel::time::{MS, SEC};
 use crate::pd::{Pd, PdConfig};
 use crate::proto::Ctx;
+use crate::raftstore::metrics as rm;
 use crate::raftstore::{RaftstoreConfig, TransferLeaderCheck};
 use crate::scenario::{
-    Built, PageLayout, Panel, ParamSpec, ParamValue, Params, Scenario, ScenarioError, ScenarioSpec,
-    Story, Unit,
+    Alarm, Built, CounterSpec, PageLayout, Panel, ParamSpec, ParamValue, Params, Scenario,
+    ScenarioError, ScenarioSpec, Story, Unit,
 };
 use crate::world::World;
 
@@ -118,6 +119,26 @@ scheduling round after the slow score reaches 100, and QPS recovers while the di
         center: &[Panel::ClusterMap, Panel::RaftGroup],
         right: &[Panel::Counters, Panel::ClientCharts, Panel::Operators],
     },
+    counters: &[
+        CounterSpec {
+            counter: rm::TRANSFER_LEADER_ATTEMPTS,
+            label: "transfer attempts",
+            meaning: "Transfer-leader requests received by leaders",
+            alarm: Alarm::Neutral,
+        },
+        CounterSpec {
+            counter: rm::TRANSFER_LEADER_REJECTED_PENDING_CONF,
+            label: "rejected (pending conf)",
+            meaning: "\"reject transfer leader due to pending conf change\" (and, with the fix, \"transferee has an unapplied conf change\")",
+            alarm: Alarm::BadWhenNonZero,
+        },
+        CounterSpec {
+            counter: rm::TRANSFER_LEADER_SUCCEEDED,
+            label: "transfers succeeded",
+            meaning: "Transferees that became leader",
+            alarm: Alarm::GoodWhenNonZero,
+        },
+    ],
 };
 
 /// The scenario (see the module docs).

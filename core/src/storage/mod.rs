@@ -8,6 +8,7 @@
 pub mod actions;
 pub mod lock_manager;
 pub mod lock_wait_queues;
+pub mod metrics;
 pub mod scheduler;
 
 use crate::proto::{Key, TxnCommand};

@@ -463,7 +463,7 @@ impl TxnScheduler {
             lm.remove_lock_wait(e.token);
         }
         if e.allow_lock_with_conflict {
-            ctx.count("lock_wait_resumed", 1);
+            ctx.count(crate::storage::metrics::LOCK_WAIT_RESUMED, 1);
             self.admit(
                 ctx,
                 rs,
@@ -486,7 +486,7 @@ impl TxnScheduler {
                 },
             );
         } else {
-            ctx.count("lock_wait_woken_legacy", 1);
+            ctx.count(crate::storage::metrics::LOCK_WAIT_WOKEN_LEGACY, 1);
             let err = TxnError::WriteConflict {
                 conflict_start_ts: 0,
                 conflict_commit_ts: 0,
@@ -536,7 +536,7 @@ impl TxnScheduler {
         if events.is_empty() {
             return;
         }
-        ctx.count("lock_handoffs", 1);
+        ctx.count(crate::storage::metrics::LOCK_HANDOFFS, 1);
         if let Some(lm) = lm {
             lm.update_wait_for(events);
             lm.arm(ctx);

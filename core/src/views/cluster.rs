@@ -7,17 +7,19 @@ use super::{
     ClusterView, DiskState, EntryKind, EntryView, FaultWindow, OperatorView, PeerRole, PeerView,
     RaftGroupView, RegionView, StoreView,
 };
+use crate::client::metrics::{QPS, QPS_REGION};
 use crate::env::Fault;
+use crate::kernel::metrics::SeriesKey;
 use crate::kernel::time::to_ms;
 use crate::pd::Operator;
 use crate::raftstore::Peer;
 use crate::sim::Simulation;
 use crate::store::Store;
 
-/// The last value of series `name` (0 before the first sample).
-fn last_of(sim: &Simulation, name: &str) -> f64 {
+/// The last value of series `key` (0 before the first sample).
+fn last_of(sim: &Simulation, key: &SeriesKey) -> f64 {
     sim.series()
-        .get(name)
+        .get(key)
         .and_then(|s| s.last())
         .map_or(0.0, |(_, v)| *v)
 }
@@ -80,7 +82,7 @@ pub fn cluster_view(sim: &Simulation) -> ClusterView {
         stores,
         regions,
         operators: w.pd.operators().map(operator_view).collect(),
-        qps: last_of(sim, "qps"),
+        qps: last_of(sim, &QPS.key()),
         faults: fault_windows(sim),
         violations: sim.violations().len(),
     }
@@ -178,7 +180,7 @@ pub fn region_view(sim: &Simulation, rid: u64) -> Option<RegionView> {
         hot: rid == sim.focus_region(),
         leader_store: leader.map(|(st, _)| st.id),
         peers: pv,
-        qps: last_of(sim, &format!("qps_region_{rid}")),
+        qps: last_of(sim, &QPS_REGION.of(rid)),
     })
 }
 

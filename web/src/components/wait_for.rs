@@ -977,7 +977,7 @@ pub fn WaitForPanel(props: &WaitForProps) -> Html {
                 <div class="wf-col-head">
                     <span>{"Last deadlock"}</span>
                     <span class="muted small">{ format!(" · {} found so far (counter deadlocks_detected: {})",
-                        view.deadlocks.len(), lf.counter("deadlocks_detected")) }</span>
+                        view.deadlocks.len(), lf.deadlocks_detected) }</span>
                 </div>
                 { match (last, ring) {
                     (Some(d), Some(ring)) => html! {

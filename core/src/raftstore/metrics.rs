@@ -1,0 +1,19 @@
+//! raftstore's counters and series (TiKV `components/raftstore/src/store/metrics.rs`).
+
+use crate::kernel::metrics::{Counter, SeriesFamily};
+
+/// Transfer-leader commands a leader received from PD.
+pub const TRANSFER_LEADER_ATTEMPTS: Counter = Counter::new("transfer_leader_attempts");
+/// Transfer-leader attempts rejected, for any reason.
+pub const TRANSFER_LEADER_REJECTED: Counter = Counter::new("transfer_leader_rejected");
+/// Transfer-leader attempts rejected because of a pending conf change ("reject transfer leader due to pending conf change").
+pub const TRANSFER_LEADER_REJECTED_PENDING_CONF: Counter =
+    Counter::new("transfer_leader_rejected_pending_conf");
+/// Transferees that became leader.
+pub const TRANSFER_LEADER_SUCCEEDED: Counter = Counter::new("transfer_leader_succeeded");
+/// Peers that became leader.
+pub const LEADER_ELECTED: Counter = Counter::new("leader_elected");
+/// Conf changes a leader proposed for PD.
+pub const CONF_CHANGES_PROPOSED: Counter = Counter::new("conf_changes_proposed");
+/// Region leaders on the store (`leaders_store_N`).
+pub const LEADERS: SeriesFamily = SeriesFamily::per_store("leaders");

@@ -2,19 +2,24 @@
 //!
 //! - `kvscope scenarios`: scenario ids, one per line.
 //! - `kvscope describe SCENARIO`: parameters with default, unit, meaning, allowed values.
-//! - `kvscope run SCENARIO [--seed N] [--until DURATION] [--set NAME=VALUE]... [--json]`:
-//!   runs and prints a summary (with `--json`, one JSON object: see
-//!   `kvscope_core::summary::RunSummary`).
+//! - `kvscope run SCENARIO [--seed N] [--until DURATION] [--set NAME=VALUE]...
+//!   [--at TIME:NAME=VALUE]... [--json]`: runs and prints a summary (with
+//!   `--json`, one JSON object: see `kvscope_core::summary::RunSummary`).
+//!   `--at` applies a change to the running simulation at that virtual time
+//!   (a live parameter, `fix`, or a fault such as `io-hang=3/60s`), as the
+//!   page records its inputs.
 //! - `kvscope bench SCENARIO [--until DURATION]`: events per wall second and the
 //!   virtual/wall ratio of a run with the defaults.
 //!
-//! Bad input (unknown scenario or parameter, malformed value) exits with code 2
-//! and a message naming it.
+//! Bad input (unknown scenario or parameter, malformed value, a parameter
+//! that is not live in `--at`, a time past `--until`) exits with code 2 and a
+//! message naming it.
 
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
+use kvscope_core::input::{Input, InputError};
 use kvscope_core::scenario::Params;
 use kvscope_core::scenarios;
 use kvscope_core::summary::RunSummary;
@@ -51,9 +56,15 @@ enum Command {
         /// Virtual time to simulate (e.g. 90s, 10m, 500ms).
         #[arg(long, default_value = "120s", value_parser = parse_duration_ms)]
         until: u64,
-        /// Override a parameter: NAME=VALUE (repeatable).
+        /// Override a parameter from t = 0: NAME=VALUE (repeatable).
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
+        /// Change the running simulation at a virtual time (repeatable): a
+        /// live parameter or fix (`20s:fix=non-fair-noop`), or a fault
+        /// (`40s:io-hang=3/5m`, `10s:crash=2/10s`, `10s:partition=1/30s`,
+        /// `15s:slow-disk=3/60s/10`).
+        #[arg(long = "at", value_name = "TIME:NAME=VALUE")]
+        at: Vec<String>,
         /// Print exactly one JSON object on stdout.
         #[arg(long)]
         json: bool,
@@ -136,6 +147,7 @@ fn main() -> ExitCode {
             seed,
             until,
             set,
+            at,
             json,
         } => {
             let overrides = match Params::split_overrides(&set) {
@@ -146,6 +158,24 @@ fn main() -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
+            for text in &at {
+                let input = match Input::parse(text) {
+                    Ok(i) => i,
+                    Err(e) => return fail(format!("--at: {e}")),
+                };
+                if input.at > until * MS {
+                    return fail(format!(
+                        "--at: {}",
+                        InputError::PastTheEnd {
+                            input: input.to_text(),
+                            until: until * MS
+                        }
+                    ));
+                }
+                if let Err(e) = sim.schedule_input(input) {
+                    return fail(format!("--at {text}: {e}"));
+                }
+            }
             let start = Instant::now();
             sim.run_until(until * MS);
             let wall_ms = start.elapsed().as_millis() as u64;
@@ -210,6 +240,12 @@ fn print_summary(s: &RunSummary) {
             .map(|(t, v)| format!("{}s:{v:.0}", t / 1000))
             .collect();
         println!("qps every 5 s: {}", line.join(" "));
+    }
+    if !s.inputs.is_empty() {
+        println!("inputs:");
+        for i in &s.inputs {
+            println!("  {}", i.text);
+        }
     }
     println!("violations: {}", s.violations.len());
     for v in &s.violations {

@@ -114,10 +114,88 @@ fn bad_input_exits_2_naming_the_culprit() {
             vec!["run", "io-hang-transfer-leader", "--until", "5x"],
             "5x",
         ),
+        (
+            vec!["run", "io-hang-transfer-leader", "--at", "20s:stores=5"],
+            "live parameters are: fix",
+        ),
+        (
+            vec![
+                "run",
+                "io-hang-transfer-leader",
+                "--until",
+                "30s",
+                "--at",
+                "40s:fix=relaxed-check",
+            ],
+            "past the end of the run",
+        ),
+        (
+            vec!["run", "io-hang-transfer-leader", "--at", "20s:fix=maybe"],
+            "relaxed-check",
+        ),
+        (
+            vec![
+                "run",
+                "io-hang-transfer-leader",
+                "--at",
+                "fix=relaxed-check",
+            ],
+            "TIME:NAME=VALUE",
+        ),
+        (
+            vec!["run", "io-hang-transfer-leader", "--at", "10s:crash=9/5s"],
+            "no store 9",
+        ),
+        (
+            vec!["run", "deadlock-detector-oom", "--at", "10s:txns=lots"],
+            "txns",
+        ),
     ] {
         let (code, _, err) = kvscope(&args);
         assert_eq!(code, 2, "{args:?}: {err}");
         assert!(err.contains(needle), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+}
+
+/// The run's trace hash and applied inputs for `args` after `run SCENARIO`.
+fn hash_and_inputs(args: &[&str]) -> (String, Vec<String>) {
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let (code, out, err) = kvscope(&all);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    let inputs = v["inputs"]
+        .as_array()
+        .expect("inputs is a list")
+        .iter()
+        .map(|i| i["text"].as_str().expect("text").to_string())
+        .collect();
+    (v["trace_hash"].as_str().expect("hash").to_string(), inputs)
+}
+
+#[test]
+fn timed_inputs_are_applied_listed_and_hashed() {
+    let base = ["deadlock-detector-oom", "--seed", "2", "--until", "8s"];
+    let with = |at: &[&str]| {
+        let mut a: Vec<&str> = base.to_vec();
+        for x in at {
+            a.push("--at");
+            a.push(x);
+        }
+        hash_and_inputs(&a)
+    };
+    let (h1, inputs) = with(&["3s:txns=50", "5s:fix=non-fair-noop", "6s:crash=3/1s"]);
+    assert_eq!(
+        inputs,
+        vec!["3s:txns=50", "5s:fix=non-fair-noop", "6s:crash=3/1s"]
+    );
+    let (h2, _) = with(&["3s:txns=50", "5s:fix=non-fair-noop", "6s:crash=3/1s"]);
+    assert_eq!(h1, h2, "the same inputs replay to the same trace");
+    let (h3, _) = with(&["4s:txns=50", "5s:fix=non-fair-noop", "6s:crash=3/1s"]);
+    assert_ne!(h1, h3, "an input at another time is another run");
+    let (h4, none) = with(&[]);
+    assert!(none.is_empty());
+    assert_ne!(h1, h4);
 }

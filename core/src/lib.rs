@@ -26,6 +26,7 @@
 pub mod client;
 pub mod env;
 pub mod health_controller;
+pub mod input;
 pub mod invariants;
 pub mod kernel;
 pub mod lock_manager;

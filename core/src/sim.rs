@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use crate::client::WorkloadStats;
 use crate::env::oom::{OomKill, MEMORY_CHECK_INTERVAL};
 use crate::env::Fault;
+use crate::input::{Input, InputAction, InputError};
 use crate::invariants::{AckedWrites, RaftSafety, Violation};
 use crate::kernel::effect::Node;
 use crate::kernel::hash::TraceHasher;
@@ -89,6 +90,13 @@ pub struct Simulation {
     raft_safety: RaftSafety,
     acked: AckedWrites,
     acked_violations: Vec<Violation>,
+    /// The parameters the run was built with (live changes are inputs).
+    build_params: Params,
+    /// Inputs applied so far, in order.
+    inputs: Vec<Input>,
+    /// Inputs scheduled for later, by (time, scheduling order).
+    pending_inputs: BTreeMap<(Micros, u64), Input>,
+    input_seq: u64,
     queue_restarts: Vec<(Micros, u64)>,
     /// Memory trees sampled every virtual second: (t_ms, store, tree).
     memory_samples: Vec<(u64, u64, MemoryTrace)>,
@@ -130,6 +138,10 @@ impl Simulation {
         };
         let mut sim = Simulation {
             scenario,
+            build_params: params.clone(),
+            inputs: Vec::new(),
+            pending_inputs: BTreeMap::new(),
+            input_seq: 0,
             params,
             seed,
             now: 0,
@@ -168,8 +180,9 @@ impl Simulation {
         self.queue.push(at, kind);
     }
 
-    /// Schedules a fault (times are absolute virtual µs; a start in the past means now).
-    pub fn schedule_fault(&mut self, f: Fault) {
+    /// Schedules a fault (times are absolute virtual µs; a start in the past
+    /// means now): the scenario's own faults at build, and fault inputs.
+    fn schedule_fault(&mut self, f: Fault) {
         let (store, start, duration) = f.window();
         let start = start.max(self.now);
         match f {
@@ -217,9 +230,15 @@ impl Simulation {
         self.seed
     }
 
-    /// The resolved parameters (live changes included).
+    /// The parameters now: as built, with the live changes applied since.
     pub fn params(&self) -> &Params {
         &self.params
+    }
+
+    /// The parameters the run was built with (a replay builds with these and
+    /// then applies [`Simulation::inputs`]).
+    pub fn build_params(&self) -> &Params {
+        &self.build_params
     }
 
     /// Events processed so far.
@@ -304,7 +323,17 @@ impl Simulation {
     }
 
     fn step_before(&mut self, until: Micros) -> bool {
-        match self.queue.next_at() {
+        let next_event = self.queue.next_at();
+        if let Some(&(at, _)) = self.pending_inputs.keys().next() {
+            if at <= until && next_event.is_none_or(|e| e > at) {
+                let (_, input) = self.pending_inputs.pop_first().expect("peeked");
+                self.now = self.now.max(at);
+                self.log_sink.set_now_ms(to_ms(self.now));
+                self.apply_checked(input);
+                return true;
+            }
+        }
+        match next_event {
             Some(at) if at <= until => {}
             _ => return false,
         }
@@ -748,61 +777,174 @@ impl Simulation {
             .map(|(_, _, tree)| tree.clone())
     }
 
-    /// Changes a live parameter of the running simulation (one of the
-    /// scenario's [`crate::scenario::ScenarioSpec::live`]); the scenario
-    /// applies it to its world. The change is hashed into the trace.
+    /// Schedules `input` for its virtual time (replaying a recorded run:
+    /// the command line's `--at`, a URL's `at=`). It is checked now against
+    /// the scenario and the cluster; it applies after every event due at or
+    /// before its time.
     ///
-    /// Errors: [`ScenarioError::UnknownParam`] for a name the scenario does not
-    /// have, [`ScenarioError::BadValue`] for a bad value or a parameter that
-    /// cannot change while running (it names the live ones).
-    pub fn set_live_param(&mut self, name: &str, value: &str) -> Result<(), ScenarioError> {
-        let spec = self.scenario.spec();
-        let p = spec.params.iter().find(|p| p.name == name).ok_or_else(|| {
-            ScenarioError::UnknownParam {
-                scenario: spec.id.to_string(),
-                name: name.to_string(),
-            }
-        })?;
-        if !spec.live.contains(&name) {
-            return Err(ScenarioError::BadValue {
-                name: name.to_string(),
-                value: value.to_string(),
-                reason: format!(
-                    "cannot change while running; live parameters are: {}",
-                    if spec.live.is_empty() {
-                        "none".to_string()
-                    } else {
-                        spec.live.join(", ")
-                    }
-                ),
+    /// Errors: [`InputError`] naming what is wrong (a parameter that does not
+    /// exist or is not live, a bad value, a store the cluster lacks, a time
+    /// already past).
+    pub fn schedule_input(&mut self, input: Input) -> Result<(), InputError> {
+        self.check_action(&input.action)?;
+        if input.at < self.now {
+            return Err(InputError::InThePast {
+                input: input.to_text(),
+                now: self.now,
             });
         }
-        let v = p.parse(value)?;
-        let mut out = Vec::new();
-        {
-            let mut ctx = Ctx {
-                now: self.now,
-                rng: &mut self.rng,
-                log: &self.log_sink,
-                out: &mut out,
-                counters: &mut self.counters,
-            };
-            self.scenario
-                .set_live(&mut self.world, &mut ctx, name, &v)?;
-            ctx.log(
-                "sim",
-                Level::Info,
-                None,
-                None,
-                format!("parameter {name} set to {value} while running"),
-            );
+        self.input_seq += 1;
+        self.pending_inputs
+            .insert((input.at, self.input_seq), input);
+        Ok(())
+    }
+
+    /// Applies `action` now (the page's controls): every event still due at
+    /// the current virtual time runs first, so that a replay of the recorded
+    /// input gives the same run. Returns the input as recorded.
+    ///
+    /// Errors: as [`Simulation::schedule_input`]; nothing changes then.
+    pub fn apply_input(&mut self, action: InputAction) -> Result<Input, InputError> {
+        self.check_action(&action)?;
+        let now = self.now;
+        while self.queue.next_at().is_some_and(|at| at <= now) && self.step_before(now) {}
+        let input = Input { at: now, action };
+        Ok(self.apply_checked(input))
+    }
+
+    /// Changes a live parameter now: [`Simulation::apply_input`] with a
+    /// [`InputAction::SetParam`].
+    ///
+    /// Errors: as [`Simulation::apply_input`].
+    pub fn set_live_param(&mut self, name: &str, value: &str) -> Result<Input, InputError> {
+        self.apply_input(InputAction::SetParam {
+            name: name.to_string(),
+            value: value.to_string(),
+        })
+    }
+
+    /// The inputs applied so far, in order.
+    pub fn inputs(&self) -> &[Input] {
+        &self.inputs
+    }
+
+    /// The inputs scheduled and not applied yet, in order.
+    pub fn pending_inputs(&self) -> impl Iterator<Item = &Input> {
+        self.pending_inputs.values()
+    }
+
+    /// Checks `action` against the scenario and the cluster, canonicalizing
+    /// a parameter's value.
+    fn check_action(&self, action: &InputAction) -> Result<(), InputError> {
+        match action {
+            InputAction::SetParam { name, value } => {
+                let spec = self.scenario.spec();
+                let p = spec.params.iter().find(|p| p.name == name).ok_or_else(|| {
+                    ScenarioError::UnknownParam {
+                        scenario: spec.id.to_string(),
+                        name: name.to_string(),
+                    }
+                })?;
+                if !spec.live.contains(&name.as_str()) {
+                    return Err(ScenarioError::BadValue {
+                        name: name.to_string(),
+                        value: value.to_string(),
+                        reason: format!(
+                            "cannot change while running; live parameters are: {}",
+                            if spec.live.is_empty() {
+                                "none".to_string()
+                            } else {
+                                spec.live.join(", ")
+                            }
+                        ),
+                    }
+                    .into());
+                }
+                p.parse(value)?;
+                Ok(())
+            }
+            InputAction::Fault(f) => {
+                if self.world.stores.contains_key(&f.store) {
+                    Ok(())
+                } else {
+                    Err(InputError::UnknownStore {
+                        store: f.store,
+                        stores: self.world.stores.keys().copied().collect(),
+                    })
+                }
+            }
         }
-        self.params.values.insert(p.name, v);
+    }
+
+    /// Applies a checked input at the current time, hashes it and records it.
+    fn apply_checked(&mut self, mut input: Input) -> Input {
+        let mut out = Vec::new();
+        let (name, value) = match &input.action {
+            InputAction::SetParam { name, value } => {
+                let spec = self.scenario.spec();
+                let p = spec
+                    .params
+                    .iter()
+                    .find(|p| p.name == name)
+                    .expect("checked");
+                let v = p.parse(value).expect("checked");
+                let canonical = v.to_string();
+                {
+                    let mut ctx = Ctx {
+                        now: self.now,
+                        rng: &mut self.rng,
+                        log: &self.log_sink,
+                        out: &mut out,
+                        counters: &mut self.counters,
+                    };
+                    if let Err(e) = self.scenario.set_live(&mut self.world, &mut ctx, name, &v) {
+                        ctx.log(
+                            "sim",
+                            Level::Warn,
+                            None,
+                            None,
+                            format!("parameter {name} not changed: {e}"),
+                        );
+                    }
+                    ctx.log(
+                        "sim",
+                        Level::Info,
+                        None,
+                        None,
+                        format!("parameter {name} set to {canonical} while running"),
+                    );
+                }
+                self.params.values.insert(p.name, v);
+                input.action = InputAction::SetParam {
+                    name: name.clone(),
+                    value: canonical.clone(),
+                };
+                (p.name.to_string(), canonical)
+            }
+            InputAction::Fault(f) => {
+                let f = *f;
+                self.log_sink.push(
+                    "sim",
+                    Level::Info,
+                    Some(f.store),
+                    None,
+                    format!(
+                        "fault {}={} injected while running",
+                        f.kind.name(),
+                        f.value_text()
+                    ),
+                );
+                self.hasher.update(b"fault");
+                self.schedule_fault(f.fault(self.now));
+                (f.kind.name().to_string(), f.value_text())
+            }
+        };
         self.hasher.update(name.as_bytes());
         self.hasher.update(value.as_bytes());
         self.apply_effects(out);
         self.drain_log();
-        Ok(())
+        self.inputs.push(input.clone());
+        input
     }
 
     /// The region the scenario's story is about.
@@ -835,5 +977,40 @@ fn node_tag(n: Node) -> u8 {
         Node::Store(s) => s as u8,
         Node::Pd => 200,
         Node::Client(c) => 100u8.wrapping_add(c as u8),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An input the page applies while more events are due at the very
+    /// moment its clock shows replays to the same trace: those events run
+    /// first, as they do when the recorded input is scheduled ahead.
+    #[test]
+    fn an_input_applied_between_events_of_one_instant_replays_exactly() {
+        let mut live = Simulation::new("deadlock-detector-oom", 4, &[]).unwrap();
+        // Step until the next event is due at the same virtual µs as the last one.
+        let mut found = false;
+        for _ in 0..2_000_000 {
+            assert!(live.step());
+            if live.now() > 500 * crate::kernel::time::MS
+                && live.queue.next_at() == Some(live.now())
+            {
+                found = true;
+                break;
+            }
+        }
+        assert!(found, "no instant with two events due");
+        let input = live
+            .apply_input(InputAction::parse("txns=30").unwrap())
+            .unwrap();
+        assert_eq!(input.at, live.now());
+        live.run_until(3 * SEC);
+        let mut replay = Simulation::new("deadlock-detector-oom", 4, &[]).unwrap();
+        replay.schedule_input(input).unwrap();
+        replay.run_until(3 * SEC);
+        assert_eq!(live.trace_hash(), replay.trace_hash());
+        assert_eq!(live.inputs(), replay.inputs());
     }
 }

@@ -16,7 +16,7 @@ pub struct RunSummary {
     pub scenario: &'static str,
     /// Seed.
     pub seed: u64,
-    /// Every resolved parameter, in its unit.
+    /// Every parameter as the run was built, in its unit (live changes are in `inputs`).
     pub params: BTreeMap<&'static str, ParamValue>,
     /// Virtual ms simulated.
     pub until_ms: u64,
@@ -34,6 +34,21 @@ pub struct RunSummary {
     pub log: Vec<LogLine>,
     /// Invariant violations.
     pub violations: Vec<Violation>,
+    /// The inputs applied to the running simulation, in order.
+    pub inputs: Vec<InputRecord>,
+}
+
+/// One applied input as the JSON lists it.
+#[derive(Debug, Serialize)]
+pub struct InputRecord {
+    /// Virtual ms at which it applied.
+    pub at_ms: u64,
+    /// Parameter or fault kind.
+    pub name: String,
+    /// Value, in the parameter's unit (or the fault's `STORE/DURATION[/FACTOR]`).
+    pub value: String,
+    /// The text form, as `kvscope run --at` takes it.
+    pub text: String,
 }
 
 impl RunSummary {
@@ -52,7 +67,7 @@ impl RunSummary {
         RunSummary {
             scenario: sim.params().scenario(),
             seed: sim.seed(),
-            params: sim.params().values.clone(),
+            params: sim.build_params().values.clone(),
             until_ms,
             events: sim.events_processed(),
             wall_ms,
@@ -65,6 +80,16 @@ impl RunSummary {
             counters: counters.into_iter().map(|(c, n)| (c.name(), n)).collect(),
             log: sim.log().to_vec(),
             violations: sim.violations().to_vec(),
+            inputs: sim
+                .inputs()
+                .iter()
+                .map(|i| InputRecord {
+                    at_ms: crate::kernel::time::to_ms(i.at),
+                    name: i.action.name().to_string(),
+                    value: i.action.value(),
+                    text: i.to_text(),
+                })
+                .collect(),
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use kvscope_core::env::Fault;
+use kvscope_core::input::Input;
 use kvscope_core::time::{parse_duration, MS};
 use kvscope_core::Simulation;
 
@@ -74,51 +74,14 @@ fn parse(text: &str) -> Vec<GoldenRun> {
     runs
 }
 
-/// A fault input `STORE/DURATION` (crash, partition, io-hang) or
-/// `STORE/DURATION/FACTOR` (slow-disk), starting now.
-fn fault_of(name: &str, value: &str, now: u64) -> Option<Fault> {
-    let mut parts = value.split('/');
-    let store: u64 = parts.next()?.parse().ok()?;
-    let duration = parse_duration(parts.next()?, MS).ok()?;
-    Some(match name {
-        "crash" => Fault::Crash {
-            store,
-            start: now,
-            duration,
-        },
-        "partition" => Fault::Partition {
-            store,
-            start: now,
-            duration,
-        },
-        "io-hang" => Fault::IoHang {
-            store,
-            start: now,
-            duration,
-        },
-        "slow-disk" => Fault::SlowDisk {
-            store,
-            start: now,
-            duration,
-            factor: parts.next()?.parse().ok()?,
-        },
-        _ => return None,
-    })
-}
-
 fn replay(run: &GoldenRun) -> String {
     let mut sim = Simulation::new(&run.scenario, run.seed, &run.sets)
         .unwrap_or_else(|e| panic!("line {}: {e}", run.line));
-    let mut inputs = run.inputs.clone();
-    inputs.sort_by_key(|i| i.0);
-    for (at, _, name, value) in &inputs {
-        sim.run_until(*at);
-        match fault_of(name, value, sim.now()) {
-            Some(f) => sim.schedule_fault(f),
-            None => sim
-                .set_live_param(name, value)
-                .unwrap_or_else(|e| panic!("line {}: {e}", run.line)),
-        }
+    for (_, t, name, value) in &run.inputs {
+        let input = Input::parse(&format!("{t}:{name}={value}"))
+            .unwrap_or_else(|e| panic!("line {}: {e}", run.line));
+        sim.schedule_input(input)
+            .unwrap_or_else(|e| panic!("line {}: {e}", run.line));
     }
     sim.run_until(run.until);
     sim.trace_hash()

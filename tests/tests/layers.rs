@@ -23,6 +23,7 @@ const LAYERS: &[&str] = &[
     "invariants",
     "world",
     "scenario",
+    "input",
     "scenarios",
     "sim",
     "views",

@@ -70,6 +70,9 @@ pub struct Raftstore {
     txn_applied: Vec<(u64, Result<(), RegionError>)>,
     /// The observers of this store's peers and applies.
     pub host: CoprocessorHost,
+    /// The transfer-leader check in force (the `fix` switch: TiKV before or
+    /// after PR 17643).
+    pub transfer_leader_check: TransferLeaderCheck,
 }
 
 impl Raftstore {
@@ -93,6 +96,7 @@ impl Raftstore {
             dirty: BTreeSet::new(),
             txn_applied: Vec::new(),
             host: CoprocessorHost::default(),
+            transfer_leader_check: TransferLeaderCheck::BeforeFix,
         }
     }
 
@@ -302,7 +306,7 @@ impl Raftstore {
         from: PeerMeta,
         m: eraftpb::Message,
     ) {
-        let check = self.cfg.transfer_leader_check;
+        let check = self.transfer_leader_check;
         let max_lag = self.cfg.leader_transfer_max_log_lag;
         let store_id = self.store_id;
         let Some(peer) = self.peers.get_mut(&region_id) else {
@@ -453,7 +457,7 @@ impl Raftstore {
 
     /// A command of a PD operator for the leader of `region_id`.
     pub fn on_pd_command(&mut self, ctx: &mut Ctx, region_id: u64, cmd: PdCommand) {
-        let check = self.cfg.transfer_leader_check;
+        let check = self.transfer_leader_check;
         let store_id = self.store_id;
         let Some(peer) = self.peers.get_mut(&region_id) else {
             return;

@@ -64,6 +64,4 @@ pub struct RaftstoreConfig {
     /// Entries kept behind the applied index when the log is compacted
     /// (in the spirit of `raft-log-gc-count-limit`).
     pub raft_log_gc_keep: u64,
-    /// The transfer-leader check in force.
-    pub transfer_leader_check: TransferLeaderCheck,
 }

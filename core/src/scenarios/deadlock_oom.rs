@@ -289,7 +289,6 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
         pd_store_heartbeat_tick_interval: 10 * SEC,
         raft_log_gc_tick_interval: 3 * SEC,
         raft_log_gc_keep: 256,
-        transfer_leader_check: TransferLeaderCheck::RelaxedCheck,
     });
     let lm_cfg = LockManagerConfig {
         wait_for_lock_timeout: p.num("wait_for_lock_timeout") * MS,
@@ -332,6 +331,7 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
         &regions,
         logger,
         |st| {
+            st.raftstore.transfer_leader_check = TransferLeaderCheck::RelaxedCheck;
             st.memory_limit = Some(memory_limit);
             st.enable_lock_manager(lm_cfg.clone());
         },

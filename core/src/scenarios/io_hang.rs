@@ -113,7 +113,7 @@ scheduling round after the slow score reaches 100, and QPS recovers while the di
         num("client_timeout", Unit::Millis, "2000", 10, 60_000, "How long a client waits for a write's response before backing off and retrying"),
         num("random_faults", Unit::Count, "0", 0, 50, "Extra random faults (crash + restart, partition, IO hang) drawn from the seed between 10 s and 190 s"),
     ],
-    live: &[],
+    live: &["fix"],
     layout: PageLayout {
         left: &[Panel::Parameters, Panel::Story],
         center: &[Panel::ClusterMap, Panel::RaftGroup],
@@ -158,18 +158,35 @@ impl Scenario for IoHangTransferLeader {
         build(params, ctx, logger)
     }
 
+    /// `fix` switches every store's transfer-leader check.
     fn set_live(
         &self,
-        _world: &mut World,
+        world: &mut World,
         _ctx: &mut Ctx,
         name: &str,
         value: &ParamValue,
     ) -> Result<(), ScenarioError> {
-        Err(ScenarioError::BadValue {
-            name: name.to_string(),
-            value: value.to_string(),
-            reason: "cannot change while running".to_string(),
-        })
+        match (name, value) {
+            ("fix", ParamValue::Choice(c)) => {
+                for st in world.stores.values_mut() {
+                    st.raftstore.transfer_leader_check = fix_of(c);
+                }
+                Ok(())
+            }
+            _ => Err(ScenarioError::BadValue {
+                name: name.to_string(),
+                value: value.to_string(),
+                reason: "cannot change while running".to_string(),
+            }),
+        }
+    }
+}
+
+/// The `fix` parameter as raftstore's transfer-leader check.
+fn fix_of(name: &str) -> TransferLeaderCheck {
+    match name {
+        "relaxed-check" => TransferLeaderCheck::RelaxedCheck,
+        _ => TransferLeaderCheck::BeforeFix,
     }
 }
 
@@ -185,10 +202,7 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
             reason: format!("must be a store id in 1..={n_stores}"),
         });
     }
-    let fix = match p.choice("fix") {
-        "relaxed-check" => TransferLeaderCheck::RelaxedCheck,
-        _ => TransferLeaderCheck::BeforeFix,
-    };
+    let fix = fix_of(p.choice("fix"));
     let cfg = Rc::new(RaftstoreConfig {
         raft_base_tick_interval: p.num("raft_base_tick_interval") * MS,
         raft_election_timeout_ticks: p.num("raft_election_timeout_ticks") as usize,
@@ -198,7 +212,6 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
         pd_store_heartbeat_tick_interval: 10 * SEC,
         raft_log_gc_tick_interval: 3 * SEC,
         raft_log_gc_keep: 256,
-        transfer_leader_check: fix,
     });
     let hot_region = n_regions.min(4);
     let store_ids: Vec<u64> = (1..=n_stores).collect();
@@ -229,7 +242,7 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
         },
         &regions,
         logger,
-        |_| {},
+        |st| st.raftstore.transfer_leader_check = fix,
     );
     for st in stores.values() {
         st.start_timers(ctx);

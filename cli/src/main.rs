@@ -122,8 +122,11 @@ fn main() -> ExitCode {
                         p.allowed(),
                         p.meaning
                     );
-                    for (c, m) in p.choices {
-                        println!("{:<30} {:>10} {:<7} {:<22}   {c}: {m}", "", "", "", "");
+                    for c in p.choices {
+                        println!(
+                            "{:<30} {:>10} {:<7} {:<22}   {}: {}",
+                            "", "", "", "", c.name, c.meaning
+                        );
                     }
                 }
                 if !spec.live.is_empty() {

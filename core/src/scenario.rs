@@ -39,6 +39,8 @@ pub enum Unit {
     Mebibytes,
     /// Items (messages) per virtual second.
     PerSec,
+    /// A store id (1-based; the page offers the cluster's stores).
+    StoreId,
     /// One of a fixed set of names.
     Choice,
 }
@@ -55,7 +57,30 @@ impl Unit {
             Unit::MegabytesPerSec => "MB/s",
             Unit::Mebibytes => "MiB",
             Unit::PerSec => "/s",
+            Unit::StoreId => "store",
             Unit::Choice => "choice",
+        }
+    }
+}
+
+/// One allowed value of a choice parameter.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Choice {
+    /// The value, as `--set NAME=VALUE` and URLs take it.
+    pub name: &'static str,
+    /// Short label on the page (for a fix: which PR).
+    pub label: &'static str,
+    /// What it means, and where it comes from in TiKV.
+    pub meaning: &'static str,
+}
+
+impl Choice {
+    /// A choice `name` shown as `label`, meaning `meaning`.
+    pub const fn new(name: &'static str, label: &'static str, meaning: &'static str) -> Choice {
+        Choice {
+            name,
+            label,
+            meaning,
         }
     }
 }
@@ -65,6 +90,8 @@ impl Unit {
 pub struct ParamSpec {
     /// Name used in `--set NAME=VALUE` and in URLs.
     pub name: &'static str,
+    /// Short label on the page.
+    pub label: &'static str,
     /// Unit (and kind) of the value.
     pub unit: Unit,
     /// Default: a number in `unit`, or a choice name.
@@ -73,18 +100,39 @@ pub struct ParamSpec {
     pub meaning: &'static str,
     /// For numbers, the inclusive range allowed.
     pub range: Option<(u64, u64)>,
-    /// For choices, the allowed names with what each means.
-    pub choices: &'static [(&'static str, &'static str)],
+    /// For choices, the allowed values.
+    pub choices: &'static [Choice],
 }
 
 impl ParamSpec {
+    /// A numeric parameter in `unit` with inclusive range `lo..=hi`.
+    pub const fn number(
+        name: &'static str,
+        label: &'static str,
+        unit: Unit,
+        default: &'static str,
+        lo: u64,
+        hi: u64,
+        meaning: &'static str,
+    ) -> ParamSpec {
+        ParamSpec {
+            name,
+            label,
+            unit,
+            default,
+            meaning,
+            range: Some((lo, hi)),
+            choices: &[],
+        }
+    }
+
     /// Allowed values as printed by `kvscope describe`.
     pub fn allowed(&self) -> String {
         if !self.choices.is_empty() {
             return self
                 .choices
                 .iter()
-                .map(|(n, _)| *n)
+                .map(|c| c.name)
                 .collect::<Vec<_>>()
                 .join(" | ");
         }
@@ -107,8 +155,8 @@ impl ParamSpec {
         };
         let t = text.trim();
         if self.unit == Unit::Choice {
-            return match self.choices.iter().find(|(n, _)| *n == t) {
-                Some((n, _)) => Ok(ParamValue::Choice(n)),
+            return match self.choices.iter().find(|c| c.name == t) {
+                Some(c) => Ok(ParamValue::Choice(c.name)),
                 None => Err(bad(format!("expected one of {}", self.allowed()))),
             };
         }
@@ -247,6 +295,9 @@ pub struct ScenarioSpec {
     /// The counters the page shows, in order (besides cluster QPS and the
     /// invariant violations, which every page shows).
     pub counters: &'static [CounterSpec],
+    /// The parameters the page puts first in its parameters panel (the
+    /// scenario's fault, say); the others are under "All parameters".
+    pub featured: &'static [&'static str],
 }
 
 /// A panel of the page. A scenario lists the panels its page shows
@@ -282,6 +333,9 @@ pub enum Panel {
     MemoryCharts,
     /// One store's memory trace tree at a chosen moment.
     MemoryTree,
+    /// Inject a fault now (hang or slow a disk, crash a process, partition
+    /// a store), and the log of the inputs applied so far.
+    FaultInjection,
 }
 
 /// Where the page puts the panels, column by column (at 1440 px wide the

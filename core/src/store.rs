@@ -411,7 +411,7 @@ impl Store {
 
     /// Ends the virtual second at `t_ms`: the store's own series
     /// (`slow_score_store_N`, `leaders_store_N`, and with a lock manager
-    /// `detector_backlog_store_N`, `waiters_store_N`), and the channels'
+    /// `tikv_lock_manager_detector_pending_msgs_store_N`, `waiters_store_N`), and the channels'
     /// per-second rates roll over.
     pub fn sample_second(&mut self, t_ms: u64, series: &mut SeriesMap) {
         let sid = self.id;
@@ -440,8 +440,8 @@ impl Store {
                 (0.0, 0.0)
             };
             lm.roll_second();
-            use crate::lock_manager::metrics::{DETECTOR_BACKLOG, WAITERS};
-            record(series, DETECTOR_BACKLOG.of(sid), t_ms, backlog);
+            use crate::lock_manager::metrics::{DETECTOR_PENDING_MSGS, WAITERS};
+            record(series, DETECTOR_PENDING_MSGS.of(sid), t_ms, backlog);
             record(series, WAITERS.of(sid), t_ms, waiters);
         }
     }

@@ -27,7 +27,7 @@ fn with_no_fix_the_hot_store_is_oom_killed_for_the_reason_of_issue_17394() {
             "seed {seed}: {kills:?}"
         );
         // The memory that killed it is the detector stream's backlog.
-        let backlog = max_of(&sim, &lm::DETECTOR_BACKLOG.of(HOT_STORE));
+        let backlog = max_of(&sim, &lm::DETECTOR_PENDING_MSGS.of(HOT_STORE));
         assert!(backlog > 200_000.0, "seed {seed}: backlog only {backlog}");
         let stream_mem = max_of(&sim, &MEMORY.at(HOT_STORE, "lock_manager/detector_stream"));
         assert!(
@@ -62,7 +62,7 @@ fn every_fix_keeps_the_backlog_bounded_and_the_store_alive() {
                 "{fix} seed {seed}: {:?}",
                 sim.oom_kills()
             );
-            let backlog = max_of(&sim, &lm::DETECTOR_BACKLOG.of(HOT_STORE));
+            let backlog = max_of(&sim, &lm::DETECTOR_PENDING_MSGS.of(HOT_STORE));
             assert!(backlog <= 8192.0, "{fix} seed {seed}: backlog {backlog}");
             assert!(
                 counter(&sim, cm::TXN_COMMITTED) > 10_000,

@@ -8,7 +8,7 @@
 use kvscope_core::env::metrics::MEMORY;
 use kvscope_core::kernel::log::{Level, LogLine};
 use kvscope_core::kernel::metrics::SeriesKey;
-use kvscope_core::lock_manager::metrics::{self as lm, DETECTOR_BACKLOG};
+use kvscope_core::lock_manager::metrics::{self as lm, DETECTOR_PENDING_MSGS};
 use kvscope_core::memory::MemoryTrace;
 use kvscope_core::scenario::CounterSpec;
 use kvscope_core::views::{ClusterView, FaultWindow, LockView, OomKill, RaftGroupView};
@@ -180,7 +180,7 @@ pub struct ChartData {
     /// Stores killed by the OOM killer, for markers.
     pub oom_kills: Vec<OomKill>,
     /// Detector stream depth per store, `(store, [(t_ms, messages)])`, from
-    /// `detector_backlog_store_{N}` (lock-manager scenarios only).
+    /// `tikv_lock_manager_detector_pending_msgs_store_{N}` (lock-manager scenarios only).
     pub backlog: Vec<(u64, Vec<(u64, f64)>)>,
 }
 
@@ -279,7 +279,7 @@ impl ChartData {
             backlog: sim
                 .series()
                 .iter()
-                .filter(|(k, _)| k.family == DETECTOR_BACKLOG)
+                .filter(|(k, _)| k.family == DETECTOR_PENDING_MSGS)
                 .map(|(k, v)| (k.id, v.clone()))
                 .collect(),
         }

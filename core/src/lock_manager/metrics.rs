@@ -20,7 +20,10 @@ pub const DEADLOCKS_DETECTED: Counter = Counter::new("deadlocks_detected");
 pub const LOCK_WAIT_TIMEOUTS: Counter = Counter::new("lock_wait_timeouts");
 /// Registered edges cleaned up at a fair waiter's first owner change (PR 20002).
 pub const DROP_REGISTERED_EDGE: Counter = Counter::new("drop_registered_edge");
-/// Requests queued on the follower's detector stream (`detector_backlog_store_N`).
-pub const DETECTOR_BACKLOG: SeriesFamily = SeriesFamily::per_store("detector_backlog");
+/// Requests queued on the follower's detector stream and not yet sent, as
+/// PR 20002's gauge `tikv_lock_manager_detector_pending_msgs` counts them
+/// (`tikv_lock_manager_detector_pending_msgs_store_N`).
+pub const DETECTOR_PENDING_MSGS: SeriesFamily =
+    SeriesFamily::per_store("tikv_lock_manager_detector_pending_msgs");
 /// Waiters in the store's wait table (`waiters_store_N`).
 pub const WAITERS: SeriesFamily = SeriesFamily::per_store("waiters");

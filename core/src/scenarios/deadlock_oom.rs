@@ -12,7 +12,6 @@
 
 use std::rc::Rc;
 
-use super::io_hang::num;
 use crate::client::metrics as cm;
 use crate::client::txn::{SessionWorkload, TxnWorkloadConfig, WorkloadKind};
 use crate::env::metrics::OOM_KILLS;
@@ -25,7 +24,7 @@ use crate::pd::{Pd, PdConfig};
 use crate::proto::Ctx;
 use crate::raftstore::{RaftstoreConfig, TransferLeaderCheck};
 use crate::scenario::{
-    Alarm, Built, CounterSpec, PageLayout, Panel, ParamSpec, ParamValue, Params, Scenario,
+    Alarm, Built, Choice, CounterSpec, PageLayout, Panel, ParamSpec, ParamValue, Params, Scenario,
     ScenarioError, ScenarioSpec, Story, Unit,
 };
 use crate::world::World;
@@ -76,70 +75,79 @@ Detect means a deadlock is found only by the wait timing out, a dropped CleanUpW
 after its TTL; memory stays bounded.",
     },
     params: &[
-        num("stores", Unit::Count, "3", 2, 5, "TiKV stores (at least 2: the article's reproduction needs the hot region's leader and the first region's leader on different stores)"),
-        num("txns", Unit::Count, "200", 1, 1000, "Concurrent transactions: client sessions, each running one pessimistic transaction after another (the lock-contention slider)"),
-        num("hot_keys", Unit::Count, "4", 1, 64, "Hot keys the transactions contend for; waiters per key is about txns / hot_keys"),
-        num("lock_hold_time", Unit::Millis, "5", 0, 10_000, "How long a transaction holds its hot-key lock before it prewrites (its work between statements)"),
+        ParamSpec::number("stores", "Stores", Unit::Count, "3", 2, 5, "TiKV stores (at least 2: the article's reproduction needs the hot region's leader and the first region's leader on different stores)"),
+        ParamSpec::number("txns", "Concurrent transactions", Unit::Count, "200", 1, 1000, "Concurrent transactions: client sessions, each running one pessimistic transaction after another (the lock-contention slider)"),
+        ParamSpec::number("hot_keys", "Hot keys", Unit::Count, "4", 1, 64, "Hot keys the transactions contend for; waiters per key is about txns / hot_keys"),
+        ParamSpec::number("lock_hold_time", "Lock hold time", Unit::Millis, "5", 0, 10_000, "How long a transaction holds its hot-key lock before it prewrites (its work between statements)"),
         ParamSpec {
             name: "fair_locking",
+            label: "Fair locking (allow_lock_with_conflict)",
             unit: Unit::Choice,
             default: "off",
             meaning: "TiDB's tidb_pessimistic_txn_fair_locking: lock requests carry allow_lock_with_conflict",
             range: None,
             choices: &[
-                ("off", "legacy wake-up: the woken waiter retries; the others are woken after wake-up-delay-duration with WriteConflict"),
-                ("on", "fair locking: the head waiter is resumed and acquires the lock directly (lock with conflict)"),
+            Choice::new("off", "off", "legacy wake-up: the woken waiter retries; the others are woken after wake-up-delay-duration with WriteConflict"),
+            Choice::new("on", "on", "fair locking: the head waiter is resumed and acquires the lock directly (lock with conflict)"),
             ],
         },
         ParamSpec {
             name: "placement",
+            label: "Placement",
             unit: Unit::Choice,
             default: "remote",
             meaning: "Where the contended region's leader is, relative to the detector leader (the first region's leader)",
             range: None,
             choices: &[
-                ("remote", "on another store, as the article's placement rule: detect requests cross the network"),
-                ("colocated", "on the detector leader's store: detection is local, nothing queues for the network"),
+            Choice::new("remote", "remote", "on another store, as the article's placement rule: detect requests cross the network"),
+            Choice::new("colocated", "colocated", "on the detector leader's store: detection is local, nothing queues for the network"),
             ],
         },
-        num("memory_limit", Unit::Mebibytes, "256", 64, 65_536, "Memory of each TiKV process before the OOM killer ends it; 45% of it is the block cache (storage.block-cache.capacity default)"),
+        ParamSpec::number("memory_limit", "Memory limit", Unit::Mebibytes, "256", 64, 65_536, "Memory of each TiKV process before the OOM killer ends it; 45% of it is the block cache (storage.block-cache.capacity default)"),
         ParamSpec {
             name: "fix",
+            label: "Fix",
             unit: Unit::Choice,
             default: "none",
             meaning: "How the waiter manager handles an owner change (handle_update_wait_for)",
             range: None,
             choices: &[
-                ("none", "TiKV 7.0-8.3, issue 17394: CleanUpWaitFor + Detect for every waiter on every handoff"),
-                ("non-fair-noop", "PR 17500: no messages for waiters without fair locking"),
-                ("skip-detect-on-owner-change", "PR 20002: a fair waiter sends at most one CleanUpWaitFor and no new Detect"),
-                ("batching", "PR 17451 (never merged): one ReplaceLocksByKeys message per handoff"),
-                ("backpressure", "a bounded stream queue (8192): when full, requests are dropped and counted"),
+            Choice::new("none", "none (as reported)", "TiKV 7.0-8.3, issue 17394: CleanUpWaitFor + Detect for every waiter on every handoff"),
+            Choice::new("non-fair-noop", "non-fair-noop", "PR 17500: no messages for waiters without fair locking"),
+            Choice::new("skip-detect-on-owner-change", "skip-detect-on-owner-change", "PR 20002: a fair waiter sends at most one CleanUpWaitFor and no new Detect"),
+            Choice::new("batching", "batching", "PR 17451 (never merged): one ReplaceLocksByKeys message per handoff"),
+            Choice::new("backpressure", "backpressure", "a bounded stream queue (8192): when full, requests are dropped and counted"),
             ],
         },
         ParamSpec {
             name: "workload",
+            label: "Workload",
             unit: Unit::Choice,
             default: "hot-keys",
             meaning: "What the client sessions run",
             range: None,
             choices: &[
-                ("hot-keys", "lock an own row, then a hot key; hold; prewrite; commit (the article's test)"),
-                ("bank", "transfers between accounts (pessimistic and optimistic), with audits of the total"),
-                ("cycle", "pairs of sessions locking two keys in opposite orders: real deadlocks"),
+            Choice::new("hot-keys", "hot-keys", "lock an own row, then a hot key; hold; prewrite; commit (the article's test)"),
+            Choice::new("bank", "bank", "transfers between accounts (pessimistic and optimistic), with audits of the total"),
+            Choice::new("cycle", "cycle", "pairs of sessions locking two keys in opposite orders: real deadlocks"),
             ],
         },
-        num("detector_stream_capacity", Unit::PerSec, "15000", 100, 10_000_000, "DeadlockRequests per second the one gRPC stream from a follower to the detector leader carries"),
-        num("wait_for_lock_timeout", Unit::Millis, "1000", 1, 60_000, "pessimistic-txn.wait-for-lock-timeout (TiKV default 1 s): longest wait, and the detect table's edge TTL"),
-        num("wake_up_delay_duration", Unit::Millis, "20", 0, 10_000, "pessimistic-txn.wake-up-delay-duration (TiKV default 20 ms): delay before the other legacy waiters are woken"),
-        num("oom_restart_delay", Unit::Millis, "10000", 0, 600_000, "Time from an OOM kill to the process serving again (systemd restart and TiKV start)"),
-        num("disk_latency", Unit::Micros, "1000", 10, 1_000_000, "Latency of one synced write batch (fsync)"),
-        num("net_latency", Unit::Micros, "300", 0, 1_000_000, "One-way network latency between nodes"),
-        num("net_jitter", Unit::Micros, "100", 0, 1_000_000, "Extra random one-way delay, drawn uniformly in 0..=jitter"),
+        ParamSpec::number("detector_stream_capacity", "Detector stream capacity", Unit::PerSec, "15000", 100, 10_000_000, "DeadlockRequests per second the one gRPC stream from a follower to the detector leader carries"),
+        ParamSpec::number("wait_for_lock_timeout", "Wait-for-lock timeout", Unit::Millis, "1000", 1, 60_000, "pessimistic-txn.wait-for-lock-timeout (TiKV default 1 s): longest wait, and the detect table's edge TTL"),
+        ParamSpec::number("wake_up_delay_duration", "Wake-up delay", Unit::Millis, "20", 0, 10_000, "pessimistic-txn.wake-up-delay-duration (TiKV default 20 ms): delay before the other legacy waiters are woken"),
+        ParamSpec::number("oom_restart_delay", "Restart after OOM", Unit::Millis, "10000", 0, 600_000, "Time from an OOM kill to the process serving again (systemd restart and TiKV start)"),
+        ParamSpec::number("disk_latency", "Disk fsync latency", Unit::Micros, "1000", 10, 1_000_000, "Latency of one synced write batch (fsync)"),
+        ParamSpec::number("net_latency", "Network latency", Unit::Micros, "300", 0, 1_000_000, "One-way network latency between nodes"),
+        ParamSpec::number("net_jitter", "Network jitter", Unit::Micros, "100", 0, 1_000_000, "Extra random one-way delay, drawn uniformly in 0..=jitter"),
     ],
     live: &["txns", "hot_keys", "lock_hold_time", "fix", "fair_locking"],
     layout: PageLayout {
-        left: &[Panel::LiveControls, Panel::Parameters, Panel::Story],
+        left: &[
+            Panel::LiveControls,
+            Panel::FaultInjection,
+            Panel::Parameters,
+            Panel::Story,
+        ],
         center: &[
             Panel::WaitForGraph,
             Panel::LockManagerQueues,
@@ -154,6 +162,7 @@ after its TTL; memory stays bounded.",
             Panel::ClientCharts,
         ],
     },
+    featured: &["placement", "workload", "memory_limit"],
     counters: &[
         CounterSpec {
             counter: cm::TXN_COMMITTED,

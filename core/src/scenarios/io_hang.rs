@@ -23,7 +23,7 @@ use crate::proto::Ctx;
 use crate::raftstore::metrics as rm;
 use crate::raftstore::{RaftstoreConfig, TransferLeaderCheck};
 use crate::scenario::{
-    Alarm, Built, CounterSpec, PageLayout, Panel, ParamSpec, ParamValue, Params, Scenario,
+    Alarm, Built, Choice, CounterSpec, PageLayout, Panel, ParamSpec, ParamValue, Params, Scenario,
     ScenarioError, ScenarioSpec, Story, Unit,
 };
 use crate::world::World;
@@ -33,25 +33,6 @@ pub const ID: &str = "io-hang-transfer-leader";
 
 /// Keys per region in the simulated keyspace.
 pub const KEYS_PER_REGION: u64 = 1024;
-
-/// A numeric parameter (shared by the scenario specs).
-pub const fn num(
-    name: &'static str,
-    unit: Unit,
-    default: &'static str,
-    lo: u64,
-    hi: u64,
-    meaning: &'static str,
-) -> ParamSpec {
-    ParamSpec {
-        name,
-        unit,
-        default,
-        meaning,
-        range: Some((lo, hi)),
-        choices: &[],
-    }
-}
 
 /// The scenario's description and parameters.
 pub const SPEC: ScenarioSpec = ScenarioSpec {
@@ -81,44 +62,51 @@ guard (no campaign with unapplied conf entries) still applies. The leader moves 
 scheduling round after the slow score reaches 100, and QPS recovers while the disk is still hung.",
     },
     params: &[
-        num("stores", Unit::Count, "4", 4, 5, "TiKV stores (at least 4, so that PD has a store to move the hot region's peer to)"),
-        num("regions", Unit::Count, "8", 2, 32, "Regions, pre-split over the keyspace (1024 keys each), 3 replicas each"),
-        num("clients", Unit::Count, "32", 0, 256, "Closed-loop client threads (the incident ran TPCC with 32 threads)"),
-        num("think_time", Unit::Millis, "40", 0, 10_000, "Pause of a client thread between two writes"),
-        num("hot_write_ratio", Unit::Percent, "40", 0, 100, "Share of writes aimed at the hot region"),
-        num("hang_store", Unit::Count, "3", 1, 5, "Store whose disk hangs; the hot region's leader starts there"),
-        num("hang_start", Unit::Millis, "40000", 0, 3_600_000, "When the IO hang begins"),
-        num("hang_duration", Unit::Millis, "300000", 0, 3_600_000, "How long the IO hang lasts (0 = no hang)"),
-        num("peer_move_at", Unit::Millis, "41000", 0, 3_600_000, "When PD's hot-region scheduler is enabled (pd-ctl scheduler add hot-region-scheduler); it moves a peer of the hottest region once that region has been hot for 3 region heartbeats in a row (from about 30 s with the 10 s heartbeat)"),
-        num("disk_latency", Unit::Micros, "1000", 10, 1_000_000, "Latency of one synced write batch (fsync) on a healthy disk"),
-        num("disk_bandwidth", Unit::MegabytesPerSec, "200", 1, 10_000, "Sequential write bandwidth of each disk"),
-        num("net_latency", Unit::Micros, "300", 0, 1_000_000, "One-way network latency between nodes"),
-        num("net_jitter", Unit::Micros, "200", 0, 1_000_000, "Extra random one-way delay, drawn uniformly in 0..=jitter"),
+        ParamSpec::number("stores", "Stores", Unit::Count, "4", 4, 5, "TiKV stores (at least 4, so that PD has a store to move the hot region's peer to)"),
+        ParamSpec::number("regions", "Regions", Unit::Count, "8", 2, 32, "Regions, pre-split over the keyspace (1024 keys each), 3 replicas each"),
+        ParamSpec::number("clients", "Client threads", Unit::Count, "32", 0, 256, "Closed-loop client threads (the incident ran TPCC with 32 threads)"),
+        ParamSpec::number("think_time", "Think time", Unit::Millis, "40", 0, 10_000, "Pause of a client thread between two writes"),
+        ParamSpec::number("hot_write_ratio", "Hot write share", Unit::Percent, "40", 0, 100, "Share of writes aimed at the hot region"),
+        ParamSpec::number("hang_store", "IO hang store", Unit::StoreId, "3", 1, 5, "Store whose disk hangs; the hot region's leader starts there"),
+        ParamSpec::number("hang_start", "IO hang start", Unit::Millis, "40000", 0, 3_600_000, "When the IO hang begins"),
+        ParamSpec::number("hang_duration", "IO hang duration", Unit::Millis, "300000", 0, 3_600_000, "How long the IO hang lasts (0 = no hang)"),
+        ParamSpec::number("peer_move_at", "Hot-region scheduler from", Unit::Millis, "41000", 0, 3_600_000, "When PD's hot-region scheduler is enabled (pd-ctl scheduler add hot-region-scheduler); it moves a peer of the hottest region once that region has been hot for 3 region heartbeats in a row (from about 30 s with the 10 s heartbeat)"),
+        ParamSpec::number("disk_latency", "Disk fsync latency", Unit::Micros, "1000", 10, 1_000_000, "Latency of one synced write batch (fsync) on a healthy disk"),
+        ParamSpec::number("disk_bandwidth", "Disk bandwidth", Unit::MegabytesPerSec, "200", 1, 10_000, "Sequential write bandwidth of each disk"),
+        ParamSpec::number("net_latency", "Network latency", Unit::Micros, "300", 0, 1_000_000, "One-way network latency between nodes"),
+        ParamSpec::number("net_jitter", "Network jitter", Unit::Micros, "200", 0, 1_000_000, "Extra random one-way delay, drawn uniformly in 0..=jitter"),
         ParamSpec {
             name: "fix",
+            label: "Fix",
             unit: Unit::Choice,
             default: "none",
             meaning: "Transfer-leader check in raftstore",
             range: None,
             choices: &[
-                ("none", "before TiKV PR 17643: reject while the leader has a pending conf change"),
-                ("relaxed-check", "TiKV PR 17643: require only the transferee's applied index >= pending_conf_index"),
+            Choice::new("none", "none (before PR 17643)", "before TiKV PR 17643: reject while the leader has a pending conf change"),
+            Choice::new("relaxed-check", "relaxed-check (PR 17643)", "TiKV PR 17643: require only the transferee's applied index >= pending_conf_index"),
             ],
         },
-        num("raft_base_tick_interval", Unit::Millis, "1000", 10, 10_000, "raftstore.raft-base-tick-interval (TiKV default 1 s)"),
-        num("raft_election_timeout_ticks", Unit::Ticks, "10", 3, 100, "raftstore.raft-election-timeout-ticks (TiKV default 10)"),
-        num("raft_heartbeat_ticks", Unit::Ticks, "2", 1, 50, "raftstore.raft-heartbeat-ticks (TiKV default 2)"),
-        num("leader_transfer_max_log_lag", Unit::Count, "128", 1, 100_000, "raftstore.leader-transfer-max-log-lag (TiKV default 128)"),
-        num("pd_heartbeat_tick_interval", Unit::Millis, "10000", 1000, 600_000, "raftstore.pd-heartbeat-tick-interval: region heartbeats (TiKV default 60 s; 10 s here so the story fits in minutes)"),
-        num("client_timeout", Unit::Millis, "2000", 10, 60_000, "How long a client waits for a write's response before backing off and retrying"),
-        num("random_faults", Unit::Count, "0", 0, 50, "Extra random faults (crash + restart, partition, IO hang) drawn from the seed between 10 s and 190 s"),
+        ParamSpec::number("raft_base_tick_interval", "Raft base tick", Unit::Millis, "1000", 10, 10_000, "raftstore.raft-base-tick-interval (TiKV default 1 s)"),
+        ParamSpec::number("raft_election_timeout_ticks", "Election timeout", Unit::Ticks, "10", 3, 100, "raftstore.raft-election-timeout-ticks (TiKV default 10)"),
+        ParamSpec::number("raft_heartbeat_ticks", "Heartbeat interval", Unit::Ticks, "2", 1, 50, "raftstore.raft-heartbeat-ticks (TiKV default 2)"),
+        ParamSpec::number("leader_transfer_max_log_lag", "Transfer max log lag", Unit::Count, "128", 1, 100_000, "raftstore.leader-transfer-max-log-lag (TiKV default 128)"),
+        ParamSpec::number("pd_heartbeat_tick_interval", "Region heartbeat interval", Unit::Millis, "10000", 1000, 600_000, "raftstore.pd-heartbeat-tick-interval: region heartbeats (TiKV default 60 s; 10 s here so the story fits in minutes)"),
+        ParamSpec::number("client_timeout", "Client timeout", Unit::Millis, "2000", 10, 60_000, "How long a client waits for a write's response before backing off and retrying"),
+        ParamSpec::number("random_faults", "Random faults", Unit::Count, "0", 0, 50, "Extra random faults (crash + restart, partition, IO hang) drawn from the seed between 10 s and 190 s"),
     ],
     live: &["fix"],
     layout: PageLayout {
-        left: &[Panel::Parameters, Panel::Story],
+        left: &[
+            Panel::LiveControls,
+            Panel::FaultInjection,
+            Panel::Parameters,
+            Panel::Story,
+        ],
         center: &[Panel::ClusterMap, Panel::RaftGroup],
         right: &[Panel::Counters, Panel::ClientCharts, Panel::Operators],
     },
+    featured: &["hang_store", "hang_start", "hang_duration"],
     counters: &[
         CounterSpec {
             counter: rm::TRANSFER_LEADER_ATTEMPTS,

@@ -158,7 +158,8 @@ pub fn ContentionControls(props: &ContentionProps) -> Html {
         html! {
             <fieldset class={classes!(if fix { "fix-switch" } else { "live-switch" }, invalid(name).then_some("invalid"))} title={p.meaning}>
                 <legend>{ legend }</legend>
-                { for p.choices.iter().map(|(choice, meaning)| {
+                { for p.choices.iter().map(|c| {
+                    let (choice, meaning) = (&c.name, &c.meaning);
                     let on_set = props.on_set.clone();
                     let value = choice.to_string();
                     let onchange = Callback::from(move |_: Event| on_set.emit((name.to_string(), value.clone())));

@@ -193,7 +193,8 @@ pub fn FaultControls(props: &FaultControlsProps) -> Html {
             html! {
                 <fieldset class="fix-switch" title={p.meaning}>
                     <legend>{"Fix"}</legend>
-                    { for p.choices.iter().map(|(choice, meaning)| {
+                    { for p.choices.iter().map(|c| {
+                        let (choice, meaning) = (&c.name, &c.meaning);
                         let on_set = props.on_set.clone();
                         let value = choice.to_string();
                         let onchange = Callback::from(move |_: Event| on_set.emit(("fix".to_string(), value.clone())));
@@ -230,8 +231,8 @@ pub fn FaultControls(props: &FaultControlsProps) -> Html {
                         <label class="param-row" title={describe(p)}>
                             <span class="param-name">{ p.name }</span>
                             <select id={format!("param-{}", p.name)} class={classes!("param-input", invalid(p.name).then_some("invalid"))} {onchange}>
-                                { for p.choices.iter().map(|(c, meaning)| html! {
-                                    <option value={*c} selected={current == *c} title={*meaning}>{ *c }</option>
+                                { for p.choices.iter().map(|c| html! {
+                                    <option value={c.name} selected={current == c.name} title={c.meaning}>{ c.label }</option>
                                 }) }
                             </select>
                             <span class="param-unit"></span>

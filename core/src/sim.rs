@@ -669,7 +669,8 @@ impl Simulation {
             }
         }
         for ((from, to), msgs) in batches {
-            let bytes = msgs.iter().map(Msg::wire_bytes).sum();
+            let bytes = crate::proto::wire::GRPC_FRAME_BYTES
+                + msgs.iter().map(Msg::wire_bytes).sum::<u64>();
             if let Some(at) = self
                 .world
                 .network

@@ -4,8 +4,10 @@
 //!
 //! This layer is data only: it knows no component's behaviour.
 
+pub mod cmd;
 pub mod msg;
 pub mod timer;
+pub mod wire;
 
 pub use msg::*;
 pub use timer::Timer;

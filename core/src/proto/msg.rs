@@ -415,22 +415,3 @@ pub enum Msg {
         cmd: PdCommand,
     },
 }
-
-impl Msg {
-    /// Approximate wire size in bytes, used for bandwidth delays.
-    pub fn wire_bytes(&self) -> u64 {
-        match self {
-            Msg::Raft { msg, .. } => {
-                let entries: u64 = msg
-                    .get_entries()
-                    .iter()
-                    .map(|e| e.get_data().len() as u64 + 24)
-                    .sum();
-                64 + entries + msg.get_snapshot().get_data().len() as u64
-            }
-            Msg::Write(w) => 64 + w.value_len as u64,
-            Msg::DeadlockRequests { reqs, .. } => 16 + 64 * reqs.len() as u64,
-            _ => 64,
-        }
-    }
-}

@@ -4,31 +4,11 @@
 
 use raft::eraftpb::Entry;
 
+pub use crate::proto::cmd::{decode_put, encode_put};
 use crate::proto::PeerMeta;
 
 /// Encoded size overhead of one log entry on disk (header, key, checksum), bytes.
 pub const ENTRY_OVERHEAD: u64 = 64;
-
-/// A write (`Put`) as stored in a log entry: tag 1, key, ts, value length.
-pub fn encode_put(key: u64, ts: u64, value_len: u32) -> Vec<u8> {
-    let mut v = Vec::with_capacity(21);
-    v.push(1u8);
-    v.extend_from_slice(&key.to_le_bytes());
-    v.extend_from_slice(&ts.to_le_bytes());
-    v.extend_from_slice(&value_len.to_le_bytes());
-    v
-}
-
-/// Decodes [`encode_put`]'s bytes.
-pub fn decode_put(data: &[u8]) -> Option<(u64, u64, u32)> {
-    if data.len() != 21 || data[0] != 1 {
-        return None;
-    }
-    let key = u64::from_le_bytes(data[1..9].try_into().ok()?);
-    let ts = u64::from_le_bytes(data[9..17].try_into().ok()?);
-    let len = u32::from_le_bytes(data[17..21].try_into().ok()?);
-    Some((key, ts, len))
-}
 
 /// Bytes one entry takes on the disk (its value, or its data, plus [`ENTRY_OVERHEAD`]).
 pub fn entry_disk_bytes(e: &Entry) -> u64 {

@@ -139,6 +139,7 @@ after its TTL; memory stays bounded.",
         ParamSpec::number("disk_latency", "Disk fsync latency", Unit::Micros, "1000", 10, 1_000_000, "Latency of one synced write batch (fsync)"),
         ParamSpec::number("net_latency", "Network latency", Unit::Micros, "300", 0, 1_000_000, "One-way network latency between nodes"),
         ParamSpec::number("net_jitter", "Network jitter", Unit::Micros, "100", 0, 1_000_000, "Extra random one-way delay, drawn uniformly in 0..=jitter"),
+        ParamSpec::number("net_bandwidth", "Network bandwidth", Unit::MegabytesPerSec, "1250", 1, 100_000, "Bandwidth of each directed link between two nodes (1250 MB/s: a 10 Gbit/s NIC); messages on one link queue behind each other"),
     ],
     live: &["txns", "hot_keys", "lock_hold_time", "fix", "fair_locking"],
     layout: PageLayout {
@@ -411,7 +412,7 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
         latency: p.num("net_latency"),
         jitter: p.num("net_jitter"),
         drop_ppm: 0,
-        bandwidth_bytes_per_sec: 1_000_000_000,
+        bandwidth_bytes_per_sec: p.num("net_bandwidth") * 1_000_000,
     });
     Ok(Built {
         world: World {

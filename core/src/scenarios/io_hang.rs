@@ -75,6 +75,7 @@ scheduling round after the slow score reaches 100, and QPS recovers while the di
         ParamSpec::number("disk_bandwidth", "Disk bandwidth", Unit::MegabytesPerSec, "200", 1, 10_000, "Sequential write bandwidth of each disk"),
         ParamSpec::number("net_latency", "Network latency", Unit::Micros, "300", 0, 1_000_000, "One-way network latency between nodes"),
         ParamSpec::number("net_jitter", "Network jitter", Unit::Micros, "200", 0, 1_000_000, "Extra random one-way delay, drawn uniformly in 0..=jitter"),
+        ParamSpec::number("net_bandwidth", "Network bandwidth", Unit::MegabytesPerSec, "1250", 1, 100_000, "Bandwidth of each directed link between two nodes (1250 MB/s: a 10 Gbit/s NIC); messages on one link queue behind each other"),
         ParamSpec {
             name: "fix",
             label: "Fix",
@@ -271,7 +272,7 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
         latency: p.num("net_latency"),
         jitter: p.num("net_jitter"),
         drop_ppm: 0,
-        bandwidth_bytes_per_sec: 1_000_000_000,
+        bandwidth_bytes_per_sec: p.num("net_bandwidth") * 1_000_000,
     });
 
     let mut faults = Vec::new();

@@ -31,6 +31,8 @@ pub const EVENTS_DELIVER: Counter = Counter::new("events_deliver");
 pub const EVENTS_DISK_DONE: Counter = Counter::new("events_disk_done");
 /// Timers processed.
 pub const EVENTS_TIMER: Counter = Counter::new("events_timer");
+/// Worker pool tasks finished.
+pub const EVENTS_POOL_DONE: Counter = Counter::new("events_pool_done");
 /// Fault actions processed.
 pub const EVENTS_FAULT: Counter = Counter::new("events_fault");
 /// Per-second samples taken.
@@ -64,6 +66,12 @@ enum EventKind {
         node: Node,
         incarnation: u64,
         timer: Timer,
+    },
+    PoolDone {
+        store: u64,
+        pool: &'static str,
+        slot: usize,
+        generation: u64,
     },
     Fault(FaultAction),
     Sample,
@@ -163,6 +171,11 @@ impl Simulation {
         };
         for st in sim.world.stores.values() {
             sim.raft_safety.observe_store(0, st);
+            for cfg in st.pools() {
+                sim.world
+                    .pools
+                    .insert((st.id, cfg.name), crate::env::pool::WorkerPool::new(cfg));
+            }
         }
         sim.apply_effects(out);
         for f in built.faults {
@@ -372,6 +385,7 @@ impl Simulation {
             EventKind::Deliver { .. } => EVENTS_DELIVER,
             EventKind::DiskDone { .. } => EVENTS_DISK_DONE,
             EventKind::Timer { .. } => EVENTS_TIMER,
+            EventKind::PoolDone { .. } => EVENTS_POOL_DONE,
             EventKind::Fault(_) => EVENTS_FAULT,
             EventKind::Sample => EVENTS_SAMPLE,
             EventKind::MemoryCheck => EVENTS_MEMORY_CHECK,
@@ -461,6 +475,24 @@ impl Simulation {
                         }
                     }
                 }
+                EventKind::PoolDone {
+                    store,
+                    pool,
+                    slot,
+                    generation,
+                } => {
+                    self.hasher.update(&[7, store as u8]);
+                    touched = Some(store);
+                    let done = world
+                        .pools
+                        .get_mut(&(store, pool))
+                        .and_then(|p| p.complete(now, slot, generation));
+                    if let (Some(timer), Some(st)) = (done, world.stores.get_mut(&store)) {
+                        if st.up {
+                            st.on_timer(&mut ctx, timer);
+                        }
+                    }
+                }
                 EventKind::Fault(action) => {
                     self.hasher.update(&[4]);
                     touched = Some(action.store());
@@ -480,6 +512,7 @@ impl Simulation {
         }
         self.apply_effects(out);
         self.start_idle_disks();
+        self.start_idle_pools();
         for (at, store) in std::mem::take(&mut self.queue_restarts) {
             self.push(at, EventKind::Fault(FaultAction::Restart(store)));
         }
@@ -524,6 +557,7 @@ impl Simulation {
             if let Some(d) = world.disks.get_mut(&st.id) {
                 d.crash();
             }
+            crash_pools(&mut world.pools, st.id, ctx.now);
             world.oom.kills.push(OomKill {
                 store: st.id,
                 at_ms: to_ms(ctx.now),
@@ -591,6 +625,7 @@ impl Simulation {
                         if let Some(d) = world.disks.get_mut(&s) {
                             d.crash();
                         }
+                        crash_pools(&mut world.pools, s, ctx.now);
                         ctx.count(crate::env::metrics::PROCESS_CRASHES, 1);
                     }
                 }
@@ -633,6 +668,28 @@ impl Simulation {
         }
     }
 
+    /// Every pool with a free thread and a queued task starts it.
+    fn start_idle_pools(&mut self) {
+        let now = self.now;
+        let mut started = Vec::new();
+        for (&(store, pool), p) in self.world.pools.iter_mut() {
+            for s in p.start_ready(now) {
+                started.push((store, pool, s));
+            }
+        }
+        for (store, pool, s) in started {
+            self.push(
+                s.at,
+                EventKind::PoolDone {
+                    store,
+                    pool,
+                    slot: s.slot,
+                    generation: s.generation,
+                },
+            );
+        }
+    }
+
     fn apply_effects(&mut self, out: Vec<Effect>) {
         // Group sends per link, keeping order within a link (one gRPC stream each).
         let mut batches: BTreeMap<(Node, Node), Vec<Msg>> = BTreeMap::new();
@@ -650,6 +707,16 @@ impl Simulation {
                 } => {
                     if let Some(d) = self.world.disks.get_mut(&store) {
                         d.submit(token, bytes);
+                    }
+                }
+                Effect::Spawn {
+                    store,
+                    pool,
+                    cost,
+                    done,
+                } => {
+                    if let Some(p) = self.world.pools.get_mut(&(store, pool)) {
+                        p.submit(cost, done);
                     }
                 }
                 Effect::Timer { node, after, timer } => {
@@ -744,6 +811,24 @@ impl Simulation {
                 );
             }
             self.memory_samples.push((t_ms, st.id, tree));
+        }
+        let now = self.now;
+        for (&(store, name), p) in self.world.pools.iter_mut() {
+            use crate::env::metrics::{POOL_BUSY, POOL_CPU, POOL_QUEUE};
+            let cpu = p.take_second(now) as f64 / 10_000.0;
+            record(
+                series,
+                POOL_QUEUE.at(store, name),
+                t_ms,
+                p.queue_depth() as f64,
+            );
+            record(
+                series,
+                POOL_BUSY.at(store, name),
+                t_ms,
+                p.busy_threads() as f64,
+            );
+            record(series, POOL_CPU.at(store, name), t_ms, cpu);
         }
         // Invariant bookkeeping: forget entries every live peer has applied.
         let mut min_applied: BTreeMap<u64, u64> = BTreeMap::new();
@@ -969,6 +1054,19 @@ impl FaultAction {
             | FaultAction::Crash(s)
             | FaultAction::Restart(s)
             | FaultAction::Isolate(s, _) => s,
+        }
+    }
+}
+
+/// The process of `store` died: its pools' tasks are gone.
+fn crash_pools(
+    pools: &mut BTreeMap<(u64, &'static str), crate::env::pool::WorkerPool<Timer>>,
+    store: u64,
+    now: Micros,
+) {
+    for ((s, _), p) in pools.iter_mut() {
+        if *s == store {
+            p.crash(now);
         }
     }
 }

@@ -14,6 +14,7 @@ use std::rc::Rc;
 
 use raft::StateRole;
 
+use crate::env::pool::PoolConfig;
 use crate::health_controller::HealthController;
 use crate::kernel::effect::Node;
 use crate::kernel::log::Level;
@@ -132,6 +133,15 @@ impl Store {
         host.register_region_change_observer(Box::new(RoleChangeNotifier {
             role: self.detector_role.clone(),
         }));
+    }
+
+    /// The worker pools this process runs, from its components.
+    pub fn pools(&self) -> Vec<PoolConfig> {
+        let mut pools = Vec::new();
+        if self.lock_manager.is_some() {
+            pools.extend_from_slice(&crate::lock_manager::POOLS);
+        }
+        pools
     }
 
     /// Writes committed MVCC data into every region of this store covering

@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 
 use crate::client::Workload;
 use crate::env::oom::OomKiller;
+use crate::env::pool::WorkerPool;
 use crate::env::{Disk, Network};
 use crate::pd::Pd;
+use crate::proto::Timer;
 use crate::store::Store;
 
 /// Everything a scenario builds.
@@ -25,6 +27,9 @@ pub struct World {
     pub focus_region: u64,
     /// The OOM killer.
     pub oom: OomKiller,
+    /// Worker pools by (store, thread name), from what each store runs
+    /// ([`Store::pools`]); the simulator fills it after the build.
+    pub pools: BTreeMap<(u64, &'static str), WorkerPool<Timer>>,
 }
 
 impl World {

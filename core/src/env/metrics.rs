@@ -14,3 +14,10 @@ pub const NETWORK_BATCHES_DROPPED: Counter = Counter::new("network_batches_dropp
 pub const DISK_QUEUE: SeriesFamily = SeriesFamily::per_store("disk_queue");
 /// The store's memory trace sum, bytes (`memory_store_N`), and each node of its tree (`memory_store_N:PATH`).
 pub const MEMORY: SeriesFamily = SeriesFamily::per_store("memory");
+/// Tasks waiting in a worker pool's queue (`pool_queue_store_N:POOL`).
+pub const POOL_QUEUE: SeriesFamily = SeriesFamily::per_store("pool_queue");
+/// Threads of a worker pool running a task (`pool_busy_store_N:POOL`).
+pub const POOL_BUSY: SeriesFamily = SeriesFamily::per_store("pool_busy");
+/// CPU a worker pool used over the last virtual second, percent of one core
+/// (`pool_cpu_store_N:POOL`; 100 = one thread busy all the time).
+pub const POOL_CPU: SeriesFamily = SeriesFamily::per_store("pool_cpu");

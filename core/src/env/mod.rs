@@ -1,4 +1,5 @@
-//! The simulated environment: the network between nodes and one disk per store.
+//! The simulated environment: the network between nodes, one disk per
+//! store, the stores' worker pools, faults and the OOM killer.
 //!
 //! Faults live here, never inside components: a hung disk holds writes, a
 //! partition drops messages, a crashed process loses its volatile state (see
@@ -10,6 +11,7 @@ pub mod fault;
 pub mod metrics;
 pub mod network;
 pub mod oom;
+pub mod pool;
 
 pub use disk::{Disk, DiskConfig};
 pub use fault::Fault;

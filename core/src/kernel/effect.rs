@@ -45,6 +45,18 @@ pub enum Effect<M, T> {
         /// Size in bytes.
         bytes: u64,
     },
+    /// Run a task of `cost` virtual µs of CPU on the worker pool `pool` of
+    /// store `store`; when it finishes, `done` fires at the store like a timer.
+    Spawn {
+        /// Store whose pool runs it.
+        store: u64,
+        /// The pool's thread name.
+        pool: &'static str,
+        /// CPU time the task occupies a thread for, virtual µs.
+        cost: Micros,
+        /// What fires when it finishes.
+        done: T,
+    },
     /// Fire `timer` at `node` after `after` virtual µs.
     Timer {
         /// Node whose timer it is.
@@ -96,5 +108,15 @@ impl<M, T> Ctx<'_, M, T> {
     /// Emits a timer.
     pub fn timer(&mut self, node: Node, after: Micros, timer: T) {
         self.out.push(Effect::Timer { node, after, timer });
+    }
+
+    /// Emits a task for a worker pool of `store`.
+    pub fn spawn(&mut self, store: u64, pool: &'static str, cost: Micros, done: T) {
+        self.out.push(Effect::Spawn {
+            store,
+            pool,
+            cost,
+            done,
+        });
     }
 }

@@ -35,6 +35,25 @@ pub use detector::DetectorRole;
 pub use detector::{DetectTable, WaitChain};
 pub use waiter_manager::{WaitTable, Waiter};
 
+/// The lock manager's threads, as TiKV names them
+/// (`components/tikv_util/src/thread_name_prefix.rs`): the waiter manager
+/// and the deadlock detector, one thread each.
+pub const POOLS: [crate::env::pool::PoolConfig; 2] = [
+    crate::env::pool::PoolConfig {
+        name: WAITER_MANAGER_THREAD,
+        threads: 1,
+    },
+    crate::env::pool::PoolConfig {
+        name: DETECTOR_THREAD,
+        threads: 1,
+    },
+];
+/// The waiter manager's thread name.
+pub const WAITER_MANAGER_THREAD: &str = "waiter-manager";
+/// The deadlock detector's thread name (`deadlock-det` since TiKV renamed
+/// its threads in January 2026; `deadlock-detector` before).
+pub const DETECTOR_THREAD: &str = "deadlock-det";
+
 /// The workers' tick while work is queued, virtual µs.
 pub const TICK: Micros = MS;
 /// Capacity of the stream queue with `fix=backpressure`, requests.

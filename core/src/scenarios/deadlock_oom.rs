@@ -421,6 +421,7 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
             network,
             pd,
             workloads: vec![Box::new(sessions)],
+            pools: Default::default(),
             focus_region: TABLE_REGION,
             oom: OomKiller {
                 restart_delay: p.num("oom_restart_delay") * MS,

@@ -312,6 +312,7 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
             network,
             pd,
             workloads: vec![Box::new(workload)],
+            pools: Default::default(),
             focus_region: hot_region,
             oom: OomKiller::default(),
         },

@@ -48,7 +48,8 @@ pub struct Store {
     /// The health controller (slow score).
     pub health: HealthController,
     /// The memory the process may use before the OOM killer ends it, bytes
-    /// (`None`: unlimited). TiKV sizes its block cache from it.
+    /// (`None`: unlimited). TiKV sizes its block cache from it. Every
+    /// scenario gives its stores one (`memory_limit`).
     pub memory_limit: Option<u64>,
     /// The detector role the role-change notifier saw last, until the lock
     /// manager takes it.

@@ -95,6 +95,8 @@ scheduling round after the slow score reaches 100, and QPS recovers while the di
         ParamSpec::number("pd_heartbeat_tick_interval", "Region heartbeat interval", Unit::Millis, "10000", 1000, 600_000, "raftstore.pd-heartbeat-tick-interval: region heartbeats (TiKV default 60 s; 10 s here so the story fits in minutes)"),
         ParamSpec::number("client_timeout", "Client timeout", Unit::Millis, "2000", 10, 60_000, "How long a client waits for a write's response before backing off and retrying"),
         ParamSpec::number("random_faults", "Random faults", Unit::Count, "0", 0, 50, "Extra random faults (crash + restart, partition, IO hang) drawn from the seed between 10 s and 190 s"),
+        ParamSpec::number("memory_limit", "Memory limit", Unit::Mebibytes, "32768", 64, 1_048_576, "Memory of each TiKV process before the OOM killer ends it (the incident's TiKVs had 32 GB); 45% of it is the block cache (storage.block-cache.capacity default)"),
+        ParamSpec::number("oom_restart_delay", "Restart after OOM", Unit::Millis, "10000", 0, 600_000, "Time from an OOM kill to the process serving again (systemd restart and TiKV start)"),
     ],
     live: &["fix"],
     layout: PageLayout {
@@ -231,7 +233,10 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
         },
         &regions,
         logger,
-        |st| st.raftstore.transfer_leader_check = fix,
+        |st| {
+            st.raftstore.transfer_leader_check = fix;
+            st.memory_limit = Some(p.num("memory_limit") << 20);
+        },
     );
     for st in stores.values() {
         st.start_timers(ctx);
@@ -314,7 +319,10 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
             workloads: vec![Box::new(workload)],
             pools: Default::default(),
             focus_region: hot_region,
-            oom: OomKiller::default(),
+            oom: OomKiller {
+                restart_delay: p.num("oom_restart_delay") * MS,
+                kills: Vec::new(),
+            },
         },
         faults,
     })

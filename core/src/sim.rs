@@ -421,19 +421,13 @@ impl Simulation {
                         }
                         Node::Pd => {
                             for m in msgs {
-                                match (from, m) {
-                                    (Node::Store(s), m @ Msg::GetRegionByKey { .. }) => {
-                                        world.pd.on_store_request(&mut ctx, s, m)
-                                    }
-                                    (_, m) => world.pd.on_message(&mut ctx, m),
-                                }
+                                world.pd.on_message(&mut ctx, from, m);
                             }
                         }
                         Node::Client(c) => {
-                            let World { workloads, pd, .. } = world;
-                            if let Some(w) = workloads.iter_mut().find(|w| w.owns(c)) {
+                            if let Some(w) = world.workload_of(c) {
                                 for m in msgs {
-                                    w.on_message(&mut ctx, pd, c, m);
+                                    w.on_message(&mut ctx, c, m);
                                 }
                             }
                         }
@@ -468,9 +462,8 @@ impl Simulation {
                         }
                         Node::Pd => world.pd.on_schedule(&mut ctx),
                         Node::Client(c) => {
-                            let World { workloads, pd, .. } = world;
-                            if let Some(w) = workloads.iter_mut().find(|w| w.owns(c)) {
-                                w.on_timer(&mut ctx, pd, c, timer);
+                            if let Some(w) = world.workload_of(c) {
+                                w.on_timer(&mut ctx, c, timer);
                             }
                         }
                     }

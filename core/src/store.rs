@@ -231,7 +231,7 @@ impl Store {
             m @ (Msg::DeadlockRequests { .. }
             | Msg::DeadlockResponse { .. }
             | Msg::DeadlockStreamError { .. }
-            | Msg::RegionByKey { .. }) => self.on_lock_manager_msg(ctx, m),
+            | Msg::QueryRegionResponse { .. }) => self.on_lock_manager_msg(ctx, m),
             _ => {}
         }
         self.handle_readies(ctx);
@@ -345,7 +345,10 @@ impl Store {
                 LockManagerEffect::ResolveLeader => ctx.send(
                     Node::Store(self.id),
                     Node::Pd,
-                    Msg::GetRegionByKey { key: 0 },
+                    Msg::QueryRegion {
+                        req_id: 0,
+                        keys: vec![crate::lock_manager::LEADER_KEY],
+                    },
                 ),
                 LockManagerEffect::WaiterTimeout { token, at } => ctx.timer(
                     Node::Store(self.id),
@@ -392,7 +395,15 @@ impl Store {
             }
             Msg::DeadlockResponse { entry, wait_chain } => lm.on_deadlock(entry, wait_chain),
             Msg::DeadlockStreamError { .. } => lm.drop_client(&mut out),
-            Msg::RegionByKey { leader_store } => lm.on_leader_resolved(leader_store, &mut out),
+            Msg::QueryRegionResponse { regions, .. } => {
+                let leader_store = regions
+                    .into_iter()
+                    .next()
+                    .flatten()
+                    .and_then(|(_, leader)| leader)
+                    .map(|l| l.store_id);
+                lm.on_leader_resolved(leader_store, &mut out)
+            }
             _ => {}
         }
         self.apply_lm_effects(ctx, out);

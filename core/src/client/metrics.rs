@@ -12,6 +12,8 @@ pub const CLIENT_NOT_LEADER: Counter = Counter::new("client_not_leader");
 pub const CLIENT_REGION_ERRORS: Counter = Counter::new("client_region_errors");
 /// Raw writes given up after the backoff budget.
 pub const CLIENT_OPS_FAILED: Counter = Counter::new("client_ops_failed");
+/// PD client batches (TSO or region lookups) sent again after no answer.
+pub const PD_CLIENT_TIMEOUTS: Counter = Counter::new("pd_client_timeouts");
 /// Transactions committed (their primary committed).
 pub const TXN_COMMITTED: Counter = Counter::new("txn_committed");
 /// Transactions aborted and rolled back.

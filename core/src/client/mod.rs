@@ -4,9 +4,12 @@
 //! load); [`txn`] runs TiDB sessions with pessimistic and optimistic
 //! Percolator transactions. Both are [`Workload`]s: the simulator routes each
 //! client's messages and timers to the workload that owns the client id,
-//! and samples every workload once per virtual second.
+//! and samples every workload once per virtual second. Each workload is one
+//! TiDB instance with its [`pd_client::PdClient`]: timestamps and region
+//! routes come from PD over the network.
 
 pub mod metrics;
+pub mod pd_client;
 pub mod raw;
 pub mod txn;
 
@@ -17,17 +20,20 @@ use crate::kernel::effect::Node;
 use crate::kernel::metrics::{LatencyHistogram, SeriesMap};
 use crate::kernel::time::Micros;
 use crate::kernel::violation::Violation;
-use crate::pd::Pd;
 use crate::proto::{Ctx, Msg, Timer};
+
+/// The client id of the first workload's PD client connection (above
+/// every thread or session id a workload uses).
+pub const FIRST_PD_CLIENT_ID: u32 = 1 << 20;
 
 /// A set of client threads or sessions the simulator drives.
 pub trait Workload {
     /// True when client id `client` belongs to this workload.
     fn owns(&self, client: u32) -> bool;
     /// A message reached client `client`.
-    fn on_message(&mut self, ctx: &mut Ctx, pd: &mut Pd, client: u32, msg: Msg);
+    fn on_message(&mut self, ctx: &mut Ctx, client: u32, msg: Msg);
     /// A timer of client `client` fired.
-    fn on_timer(&mut self, ctx: &mut Ctx, pd: &mut Pd, client: u32, timer: Timer);
+    fn on_timer(&mut self, ctx: &mut Ctx, client: u32, timer: Timer);
     /// Ends the virtual second at `t_ms`: returns the operations completed
     /// and failed during it (the simulator's `qps` and latency series) and
     /// adds the workload's own series to `series`.

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use super::pd_client::{PdAnswer, PdClient};
 use super::{RequestTimeout, WorkloadStats};
 use crate::kernel::effect::Node;
 use crate::kernel::log::Level;
@@ -58,6 +59,15 @@ struct Op {
     in_flight: bool,
 }
 
+/// What a thread waits for from PD before it can send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Awaiting {
+    /// The region route of its key.
+    Region,
+    /// A timestamp for its write.
+    Ts,
+}
+
 #[derive(Clone, Debug)]
 struct Cached {
     meta: RegionMeta,
@@ -74,20 +84,26 @@ pub struct Client {
     next_req_id: u64,
     /// The in-flight request's timeout.
     timeout: RequestTimeout,
+    /// What the thread waits for from PD, if anything.
+    awaiting: Option<Awaiting>,
 }
 
-/// All client threads.
+/// All client threads, and the PD client of the TiDB instance they run in.
 pub struct RawWorkload {
     /// Parameters.
     pub cfg: WorkloadConfig,
     clients: Vec<Client>,
+    /// TSO and region lookups for every thread.
+    pub pd_client: PdClient,
     /// Per-second stats, reset by the sampler.
     pub stats: WorkloadStats,
 }
 
 impl RawWorkload {
-    /// Threads with a warm region cache (as TiDB has after loading the regions).
-    pub fn new(cfg: WorkloadConfig, rng: &mut SimRng, pd: &Pd) -> RawWorkload {
+    /// Threads with a warm region cache (as TiDB has after loading the
+    /// regions); their PD client's connection is client id `pd_client_id`
+    /// (outside `0..clients`).
+    pub fn new(cfg: WorkloadConfig, rng: &mut SimRng, pd: &Pd, pd_client_id: u32) -> RawWorkload {
         let cache: BTreeMap<u64, Cached> = pd
             .regions
             .values()
@@ -109,11 +125,13 @@ impl RawWorkload {
                 op: None,
                 next_req_id: 0,
                 timeout: RequestTimeout::default(),
+                awaiting: None,
             })
             .collect();
         RawWorkload {
             cfg,
             clients,
+            pd_client: PdClient::new(pd_client_id),
             stats: WorkloadStats::default(),
         }
     }
@@ -127,8 +145,12 @@ impl RawWorkload {
     }
 
     /// A client timer fired.
-    pub fn on_timer(&mut self, ctx: &mut Ctx, pd: &mut Pd, client: u32, timer: Timer) {
+    pub fn on_timer(&mut self, ctx: &mut Ctx, client: u32, timer: Timer) {
+        if client == self.pd_client.id {
+            return self.pd_client.on_timeout(ctx);
+        }
         let cfg = self.cfg.clone();
+        let pdc = &mut self.pd_client;
         let Some(c) = self.clients.get_mut(client as usize) else {
             return;
         };
@@ -149,7 +171,7 @@ impl RawWorkload {
                         in_flight: false,
                     });
                 }
-                c.send(ctx, pd, &cfg);
+                c.send(ctx, pdc);
             }
             Timer::ClientTimeout => {
                 let in_flight = c.op.as_ref().is_some_and(|op| op.in_flight);
@@ -170,9 +192,20 @@ impl RawWorkload {
         }
     }
 
-    /// A response reached client `client`.
+    /// A response reached client `client` (or the PD client's connection).
     pub fn on_message(&mut self, ctx: &mut Ctx, client: u32, msg: Msg) {
         let cfg = self.cfg.clone();
+        if client == self.pd_client.id {
+            for answer in self.pd_client.on_message(ctx, msg) {
+                let id = match answer {
+                    PdAnswer::Ts { client, .. } | PdAnswer::Region { client, .. } => client,
+                };
+                if let Some(c) = self.clients.get_mut(id as usize) {
+                    c.on_pd_answer(ctx, &mut self.pd_client, &cfg, answer);
+                }
+            }
+            return;
+        }
         let Some(c) = self.clients.get_mut(client as usize) else {
             return;
         };
@@ -252,34 +285,59 @@ impl Client {
         }
     }
 
-    /// Sends the current operation's write to the cached leader, loading the
-    /// region from PD first when it is not cached (client-go `LocateKey`; the PD
-    /// round trip is folded into the send's network delay).
-    fn send(&mut self, ctx: &mut Ctx, pd: &mut Pd, cfg: &WorkloadConfig) {
+    /// Readies the current operation's write: the region route from PD
+    /// when it is not cached (client-go `LocateKey`), then a timestamp from
+    /// the TSO; the write goes once both are there ([`Client::on_pd_answer`]).
+    fn send(&mut self, ctx: &mut Ctx, pdc: &mut PdClient) {
         let Some(op) = &self.op else { return };
         let key = op.key;
         if self.region_for(key).and_then(|r| r.leader_store).is_none() {
-            if let Some((meta, leader)) = pd.get_region(key) {
-                self.cache.insert(
-                    meta.id,
-                    Cached {
-                        meta,
-                        leader_store: leader.map(|l| l.store_id),
-                    },
-                );
-            }
+            self.awaiting = Some(Awaiting::Region);
+            return pdc.locate(ctx, self.id, key);
         }
-        let Some(region) = self.region_for(key).cloned() else {
-            ctx.timer(Node::Client(self.id), 100 * MS, Timer::ClientNext);
-            return;
-        };
-        let Some(store) = region.leader_store else {
-            ctx.timer(Node::Client(self.id), 100 * MS, Timer::ClientNext);
-            return;
+        self.awaiting = Some(Awaiting::Ts);
+        pdc.get_ts(ctx, self.id);
+    }
+
+    /// PD answered what this thread waited for.
+    fn on_pd_answer(
+        &mut self,
+        ctx: &mut Ctx,
+        pdc: &mut PdClient,
+        cfg: &WorkloadConfig,
+        answer: PdAnswer,
+    ) {
+        match (self.awaiting.take(), answer) {
+            (Some(Awaiting::Region), PdAnswer::Region { region, .. }) => match region {
+                Some((meta, leader)) if leader.is_some() => {
+                    self.cache.insert(
+                        meta.id,
+                        Cached {
+                            meta,
+                            leader_store: leader.map(|l| l.store_id),
+                        },
+                    );
+                    self.send(ctx, pdc);
+                }
+                // PD knows no leader yet: look again shortly.
+                _ => ctx.timer(Node::Client(self.id), 100 * MS, Timer::ClientNext),
+            },
+            (Some(Awaiting::Ts), PdAnswer::Ts { ts, .. }) => self.write(ctx, pdc, cfg, ts),
+            (other, _) => self.awaiting = other,
+        }
+    }
+
+    /// Sends the write at version `ts` to the cached leader.
+    fn write(&mut self, ctx: &mut Ctx, pdc: &mut PdClient, cfg: &WorkloadConfig, ts: u64) {
+        let Some(op) = &self.op else { return };
+        let key = op.key;
+        let Some((region_id, Some(store))) =
+            self.region_for(key).map(|r| (r.meta.id, r.leader_store))
+        else {
+            return self.send(ctx, pdc);
         };
         self.next_req_id += 1;
         let req_id = self.next_req_id;
-        let ts = pd.tso(ctx.now);
         let op = self.op.as_mut().expect("op exists");
         op.req_id = req_id;
         op.attempts += 1;
@@ -287,7 +345,7 @@ impl Client {
         let req = WriteRequest {
             client: self.id,
             req_id,
-            region_id: region.meta.id,
+            region_id,
             key,
             ts,
             value_len: cfg.value_len,
@@ -346,15 +404,15 @@ impl Client {
 
 impl super::Workload for RawWorkload {
     fn owns(&self, client: u32) -> bool {
-        (client as usize) < self.clients.len()
+        (client as usize) < self.clients.len() || client == self.pd_client.id
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx, _pd: &mut Pd, client: u32, msg: Msg) {
+    fn on_message(&mut self, ctx: &mut Ctx, client: u32, msg: Msg) {
         RawWorkload::on_message(self, ctx, client, msg)
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx, pd: &mut Pd, client: u32, timer: Timer) {
-        RawWorkload::on_timer(self, ctx, pd, client, timer)
+    fn on_timer(&mut self, ctx: &mut Ctx, client: u32, timer: Timer) {
+        RawWorkload::on_timer(self, ctx, client, timer)
     }
 
     fn sample_second(

@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::pd_client::{PdAnswer, PdClient};
 use super::{RequestTimeout, WorkloadStats};
 use crate::kernel::effect::Node;
 use crate::kernel::log::Level;
@@ -168,6 +169,21 @@ struct Session {
     retiring: bool,
     txn_count: u64,
     regions: BTreeMap<Key, Cached>,
+    /// What the session waits for from PD, if anything.
+    awaiting: Option<Awaiting>,
+}
+
+/// What a session waits for from its TiDB instance's PD client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Awaiting {
+    /// A `start_ts` to begin a transaction.
+    StartTs,
+    /// A new `for_update_ts` to retry a lock.
+    ForUpdateTs,
+    /// The `commit_ts` after the last prewrite.
+    CommitTs,
+    /// The route of a key's region.
+    Region,
 }
 
 /// Per-second statistics.
@@ -192,20 +208,33 @@ pub struct SessionWorkload {
     pub audits: u64,
     /// Audits that read a wrong total: `snapshot-isolation` violations.
     audit_violations: Vec<Violation>,
+    /// The TiDB instance's PD client: timestamps and region routes.
+    pub pd_client: PdClient,
+    /// The region routes TiDB loaded at start (new sessions begin with them).
+    initial_routes: BTreeMap<Key, Cached>,
 }
 
 impl SessionWorkload {
-    /// Sessions with a warm region cache; each draws its own RNG from `rng`.
-    pub fn new(cfg: TxnWorkloadConfig, pd: &Pd, rng: &mut SimRng) -> SessionWorkload {
+    /// Sessions with a warm region cache (as TiDB has after loading the
+    /// regions); each draws its own RNG from `rng`. The PD client's
+    /// connection is client id `pd_client_id` (outside the sessions' ids).
+    pub fn new(
+        cfg: TxnWorkloadConfig,
+        pd: &Pd,
+        rng: &mut SimRng,
+        pd_client_id: u32,
+    ) -> SessionWorkload {
         let mut w = SessionWorkload {
             cfg,
             sessions: Vec::new(),
             stats: SessionStats::default(),
             audits: 0,
             audit_violations: Vec::new(),
+            pd_client: PdClient::new(pd_client_id),
+            initial_routes: Self::region_cache(pd),
         };
         let n = w.cfg.sessions;
-        w.grow(n, pd, rng);
+        w.grow(n, rng);
         w
     }
 
@@ -226,8 +255,8 @@ impl SessionWorkload {
             .collect()
     }
 
-    fn grow(&mut self, n: u32, pd: &Pd, rng: &mut SimRng) {
-        let cache = Self::region_cache(pd);
+    fn grow(&mut self, n: u32, rng: &mut SimRng) {
+        let cache = self.initial_routes.clone();
         while (self.sessions.len() as u32) < n {
             let id = self.sessions.len() as u32;
             self.sessions.push(Session {
@@ -241,6 +270,7 @@ impl SessionWorkload {
                 retiring: false,
                 txn_count: 0,
                 regions: cache.clone(),
+                awaiting: None,
             });
         }
     }
@@ -260,7 +290,7 @@ impl SessionWorkload {
 
     /// Changes the number of sessions while running: new sessions start at
     /// once; sessions above `n` finish their transaction and stop.
-    pub fn set_sessions(&mut self, ctx: &mut Ctx, pd: &Pd, n: u32) {
+    pub fn set_sessions(&mut self, ctx: &mut Ctx, n: u32) {
         self.cfg.sessions = n;
         let before = self.sessions.len() as u32;
         for s in &mut self.sessions {
@@ -271,7 +301,7 @@ impl SessionWorkload {
             }
         }
         if n > before {
-            self.grow(n, pd, ctx.rng);
+            self.grow(n, ctx.rng);
             for s in &mut self.sessions[before as usize..] {
                 let after = 1 + s.rng.below(10 * MS);
                 ctx.timer(Node::Client(s.id), after, Timer::SessionNext);
@@ -279,9 +309,9 @@ impl SessionWorkload {
         }
     }
 
-    /// True when `client` is a session of this workload.
+    /// True when `client` is a session of this workload or its PD client.
     pub fn owns(&self, client: u32) -> bool {
-        (client as usize) < self.sessions.len()
+        (client as usize) < self.sessions.len() || client == self.pd_client.id
     }
 
     /// Transactions in flight, for the wait-for graph.
@@ -309,21 +339,25 @@ impl SessionWorkload {
             .collect()
     }
 
-    /// A session timer fired.
-    pub fn on_timer(&mut self, ctx: &mut Ctx, pd: &mut Pd, client: u32, timer: Timer) {
+    /// A session timer fired (or the PD client's).
+    pub fn on_timer(&mut self, ctx: &mut Ctx, client: u32, timer: Timer) {
+        if client == self.pd_client.id {
+            return self.pd_client.on_timeout(ctx);
+        }
         let cfg = self.cfg.clone();
+        let pdc = &mut self.pd_client;
         let Some(s) = self.sessions.get_mut(client as usize) else {
             return;
         };
         match timer {
             Timer::SessionNext => {
-                if s.inflight.is_some() {
+                if s.inflight.is_some() || s.awaiting.is_some() {
                     return;
                 }
                 match s.txn.as_mut() {
                     None => {
                         if !s.retiring {
-                            s.begin(ctx, pd, &cfg);
+                            s.begin(ctx, pdc, &cfg);
                         }
                     }
                     Some(t) => {
@@ -339,7 +373,7 @@ impl SessionWorkload {
                                 s.build_groups(&cfg);
                             }
                         }
-                        s.send_step(ctx, pd, &cfg);
+                        s.send_step(ctx, pdc, &cfg);
                     }
                 }
             }
@@ -352,17 +386,31 @@ impl SessionWorkload {
                     return;
                 }
                 ctx.count(crate::client::metrics::TXN_REQUEST_TIMEOUTS, 1);
-                s.inflight = None;
-                s.regions = Self::region_cache(pd);
-                s.send_step(ctx, pd, &cfg);
+                // client-go drops the cached region and locates it again.
+                if let Some(inf) = s.inflight.take() {
+                    s.forget_region(inf.region_id);
+                }
+                s.send_step(ctx, pdc, &cfg);
             }
             _ => {}
         }
     }
 
-    /// A response reached session `client`.
-    pub fn on_message(&mut self, ctx: &mut Ctx, pd: &mut Pd, client: u32, msg: Msg) {
+    /// A response reached session `client` (or the PD client's answers).
+    pub fn on_message(&mut self, ctx: &mut Ctx, client: u32, msg: Msg) {
         let cfg = self.cfg.clone();
+        if client == self.pd_client.id {
+            for answer in self.pd_client.on_message(ctx, msg) {
+                let id = match answer {
+                    PdAnswer::Ts { client, .. } | PdAnswer::Region { client, .. } => client,
+                };
+                if let Some(s) = self.sessions.get_mut(id as usize) {
+                    s.on_pd_answer(ctx, &mut self.pd_client, &cfg, answer);
+                }
+            }
+            return;
+        }
+        let pdc = &mut self.pd_client;
         let Msg::TxnResponse { req_id, result } = msg else {
             return;
         };
@@ -372,7 +420,7 @@ impl SessionWorkload {
         let Some(inf) = s.inflight.take_if(|i| i.req_id == req_id) else {
             return; // a late answer to a request sent again
         };
-        let outcome = s.on_result(ctx, pd, &cfg, inf, result);
+        let outcome = s.on_result(ctx, pdc, &cfg, inf, result);
         match outcome {
             Outcome::Continue => {}
             Outcome::Committed(latency) => {
@@ -417,8 +465,75 @@ impl Session {
             .filter(|c| key < c.end && key >= c.start)
     }
 
-    fn begin(&mut self, ctx: &mut Ctx, pd: &mut Pd, cfg: &TxnWorkloadConfig) {
-        let start_ts = pd.tso(ctx.now);
+    /// Forgets the cached route of `region_id` (client-go invalidates it).
+    fn forget_region(&mut self, region_id: u64) {
+        self.regions.retain(|_, c| c.region_id != region_id);
+    }
+
+    /// Waits for `what` from PD.
+    fn ask(&mut self, ctx: &mut Ctx, pdc: &mut PdClient, what: Awaiting) {
+        self.awaiting = Some(what);
+        pdc.get_ts(ctx, self.id);
+    }
+
+    /// PD answered what the session waited for.
+    fn on_pd_answer(
+        &mut self,
+        ctx: &mut Ctx,
+        pdc: &mut PdClient,
+        cfg: &TxnWorkloadConfig,
+        answer: PdAnswer,
+    ) {
+        match (self.awaiting.take(), answer) {
+            (Some(Awaiting::StartTs), PdAnswer::Ts { ts, .. }) => self.start_txn(ctx, pdc, cfg, ts),
+            (Some(Awaiting::ForUpdateTs), PdAnswer::Ts { ts, .. }) => {
+                if let Some(t) = self.txn.as_mut() {
+                    t.for_update_ts = ts;
+                }
+                self.send_step(ctx, pdc, cfg);
+            }
+            (Some(Awaiting::CommitTs), PdAnswer::Ts { ts, .. }) => {
+                if let Some(t) = self.txn.as_mut() {
+                    t.commit_ts = ts;
+                    t.step = Step::Commit(0);
+                }
+                self.send_step(ctx, pdc, cfg);
+            }
+            (Some(Awaiting::Region), PdAnswer::Region { region, .. }) => {
+                match region {
+                    Some((meta, leader)) if leader.is_some() => {
+                        self.regions.insert(
+                            meta.start_key,
+                            Cached {
+                                start: meta.start_key,
+                                end: meta.end_key,
+                                region_id: meta.id,
+                                leader_store: leader.map(|l| l.store_id),
+                            },
+                        );
+                        self.send_step(ctx, pdc, cfg);
+                    }
+                    // PD knows no leader yet: back off and look again.
+                    _ => self.backoff_retry(ctx),
+                }
+            }
+            (other, _) => self.awaiting = other,
+        }
+    }
+
+    fn begin(&mut self, ctx: &mut Ctx, pdc: &mut PdClient, cfg: &TxnWorkloadConfig) {
+        let _ = cfg;
+        self.ask(ctx, pdc, Awaiting::StartTs);
+    }
+
+    /// Begins a transaction at `start_ts`.
+    fn start_txn(
+        &mut self,
+        ctx: &mut Ctx,
+        pdc: &mut PdClient,
+        cfg: &TxnWorkloadConfig,
+        start_ts: u64,
+    ) {
         self.txn_count += 1;
         let t = cfg.table_start;
         let (plan, hold_after, pessimistic, audit) = match cfg.kind {
@@ -475,7 +590,7 @@ impl Session {
             audit_sum: 0,
             committed: false,
         });
-        self.send_step(ctx, pd, cfg);
+        self.send_step(ctx, pdc, cfg);
     }
 
     /// Groups the writes by region, primary's region first.
@@ -512,7 +627,7 @@ impl Session {
             .collect()
     }
 
-    fn send_step(&mut self, ctx: &mut Ctx, pd: &mut Pd, cfg: &TxnWorkloadConfig) {
+    fn send_step(&mut self, ctx: &mut Ctx, pdc: &mut PdClient, cfg: &TxnWorkloadConfig) {
         let Some(t) = &self.txn else { return };
         let cmd = match t.step {
             Step::Lock(i) => {
@@ -564,9 +679,9 @@ impl Session {
             None => (0, None),
         };
         let Some(store) = store else {
-            // No leader known: reload from PD and try again shortly.
-            self.regions = SessionWorkload::region_cache(pd);
-            return self.backoff_retry(ctx);
+            // No route cached: locate the key's region through PD.
+            self.awaiting = Some(Awaiting::Region);
+            return pdc.locate(ctx, self.id, key);
         };
         self.next_req_id += 1;
         let req_id = self.next_req_id;
@@ -596,7 +711,7 @@ impl Session {
     }
 
     /// Aborts the transaction: roll back what it holds, then start again.
-    fn abort(&mut self, ctx: &mut Ctx, pd: &mut Pd, cfg: &TxnWorkloadConfig) {
+    fn abort(&mut self, ctx: &mut Ctx, pdc: &mut PdClient, cfg: &TxnWorkloadConfig) {
         let Some(t) = self.txn.as_mut() else { return };
         let prewritten = matches!(t.step, Step::Prewrite(_) | Step::Commit(_));
         let mut by_region: BTreeMap<u64, Vec<Key>> = BTreeMap::new();
@@ -631,7 +746,7 @@ impl Session {
             return self.next_txn_after(ctx, 10 * MS);
         }
         t.step = Step::Cleanup(0);
-        self.send_step(ctx, pd, cfg);
+        self.send_step(ctx, pdc, cfg);
     }
 
     fn next_txn_after(&mut self, ctx: &mut Ctx, after: Micros) {
@@ -642,7 +757,7 @@ impl Session {
     fn on_result(
         &mut self,
         ctx: &mut Ctx,
-        pd: &mut Pd,
+        pdc: &mut PdClient,
         cfg: &TxnWorkloadConfig,
         inf: Inflight,
         result: Result<TxnOk, TxnError>,
@@ -662,7 +777,7 @@ impl Session {
                         }
                     }
                 }
-                _ => self.regions = SessionWorkload::region_cache(pd),
+                _ => self.forget_region(inf.region_id),
             }
             ctx.count(crate::client::metrics::TXN_REGION_ERRORS, 1);
             self.backoff_retry(ctx);
@@ -684,7 +799,7 @@ impl Session {
                         t.locked.push(key);
                     }
                     t.lock_wait_began = None;
-                    self.after_lock(ctx, pd, cfg, i);
+                    self.after_lock(ctx, pdc, cfg, i);
                     Outcome::Continue
                 }
                 Err(TxnError::KeyIsLocked { .. })
@@ -708,11 +823,10 @@ impl Session {
                     }
                     if ctx.now - began > INNODB_LOCK_WAIT_TIMEOUT {
                         ctx.count(crate::client::metrics::TXN_LOCK_WAIT_TIMEOUTS, 1);
-                        self.abort(ctx, pd, cfg);
+                        self.abort(ctx, pdc, cfg);
                         return Outcome::Aborted;
                     }
-                    t.for_update_ts = pd.tso(ctx.now);
-                    self.send_step(ctx, pd, cfg);
+                    self.ask(ctx, pdc, Awaiting::ForUpdateTs);
                     Outcome::Continue
                 }
                 Err(TxnError::Deadlock { .. }) => {
@@ -727,11 +841,11 @@ impl Session {
                             self.txn.as_ref().map_or(0, |t| t.start_ts)
                         ),
                     );
-                    self.abort(ctx, pd, cfg);
+                    self.abort(ctx, pdc, cfg);
                     Outcome::Aborted
                 }
                 Err(_) => {
-                    self.abort(ctx, pd, cfg);
+                    self.abort(ctx, pdc, cfg);
                     Outcome::Aborted
                 }
             },
@@ -751,7 +865,7 @@ impl Session {
                     t.audit_sum += ok.value.unwrap_or(0);
                     if i + 1 < t.plan.len() {
                         t.step = Step::Audit(i + 1);
-                        self.send_step(ctx, pd, cfg);
+                        self.send_step(ctx, pdc, cfg);
                         Outcome::Continue
                     } else {
                         let sum = t.audit_sum;
@@ -770,16 +884,15 @@ impl Session {
                     let t = self.txn.as_mut().expect("txn");
                     if g + 1 < t.groups.len() {
                         t.step = Step::Prewrite(g + 1);
+                        self.send_step(ctx, pdc, cfg);
                     } else {
-                        t.commit_ts = pd.tso(ctx.now);
-                        t.step = Step::Commit(0);
+                        self.ask(ctx, pdc, Awaiting::CommitTs);
                     }
-                    self.send_step(ctx, pd, cfg);
                     Outcome::Continue
                 }
                 Err(_) => {
                     ctx.count(crate::client::metrics::TXN_PREWRITE_ERRORS, 1);
-                    self.abort(ctx, pd, cfg);
+                    self.abort(ctx, pdc, cfg);
                     Outcome::Aborted
                 }
             },
@@ -792,7 +905,7 @@ impl Session {
                         let latency = ctx.now - t.began_at;
                         if g + 1 < t.groups.len() {
                             t.step = Step::Commit(g + 1);
-                            self.send_step(ctx, pd, cfg);
+                            self.send_step(ctx, pdc, cfg);
                         } else {
                             self.txn = None;
                             self.next_txn_after(ctx, MS);
@@ -804,7 +917,7 @@ impl Session {
                         }
                     }
                     Err(_) if g == 0 && !t.committed => {
-                        self.abort(ctx, pd, cfg);
+                        self.abort(ctx, pdc, cfg);
                         Outcome::Aborted
                     }
                     Err(_) => {
@@ -819,7 +932,7 @@ impl Session {
                 let t = self.txn.as_mut().expect("txn");
                 if i + 1 < t.cleanup.len() {
                     t.step = Step::Cleanup(i + 1);
-                    self.send_step(ctx, pd, cfg);
+                    self.send_step(ctx, pdc, cfg);
                 } else {
                     self.txn = None;
                     self.next_txn_after(ctx, 10 * MS);
@@ -830,7 +943,7 @@ impl Session {
         }
     }
 
-    fn after_lock(&mut self, ctx: &mut Ctx, pd: &mut Pd, cfg: &TxnWorkloadConfig, i: usize) {
+    fn after_lock(&mut self, ctx: &mut Ctx, pdc: &mut PdClient, cfg: &TxnWorkloadConfig, i: usize) {
         let t = self.txn.as_mut().expect("txn");
         if i == t.hold_after && cfg.lock_hold_time > 0 {
             t.step = Step::Hold(i);
@@ -844,7 +957,7 @@ impl Session {
             t.step = Step::Prewrite(0);
             self.build_groups(cfg);
         }
-        self.send_step(ctx, pd, cfg);
+        self.send_step(ctx, pdc, cfg);
     }
 }
 
@@ -885,12 +998,12 @@ impl super::Workload for SessionWorkload {
         SessionWorkload::owns(self, client)
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx, pd: &mut Pd, client: u32, msg: Msg) {
-        SessionWorkload::on_message(self, ctx, pd, client, msg)
+    fn on_message(&mut self, ctx: &mut Ctx, client: u32, msg: Msg) {
+        SessionWorkload::on_message(self, ctx, client, msg)
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx, pd: &mut Pd, client: u32, timer: Timer) {
-        SessionWorkload::on_timer(self, ctx, pd, client, timer)
+    fn on_timer(&mut self, ctx: &mut Ctx, client: u32, timer: Timer) {
+        SessionWorkload::on_timer(self, ctx, client, timer)
     }
 
     /// The transaction scenarios chart committed transactions as `qps` and

@@ -54,6 +54,10 @@ pub const WAITER_MANAGER_THREAD: &str = "waiter-manager";
 /// its threads in January 2026; `deadlock-detector` before).
 pub const DETECTOR_THREAD: &str = "deadlock-det";
 
+/// `LEADER_KEY` (`b""`): the detector leader is the leader of the region
+/// that holds it.
+pub const LEADER_KEY: crate::proto::Key = 0;
+
 /// The workers' tick while work is queued, virtual µs.
 pub const TICK: Micros = MS;
 /// Capacity of the stream queue with `fix=backpressure`, requests.

@@ -154,6 +154,8 @@ impl Pd {
     }
 
     /// A TSO timestamp: `physical_ms << 18 | logical`, strictly increasing.
+    /// Clients get theirs over the network (`TsoRequest`); the scenario
+    /// builders use this for data loaded before the run.
     pub fn tso(&mut self, now: Micros) -> u64 {
         let phys = to_ms(now);
         if phys > self.tso_physical_ms {
@@ -180,27 +182,31 @@ impl Pd {
         ctx.log("pd", level, None, region, msg);
     }
 
-    /// Handles a message delivered to PD.
-    pub fn on_message(&mut self, ctx: &mut Ctx, msg: Msg) {
+    /// Handles a message delivered to PD from `from`.
+    pub fn on_message(&mut self, ctx: &mut Ctx, from: Node, msg: Msg) {
         match msg {
             Msg::RegionHeartbeat(hb) => self.on_region_heartbeat(ctx, hb),
             Msg::StoreHeartbeat(hb) => self.on_store_heartbeat(ctx, hb),
+            Msg::TsoRequest { req_id, count } => {
+                let mut last = 0;
+                for _ in 0..count.max(1) {
+                    last = self.tso(ctx.now);
+                }
+                ctx.send(
+                    Node::Pd,
+                    from,
+                    Msg::TsoResponse {
+                        req_id,
+                        last,
+                        count: count.max(1),
+                    },
+                );
+            }
+            Msg::QueryRegion { req_id, keys } => {
+                let regions = keys.iter().map(|&k| self.get_region(k)).collect();
+                ctx.send(Node::Pd, from, Msg::QueryRegionResponse { req_id, regions });
+            }
             _ => {}
-        }
-    }
-
-    /// `GetRegion` by key from a store (the deadlock detector's leader lookup):
-    /// answers with the leader's store as PD knows it.
-    pub fn on_store_request(&mut self, ctx: &mut Ctx, from_store: u64, msg: Msg) {
-        if let Msg::GetRegionByKey { key } = msg {
-            let leader_store = self
-                .get_region(key)
-                .and_then(|(_, leader)| leader.map(|l| l.store_id));
-            ctx.send(
-                crate::kernel::effect::Node::Pd,
-                crate::kernel::effect::Node::Store(from_store),
-                Msg::RegionByKey { leader_store },
-            );
         }
     }
 

@@ -395,15 +395,38 @@ pub enum Msg {
         /// The gRPC status message.
         reason: &'static str,
     },
-    /// `pd_client.get_region_info(key)` from a store.
-    GetRegionByKey {
-        /// Key.
-        key: Key,
+    /// `TsoRequest` on a PD client's TSO stream: `count` timestamps.
+    TsoRequest {
+        /// The client's request id (answers to older ones are stale).
+        req_id: u64,
+        /// How many timestamps.
+        count: u32,
     },
-    /// PD's answer: the leader's store of the region holding the key.
-    RegionByKey {
-        /// Leader store, if PD knows one.
-        leader_store: Option<u64>,
+    /// PD's answer: the largest timestamp of the batch (`physical << 18 |
+    /// logical`); the batch is `last - count + 1 ..= last`.
+    TsoResponse {
+        /// The request answered.
+        req_id: u64,
+        /// The largest timestamp allocated.
+        last: u64,
+        /// How many.
+        count: u32,
+    },
+    /// Region lookups by key (`GetRegion`, batched as the PD client's
+    /// router client batches them into `QueryRegion`), from a TiDB instance
+    /// or a store (the deadlock detector's `get_region_info(LEADER_KEY)`).
+    QueryRegion {
+        /// The requester's request id.
+        req_id: u64,
+        /// Keys, one region each.
+        keys: Vec<Key>,
+    },
+    /// PD's answer: for each key, the region and its leader as PD knows them.
+    QueryRegionResponse {
+        /// The request answered.
+        req_id: u64,
+        /// In key order.
+        regions: Vec<Option<(RegionMeta, Option<PeerMeta>)>>,
     },
     /// PD command for a region leader.
     PdCommand {

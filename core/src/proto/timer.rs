@@ -39,4 +39,6 @@ pub enum Timer {
     SessionNext,
     /// A transaction session's request timeout check.
     SessionTimeout,
+    /// A PD client's request timeout check (TSO and region lookups).
+    PdClientTimeout,
 }

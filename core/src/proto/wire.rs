@@ -52,6 +52,10 @@ pub const PD_COMMAND_BYTES: u64 = 60;
 pub const GET_REGION_REQUEST_BYTES: u64 = 65;
 /// `pdpb.GetRegionResponse` with three peers and the leader.
 pub const GET_REGION_RESPONSE_BYTES: u64 = 95;
+/// `pdpb.TsoRequest{header, count}`.
+pub const TSO_REQUEST_BYTES: u64 = 14;
+/// `pdpb.TsoResponse{header, count, timestamp}`.
+pub const TSO_RESPONSE_BYTES: u64 = 26;
 /// A small answer or error status.
 pub const SMALL_MESSAGE_BYTES: u64 = 24;
 
@@ -102,8 +106,14 @@ impl Msg {
             Msg::RegionHeartbeat(_) => REGION_HEARTBEAT_BYTES,
             Msg::StoreHeartbeat(_) => STORE_HEARTBEAT_BYTES,
             Msg::PdCommand { .. } => PD_COMMAND_BYTES,
-            Msg::GetRegionByKey { .. } => GET_REGION_REQUEST_BYTES,
-            Msg::RegionByKey { .. } => GET_REGION_RESPONSE_BYTES,
+            Msg::TsoRequest { .. } => TSO_REQUEST_BYTES,
+            Msg::TsoResponse { .. } => TSO_RESPONSE_BYTES,
+            Msg::QueryRegion { keys, .. } => {
+                GET_REGION_REQUEST_BYTES + (KEY_BYTES + 2) * keys.len().saturating_sub(1) as u64
+            }
+            Msg::QueryRegionResponse { regions, .. } => {
+                GET_REGION_RESPONSE_BYTES * regions.len().max(1) as u64
+            }
             Msg::DeadlockStreamError { .. } => SMALL_MESSAGE_BYTES,
         }
     }

@@ -14,6 +14,7 @@ use std::rc::Rc;
 
 use crate::client::metrics as cm;
 use crate::client::txn::{SessionWorkload, TxnWorkloadConfig, WorkloadKind};
+use crate::client::FIRST_PD_CLIENT_ID;
 use crate::env::metrics::OOM_KILLS;
 use crate::env::oom::OomKiller;
 use crate::env::{DiskConfig, Network, NetworkConfig};
@@ -243,16 +244,13 @@ impl Scenario for DeadlockDetectorOom {
         value: &ParamValue,
     ) -> Result<(), ScenarioError> {
         let World {
-            workloads,
-            pd,
-            stores,
-            ..
+            workloads, stores, ..
         } = world;
         let sessions = workloads
             .iter_mut()
             .find_map(|w| w.as_any_mut().downcast_mut::<SessionWorkload>());
         match (name, value, sessions) {
-            ("txns", ParamValue::Number(n), Some(w)) => w.set_sessions(ctx, pd, *n as u32),
+            ("txns", ParamValue::Number(n), Some(w)) => w.set_sessions(ctx, *n as u32),
             ("hot_keys", ParamValue::Number(n), Some(w)) => w.cfg.hot_keys = *n,
             ("lock_hold_time", ParamValue::Number(n), Some(w)) => w.cfg.lock_hold_time = n * MS,
             ("fair_locking", ParamValue::Choice(c), Some(w)) => w.cfg.fair_locking = *c == "on",
@@ -406,6 +404,7 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
         },
         &pd,
         ctx.rng,
+        FIRST_PD_CLIENT_ID,
     );
     sessions.start(ctx);
     let network = Network::new(NetworkConfig {

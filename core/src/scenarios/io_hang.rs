@@ -15,6 +15,7 @@
 use std::rc::Rc;
 
 use crate::client::raw::{RawWorkload, WorkloadConfig};
+use crate::client::FIRST_PD_CLIENT_ID;
 use crate::env::oom::OomKiller;
 use crate::env::{DiskConfig, Fault, Network, NetworkConfig};
 use crate::kernel::time::{MS, SEC};
@@ -271,6 +272,7 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
         },
         ctx.rng,
         &pd,
+        FIRST_PD_CLIENT_ID,
     );
     workload.start(ctx);
     let network = Network::new(NetworkConfig {

@@ -106,6 +106,11 @@ pub struct Simulation {
     pending_inputs: BTreeMap<(Micros, u64), Input>,
     input_seq: u64,
     queue_restarts: Vec<(Micros, u64)>,
+    /// Connections whose break was told to the first node, `(node, peer)`,
+    /// until a message gets through again.
+    resets_sent: std::collections::BTreeSet<(Node, Node)>,
+    /// Stores that crashed in the event being handled (their peers hear of it).
+    crashed_now: Vec<u64>,
     /// Memory trees sampled every virtual second: (t_ms, store, tree).
     memory_samples: Vec<(u64, u64, MemoryTrace)>,
 }
@@ -167,6 +172,8 @@ impl Simulation {
             acked: AckedWrites::default(),
             acked_violations: Vec::new(),
             queue_restarts: Vec::new(),
+            resets_sent: Default::default(),
+            crashed_now: Vec::new(),
             memory_samples: Vec::new(),
         };
         for st in sim.world.stores.values() {
@@ -395,6 +402,8 @@ impl Simulation {
         let mut out = Vec::new();
         // The store whose state the event may have changed (for the Raft checks).
         let mut touched = None;
+        // Connections the event found broken: (when, node told, peer).
+        let mut resets: Vec<(Micros, Node, Node)> = Vec::new();
         {
             let now = self.now;
             let world = &mut self.world;
@@ -416,6 +425,12 @@ impl Simulation {
                                     for m in msgs {
                                         store.on_message(&mut ctx, m);
                                     }
+                                } else if !msgs
+                                    .iter()
+                                    .any(|m| matches!(m, Msg::ConnectionReset { .. }))
+                                {
+                                    // A process that is down refuses the connection.
+                                    resets.push((now + world.network.cfg.latency, from, to));
                                 }
                             }
                         }
@@ -489,6 +504,11 @@ impl Simulation {
                 EventKind::Fault(action) => {
                     self.hasher.update(&[4]);
                     touched = Some(action.store());
+                    if let FaultAction::Crash(s) = action {
+                        if world.stores.get(&s).is_some_and(|st| st.up) {
+                            self.crashed_now.push(s);
+                        }
+                    }
                     Self::apply_fault(world, &mut ctx, action);
                 }
                 EventKind::Sample => {
@@ -496,12 +516,28 @@ impl Simulation {
                 }
                 EventKind::MemoryCheck => {
                     self.hasher.update(&[6]);
-                    Self::oom_killer(world, &mut ctx, &mut self.queue_restarts);
+                    Self::oom_killer(
+                        world,
+                        &mut ctx,
+                        &mut self.queue_restarts,
+                        &mut self.crashed_now,
+                    );
                 }
             }
         }
         if let Some(st) = touched.and_then(|s| self.world.stores.get(&s)) {
             self.raft_safety.observe_store(self.now, st);
+        }
+        for (at, node, peer) in resets {
+            self.connection_reset(at, node, peer);
+        }
+        for store in std::mem::take(&mut self.crashed_now) {
+            // The process's sockets close: every node it had a connection to hears of it.
+            let peer = Node::Store(store);
+            let at = self.now + self.world.network.cfg.latency;
+            for node in self.world.network.peers_of(peer) {
+                self.connection_reset(at, node, peer);
+            }
         }
         self.apply_effects(out);
         self.start_idle_disks();
@@ -520,7 +556,12 @@ impl Simulation {
     /// The OOM killer: a store whose memory trace sum passes its limit is
     /// killed (its volatile state is lost, unsynced disk writes too) and
     /// restarts the OOM killer's `restart_delay` later.
-    fn oom_killer(world: &mut World, ctx: &mut Ctx, restarts: &mut Vec<(Micros, u64)>) {
+    fn oom_killer(
+        world: &mut World,
+        ctx: &mut Ctx,
+        restarts: &mut Vec<(Micros, u64)>,
+        crashed: &mut Vec<u64>,
+    ) {
         let delay = world.oom.restart_delay;
         for st in world.stores.values_mut() {
             let Some(limit) = st.memory_limit else {
@@ -551,6 +592,7 @@ impl Simulation {
                 d.crash();
             }
             crash_pools(&mut world.pools, st.id, ctx.now);
+            crashed.push(st.id);
             world.oom.kills.push(OomKill {
                 store: st.id,
                 at_ms: to_ms(ctx.now),
@@ -661,6 +703,21 @@ impl Simulation {
         }
     }
 
+    /// Tells `node`, at `at`, that its connection to `peer` broke (once until
+    /// a message between them gets through again).
+    fn connection_reset(&mut self, at: Micros, node: Node, peer: Node) {
+        if self.resets_sent.insert((node, peer)) {
+            self.push(
+                at,
+                EventKind::Deliver {
+                    from: peer,
+                    to: node,
+                    msgs: vec![Msg::ConnectionReset { peer }],
+                },
+            );
+        }
+    }
+
     /// Every pool with a free thread and a queued task starts it.
     fn start_idle_pools(&mut self) {
         let now = self.now;
@@ -736,8 +793,14 @@ impl Simulation {
                 .network
                 .route(&mut self.rng, self.now, from, to, bytes)
             {
+                self.resets_sent.remove(&(from, to));
                 self.push(at, EventKind::Deliver { from, to, msgs });
             } else {
+                if self.world.network.is_partitioned(from, to, self.now) {
+                    // gRPC's keepalive notices the dead connection.
+                    let at = self.now + crate::env::network::GRPC_KEEPALIVE_DEAD_AFTER;
+                    self.connection_reset(at, from, to);
+                }
                 *self
                     .counters
                     .entry(crate::env::metrics::NETWORK_BATCHES_DROPPED)

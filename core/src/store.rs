@@ -9,7 +9,7 @@
 //! manager's effects back to the scheduler and the network, and computes
 //! the process's memory trace from what they hold.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use raft::StateRole;
@@ -51,29 +51,32 @@ pub struct Store {
     /// (`None`: unlimited). TiKV sizes its block cache from it. Every
     /// scenario gives its stores one (`memory_limit`).
     pub memory_limit: Option<u64>,
-    /// The detector role the role-change notifier saw last, until the lock
-    /// manager takes it.
-    detector_role: Rc<Cell<Option<DetectorRole>>>,
+    /// The `ChangeRole` tasks the role-change notifier produced, until the
+    /// store hands them to the detector's channel.
+    detector_roles: Rc<RefCell<Vec<DetectorRole>>>,
 }
 
 /// TiKV's `RoleChangeNotifier` (`src/server/lock_manager/mod.rs`): the
 /// detector leader is the store holding the leader of the initialized
-/// region that contains `LEADER_KEY` (`b""`, key 0 here).
+/// region that contains `LEADER_KEY` (`b""`, key 0 here). Every soft-state
+/// change of that region's peer (a leader change seen by a follower too),
+/// and every creation or update of the region, sends `ChangeRole`; the
+/// destruction of the peer sends `ChangeRole(Follower)`.
 struct RoleChangeNotifier {
-    role: Rc<Cell<Option<DetectorRole>>>,
+    roles: Rc<RefCell<Vec<DetectorRole>>>,
 }
 
 impl RoleChangeNotifier {
     fn is_leader_region(region: &RegionMeta, initialized: bool) -> bool {
-        initialized && region.start_key == 0
+        initialized && region.contains(crate::lock_manager::LEADER_KEY)
     }
 
     fn notify(&self, state: StateRole) {
-        self.role.set(Some(if state == StateRole::Leader {
+        self.roles.borrow_mut().push(if state == StateRole::Leader {
             DetectorRole::Leader
         } else {
             DetectorRole::Follower
-        }));
+        });
     }
 }
 
@@ -119,20 +122,20 @@ impl Store {
             lock_manager: None,
             health: HealthController::default(),
             memory_limit: None,
-            detector_role: Rc::new(Cell::new(None)),
+            detector_roles: Rc::new(RefCell::new(Vec::new())),
         }
     }
 
     /// Gives the store a lock manager (scenarios that run transactions) and
     /// registers its role-change notifier on raftstore.
     pub fn enable_lock_manager(&mut self, cfg: LockManagerConfig) {
-        self.lock_manager = Some(LockManager::new(self.id, cfg));
+        self.lock_manager = Some(LockManager::new(self.id, cfg, 0));
         let host = &mut self.raftstore.host;
         host.register_role_observer(Box::new(RoleChangeNotifier {
-            role: self.detector_role.clone(),
+            roles: self.detector_roles.clone(),
         }));
         host.register_region_change_observer(Box::new(RoleChangeNotifier {
-            role: self.detector_role.clone(),
+            roles: self.detector_roles.clone(),
         }));
     }
 
@@ -185,7 +188,13 @@ impl Store {
             Timer::PdStoreHeartbeatTick => self.on_store_heartbeat_tick(ctx),
             Timer::RaftLogGcTick => self.raftstore.on_raft_log_gc_tick(ctx),
             Timer::InspectTick => self.health.on_inspect_tick(ctx, self.id),
-            Timer::LockManagerTick => self.on_lock_manager_tick(ctx),
+            Timer::LockManagerSliceDone { detector } => {
+                let mut out = Vec::new();
+                if let Some(lm) = self.lock_manager.as_mut() {
+                    lm.on_slice_done(detector, &mut out);
+                }
+                self.apply_lm_effects(ctx, out);
+            }
             Timer::WaiterTimeout { token } => self.on_waiter_timeout(ctx, token),
             Timer::DelayedNotifyAll { key, notify_id } => self.scheduler.on_delayed_notify_all(
                 ctx,
@@ -231,6 +240,8 @@ impl Store {
             m @ (Msg::DeadlockRequests { .. }
             | Msg::DeadlockResponse { .. }
             | Msg::DeadlockStreamError { .. }
+            | Msg::DeadlockStreamWindowUpdate { .. }
+            | Msg::ConnectionReset { .. }
             | Msg::QueryRegionResponse { .. }) => self.on_lock_manager_msg(ctx, m),
             _ => {}
         }
@@ -263,14 +274,19 @@ impl Store {
                 result,
             );
         }
+        self.scheduler.on_applied(
+            ctx,
+            &mut self.raftstore,
+            self.lock_manager.as_mut().map(|l| l as _),
+        );
         self.raftstore.handle_readies(ctx);
-        if let Some(role) = self.detector_role.take() {
-            let mut out = Vec::new();
-            if let Some(lm) = self.lock_manager.as_mut() {
-                lm.change_role(role, &mut out);
-            }
-            if !out.is_empty() {
-                self.apply_lm_effects(ctx, out);
+        let roles = std::mem::take(&mut *self.detector_roles.borrow_mut());
+        if let Some(lm) = self.lock_manager.as_mut() {
+            if !roles.is_empty() {
+                for role in roles {
+                    lm.schedule_change_role(role);
+                }
+                lm.arm(ctx);
             }
         }
     }
@@ -289,16 +305,6 @@ impl Store {
         );
     }
 
-    /// The lock manager's tick.
-    fn on_lock_manager_tick(&mut self, ctx: &mut Ctx) {
-        let mut out = Vec::new();
-        if let Some(lm) = self.lock_manager.as_mut() {
-            lm.tick_armed = false;
-            lm.tick(ctx.now, &mut out);
-        }
-        self.apply_lm_effects(ctx, out);
-    }
-
     /// A waiter's timeout timer fired.
     fn on_waiter_timeout(&mut self, ctx: &mut Ctx, token: u64) {
         let mut out = Vec::new();
@@ -308,9 +314,11 @@ impl Store {
         self.apply_lm_effects(ctx, out);
     }
 
-    /// Turns lock manager effects into sends, timers and answers.
+    /// Hands the lock manager's effects out: the network, timers and pools
+    /// through [`crate::lock_manager::emit`], the rest here; then wakes its
+    /// workers for what is queued.
     fn apply_lm_effects(&mut self, ctx: &mut Ctx, out: Vec<LockManagerEffect>) {
-        for e in out {
+        for e in crate::lock_manager::emit(ctx, self.id, out) {
             match e {
                 LockManagerEffect::CancelWaiter { waiter, error } => self.scheduler.cancel_waiter(
                     ctx,
@@ -318,42 +326,6 @@ impl Store {
                     waiter.start_ts,
                     waiter.token,
                     error,
-                ),
-                LockManagerEffect::SendStream { to_store, batch } => {
-                    ctx.count(
-                        crate::lock_manager::metrics::DETECTOR_STREAM_SENT,
-                        batch.len() as u64,
-                    );
-                    ctx.send(
-                        Node::Store(self.id),
-                        Node::Store(to_store),
-                        Msg::DeadlockRequests {
-                            from_store: self.id,
-                            reqs: batch,
-                        },
-                    );
-                }
-                LockManagerEffect::SendDeadlockResponse {
-                    to_store,
-                    entry,
-                    wait_chain,
-                } => ctx.send(
-                    Node::Store(self.id),
-                    Node::Store(to_store),
-                    Msg::DeadlockResponse { entry, wait_chain },
-                ),
-                LockManagerEffect::ResolveLeader => ctx.send(
-                    Node::Store(self.id),
-                    Node::Pd,
-                    Msg::QueryRegion {
-                        req_id: 0,
-                        keys: vec![crate::lock_manager::LEADER_KEY],
-                    },
-                ),
-                LockManagerEffect::WaiterTimeout { token, at } => ctx.timer(
-                    Node::Store(self.id),
-                    at.saturating_sub(ctx.now),
-                    Timer::WaiterTimeout { token },
                 ),
                 LockManagerEffect::DeadlockFound { victim, wait_chain } => {
                     if let Some(lm) = self.lock_manager.as_mut() {
@@ -364,10 +336,7 @@ impl Store {
                         }
                     }
                 }
-                LockManagerEffect::Log(level, msg) => {
-                    ctx.log("lock_manager", level, Some(self.id), None, msg)
-                }
-                LockManagerEffect::Count(name, n) => ctx.count(name, n),
+                other => debug_assert!(false, "unhandled lock manager effect {other:?}"),
             }
         }
         if let Some(lm) = self.lock_manager.as_mut() {
@@ -375,26 +344,23 @@ impl Store {
         }
     }
 
-    /// Lock manager messages between stores and from PD.
+    /// Lock manager messages between stores, from PD, and the environment's
+    /// connection resets.
     fn on_lock_manager_msg(&mut self, ctx: &mut Ctx, msg: Msg) {
         let mut out = Vec::new();
         let Some(lm) = self.lock_manager.as_mut() else {
             return;
         };
         match msg {
-            Msg::DeadlockRequests { from_store, reqs }
-                if !lm.on_remote_requests(from_store, &reqs, &mut out) =>
-            {
-                ctx.send(
-                    Node::Store(self.id),
-                    Node::Store(from_store),
-                    Msg::DeadlockStreamError {
-                        reason: "I'm not the leader of deadlock detector",
-                    },
-                );
+            Msg::DeadlockRequests { from_store, reqs } => {
+                lm.on_remote_requests(from_store, &reqs, &mut out)
             }
             Msg::DeadlockResponse { entry, wait_chain } => lm.on_deadlock(entry, wait_chain),
-            Msg::DeadlockStreamError { .. } => lm.drop_client(&mut out),
+            Msg::DeadlockStreamError { reason } => lm.on_stream_error(reason, &mut out),
+            Msg::DeadlockStreamWindowUpdate { bytes } => lm.on_window_update(bytes),
+            Msg::ConnectionReset {
+                peer: Node::Store(peer),
+            } => lm.on_connection_reset(peer, &mut out),
             Msg::QueryRegionResponse { regions, .. } => {
                 let leader_store = regions
                     .into_iter()
@@ -476,9 +442,9 @@ impl Store {
         self.health.reset();
         self.scheduler.reset();
         if let Some(lm) = self.lock_manager.as_mut() {
-            lm.reset();
+            lm.reset(ctx.now);
         }
-        self.detector_role.set(None);
+        self.detector_roles.borrow_mut().clear();
         ctx.log(
             "sim",
             Level::Error,

@@ -68,10 +68,21 @@ fn every_fix_keeps_the_backlog_bounded_and_the_store_alive() {
                 counter(&sim, cm::TXN_COMMITTED) > 10_000,
                 "{fix} seed {seed}"
             );
-            // The leader's detect table does not keep stale edges.
+            // The leader's detect table: the rules that clean up every edge
+            // they registered keep it small; with PR 17500 a re-pointed
+            // non-fair waiter later cleans up its new owner's edge, not the
+            // registered one, and backpressure drops clean-ups, so stale
+            // edges stay until a search visits them (TiKV runs
+            // active_expire only past 100000 waiting transactions and an
+            // hour): they grow, but slowly.
             let table = max_of(&sim, &MEMORY.at(1, "lock_manager/detect_table"));
+            let bound = match fix {
+                "non-fair-noop" | "backpressure" => 32.0,
+                _ => 1.0,
+            } * 1024.0
+                * 1024.0;
             assert!(
-                table < 1024.0 * 1024.0,
+                table < bound,
                 "{fix} seed {seed}: detect table {table} bytes"
             );
             if fix == "backpressure" {
@@ -166,22 +177,22 @@ fn the_contention_slider_sets_the_growth_rate_of_the_running_simulation() {
     let b10 = backlog(&sim);
     sim.run_until(20 * SEC);
     let b20 = backlog(&sim);
-    sim.set_live_param("txns", "100").unwrap();
-    sim.run_until(25 * SEC);
-    let b25 = backlog(&sim);
-    sim.run_until(35 * SEC);
-    let b35 = backlog(&sim);
     let fast = (b20 - b10) / 10.0;
-    let slow = (b35 - b25) / 10.0;
-    assert!(fast > 5000.0, "growth with 200 txns: {fast}/s");
-    assert!(
-        slow < fast * 0.6,
-        "growth with 100 txns: {slow}/s vs {fast}/s"
-    );
+    assert!(fast > 2000.0, "growth with 300 txns: {fast}/s");
+    // Fewer waiters per key: the leader's detector keeps up and the stream drains.
+    sim.set_live_param("txns", "150").unwrap();
+    sim.run_until(30 * SEC);
+    let b30 = backlog(&sim);
+    assert!(b30 < b20, "150 txns: {b30} >= {b20}");
+    // Back to 300: it grows again.
+    sim.set_live_param("txns", "300").unwrap();
+    sim.run_until(40 * SEC);
+    let b40 = backlog(&sim);
+    assert!(b40 > b30 + 10_000.0, "300 again: {b30} -> {b40}");
     // The fix switch stops the growth: the stream drains.
     sim.set_live_param("fix", "non-fair-noop").unwrap();
-    sim.run_until(45 * SEC);
-    assert!(backlog(&sim) < b35, "{} >= {b35}", backlog(&sim));
+    sim.run_until(50 * SEC);
+    assert!(backlog(&sim) < b40, "{} >= {b40}", backlog(&sim));
     // Parameters that shape the cluster cannot change while running.
     let e = sim.set_live_param("stores", "4").unwrap_err().to_string();
     assert!(e.contains("live parameters are"), "{e}");

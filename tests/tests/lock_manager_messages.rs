@@ -19,13 +19,12 @@ fn config(fix: UpdateWaitForFix) -> LockManagerConfig {
         wait_for_lock_timeout: SEC,
         wake_up_delay_duration: 20 * MS,
         fix,
-        stream_capacity_per_sec: 1_000_000_000,
     }
 }
 
 /// A follower whose stream to the detector leader (store 1) is open.
 fn follower(fix: UpdateWaitForFix) -> LockManager {
-    let mut lm = LockManager::new(2, config(fix));
+    let mut lm = LockManager::new(2, config(fix), 0);
     lm.client = ClientState::Connected(1);
     lm
 }
@@ -33,7 +32,7 @@ fn follower(fix: UpdateWaitForFix) -> LockManager {
 /// Runs the workers and returns the requests that went on the stream.
 fn drain(lm: &mut LockManager, now: u64) -> Vec<DeadlockRequest> {
     let mut out = Vec::new();
-    lm.tick(now, &mut out);
+    lm.run_to_idle(now, &mut out);
     out.into_iter()
         .filter_map(|e| match e {
             LockManagerEffect::SendStream { batch, .. } => Some(batch),
@@ -152,41 +151,67 @@ fn first_lock_waiters_never_talk_to_the_detector_about_owner_changes() {
 
 #[test]
 fn backpressure_bounds_the_stream_and_counts_drops() {
-    let mut lm = LockManager::new(
-        2,
-        LockManagerConfig {
-            stream_capacity_per_sec: 1000,
-            ..config(UpdateWaitForFix::Backpressure)
-        },
-    );
-    lm.client = ClientState::Connected(1);
+    use kvscope_core::lock_manager::{
+        BACKPRESSURE_QUEUE_LIMIT, REQUEST_WIRE_BYTES, STREAM_WINDOW_BYTES,
+    };
+    // The leader never returns window here: after a window's worth of
+    // requests is on the wire, the bounded queue fills and the rest drop.
+    let mut lm = follower(UpdateWaitForFix::Backpressure);
     add_waiters(&mut lm, 100, false, false);
-    let mut dropped = 0;
-    for k in 1..=200u64 {
+    let (mut dropped, mut sent) = (0, drain(&mut lm, 0).len() as u64);
+    for k in 1..=500u64 {
         owner_change(&mut lm, 100, 1 + k, false);
         let mut out = Vec::new();
-        lm.tick(k * MS, &mut out);
-        dropped += out
-            .iter()
-            .map(|e| match e {
+        lm.run_to_idle(k * MS, &mut out);
+        for e in &out {
+            match e {
                 LockManagerEffect::Count(c, n)
                     if *c == kvscope_core::lock_manager::metrics::DETECTOR_REQUESTS_DROPPED =>
                 {
-                    *n
+                    dropped += n
                 }
-                _ => 0,
-            })
-            .sum::<u64>();
-        assert!(lm.stream.len() <= kvscope_core::lock_manager::BACKPRESSURE_QUEUE_LIMIT);
+                LockManagerEffect::SendStream { batch, .. } => sent += batch.len() as u64,
+                _ => {}
+            }
+        }
+        assert!(lm.stream.len() <= BACKPRESSURE_QUEUE_LIMIT);
     }
-    assert!(dropped > 20_000, "expected many drops, got {dropped}");
+    let produced = 100 + 2 * 100 * 500;
+    let window = STREAM_WINDOW_BYTES / REQUEST_WIRE_BYTES;
+    assert_eq!(sent, window, "the window caps what is on the wire");
+    assert_eq!(lm.stream.len(), BACKPRESSURE_QUEUE_LIMIT);
+    assert_eq!(dropped + sent + lm.stream.len() as u64, produced);
+}
+
+#[test]
+fn the_stream_sends_a_window_ahead_and_no_more_until_the_leader_returns_window() {
+    use kvscope_core::lock_manager::{REQUEST_WIRE_BYTES, STREAM_WINDOW_BYTES};
+    let mut lm = follower(UpdateWaitForFix::None);
+    let n = 2 * STREAM_WINDOW_BYTES / REQUEST_WIRE_BYTES / 3;
+    add_waiters(&mut lm, n, false, false);
+    let first = drain(&mut lm, 0).len() as u64;
+    assert_eq!(first, n, "under a window: everything goes");
+    owner_change(&mut lm, n, 7, false);
+    let second = drain(&mut lm, MS).len() as u64;
+    let window = STREAM_WINDOW_BYTES / REQUEST_WIRE_BYTES;
+    assert_eq!(first + second, window, "the rest waits for window");
+    assert_eq!(lm.stream.len() as u64, 3 * n - window);
+    // The leader consumed half the window: that much more goes.
+    lm.on_window_update(STREAM_WINDOW_BYTES / 2);
+    let third = drain(&mut lm, 2 * MS).len() as u64;
+    assert!(
+        (third * REQUEST_WIRE_BYTES).abs_diff(STREAM_WINDOW_BYTES / 2) < REQUEST_WIRE_BYTES,
+        "{third} requests for half a window"
+    );
 }
 
 /// Leader-role lock manager handling its own requests; returns victims found.
 fn leader(fix: UpdateWaitForFix) -> LockManager {
-    let mut lm = LockManager::new(1, config(fix));
+    let mut lm = LockManager::new(1, config(fix), 0);
     let mut out = Vec::new();
-    lm.change_role(DetectorRole::Leader, &mut out);
+    lm.schedule_change_role(DetectorRole::Leader);
+    lm.run_to_idle(0, &mut out);
+    assert_eq!(lm.role, DetectorRole::Leader);
     lm
 }
 
@@ -227,7 +252,7 @@ fn owner_change_deadlock(fix: UpdateWaitForFix) -> (Vec<u64>, Vec<u64>) {
     let mut lm = leader(fix);
     wait(&mut lm, 1, 1, a, 100, 0);
     let mut out = Vec::new();
-    lm.tick(0, &mut out);
+    lm.run_to_idle(0, &mut out);
     // a: T0 (100) → T2 (2).
     lm.update_wait_for(vec![UpdateWaitForEvent {
         token: 1,
@@ -236,10 +261,10 @@ fn owner_change_deadlock(fix: UpdateWaitForFix) -> (Vec<u64>, Vec<u64>) {
         key: a,
         lock_ts: 2,
     }]);
-    lm.tick(MS, &mut out);
+    lm.run_to_idle(MS, &mut out);
     wait(&mut lm, 2, 2, x, 1, 2 * MS);
-    lm.tick(2 * MS, &mut out);
-    lm.tick(3 * MS, &mut out);
+    lm.run_to_idle(2 * MS, &mut out);
+    lm.run_to_idle(3 * MS, &mut out);
     let at_once: Vec<u64> = deadlock_victims(&out).iter().map(|v| v.0).collect();
     // T1's wait times out; TiDB retries the lock, which detects again.
     let mut later = Vec::new();
@@ -256,8 +281,8 @@ fn owner_change_deadlock(fix: UpdateWaitForFix) -> (Vec<u64>, Vec<u64>) {
     }) {
         wait(&mut lm, 3, 1, a, 2, SEC + MS);
         let mut out = Vec::new();
-        lm.tick(SEC + MS, &mut out);
-        lm.tick(SEC + 2 * MS, &mut out);
+        lm.run_to_idle(SEC + MS, &mut out);
+        lm.run_to_idle(SEC + 2 * MS, &mut out);
         later = deadlock_victims(&out).iter().map(|v| v.0).collect();
     }
     (at_once, later)
@@ -277,9 +302,7 @@ fn a_real_deadlock_is_found_with_exactly_one_victim_for_every_fix() {
         wait(&mut lm, 1, 1, 10, 2, 0);
         wait(&mut lm, 2, 2, 20, 1, 0);
         let mut out = Vec::new();
-        lm.tick(0, &mut out);
-        // The leader's detector answers its own waiter manager on the next round.
-        lm.tick(MS, &mut out);
+        lm.run_to_idle(0, &mut out);
         let victims = deadlock_victims(&out);
         assert_eq!(victims.len(), 1, "{fix:?}: {victims:?}");
         assert_eq!(

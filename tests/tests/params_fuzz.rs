@@ -79,13 +79,13 @@ fn lock_settings() -> impl Strategy<Value = Vec<(String, String)>> {
             ]),
             prop::sample::select(vec!["hot-keys", "bank", "cycle"]),
         ),
-        (64u64..=512, 100u64..=50_000, 1u64..=3000, 0u64..=100),
+        (64u64..=512, 1u64..=3000, 0u64..=100),
     )
         .prop_map(
             |(
                 (stores, txns, hot, hold),
                 (fair, placement, fix, workload),
-                (mem, cap, timeout, wake),
+                (mem, timeout, wake),
             )| {
                 [
                     ("stores", stores.to_string()),
@@ -97,7 +97,6 @@ fn lock_settings() -> impl Strategy<Value = Vec<(String, String)>> {
                     ("fix", fix.to_string()),
                     ("workload", workload.to_string()),
                     ("memory_limit", mem.to_string()),
-                    ("detector_stream_capacity", cap.to_string()),
                     ("wait_for_lock_timeout", timeout.to_string()),
                     ("wake_up_delay_duration", wake.to_string()),
                 ]

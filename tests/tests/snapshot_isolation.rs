@@ -45,7 +45,6 @@ fn gc_keeps_the_value_a_rollback_record_sits_on() {
             "placement=colocated",
             "fix=backpressure",
             "workload=bank",
-            "detector_stream_capacity=1250",
             "wait_for_lock_timeout=781",
             "wake_up_delay_duration=30",
         ],

@@ -25,6 +25,11 @@ pub struct NetworkConfig {
     pub bandwidth_bytes_per_sec: u64,
 }
 
+/// How long a partitioned connection goes unnoticed: gRPC's keepalive ping
+/// every 10 s, declared dead when not acknowledged within 3 s (TiKV's
+/// `keepalive_time` / `keepalive_timeout` on its gRPC channels).
+pub const GRPC_KEEPALIVE_DEAD_AFTER: Micros = 13 * crate::kernel::time::SEC;
+
 /// One directed link's state.
 #[derive(Clone, Copy, Debug, Default)]
 struct Link {
@@ -115,6 +120,24 @@ impl Network {
         self.links
             .get(&(from, to))
             .map_or(0, |l| l.busy_until.saturating_sub(now))
+    }
+
+    /// True when a partition cuts `from` off from `to` at `now`.
+    pub fn is_partitioned(&self, from: Node, to: Node, now: Micros) -> bool {
+        from != to
+            && self
+                .partitions
+                .iter()
+                .any(|p| p.until > now && (p.isolated == from || p.isolated == to))
+    }
+
+    /// The nodes `node` has sent to so far (its open connections).
+    pub fn peers_of(&self, node: Node) -> Vec<Node> {
+        self.links
+            .keys()
+            .filter(|(f, t)| *f == node && *t != node)
+            .map(|(_, t)| *t)
+            .collect()
     }
 
     /// Bytes sent on the link so far.

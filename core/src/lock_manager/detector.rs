@@ -2,9 +2,14 @@
 //!
 //! `wait_for_map: txn_ts → (lock_ts → Locks{keys, last_detect_time})`, every
 //! edge expiring `ttl` (= `wait-for-lock-timeout`) after its last detect.
-//! `detect` refreshes an existing edge and returns nothing; otherwise it runs a
-//! depth-first search from `lock_ts` looking for `txn_ts` (pruning expired
-//! edges) and either reports the cycle or registers the edge.
+//! `detect` refreshes an existing edge and returns nothing (it does not check
+//! expiry, as `register_if_existed`); otherwise it runs a depth-first search
+//! from `lock_ts` looking for `txn_ts`, pruning the expired out-edges of the
+//! vertices it visits, and either reports the cycle or registers the edge.
+//! Expired edges elsewhere stay until `active_expire`, which `detect` runs
+//! only once at least [`ACTIVE_EXPIRE_THRESHOLD`] transactions wait and
+//! [`ACTIVE_EXPIRE_INTERVAL`] has passed since the last one (or since the
+//! detector started; clearing the table does not restart that clock).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,6 +30,12 @@ pub struct Locks {
 /// A cycle: `(txn, wait_for_txn, key)` entries starting at the detecting txn.
 pub type WaitChain = Vec<(u64, u64, Key)>;
 
+/// `ACTIVE_EXPIRE_THRESHOLD`: `active_expire` runs only with at least this
+/// many waiting transactions in the table.
+pub const ACTIVE_EXPIRE_THRESHOLD: usize = 100_000;
+/// `ACTIVE_EXPIRE_INTERVAL`: and at most once per hour.
+pub const ACTIVE_EXPIRE_INTERVAL: Micros = 3600 * crate::kernel::time::SEC;
+
 /// The detect table.
 #[derive(Clone, Debug, Default)]
 pub struct DetectTable {
@@ -37,20 +48,28 @@ pub struct DetectTable {
 }
 
 impl DetectTable {
-    /// A table whose edges live `ttl` µs.
-    pub fn new(ttl: Micros) -> DetectTable {
+    /// A table whose edges live `ttl` µs, created at `now`.
+    pub fn new(ttl: Micros, now: Micros) -> DetectTable {
         DetectTable {
             wait_for_map: BTreeMap::new(),
             ttl,
-            last_active_expire: 0,
+            last_active_expire: now,
         }
     }
 
-    /// `active_expire`: at most once per TTL, drop every expired edge (edges
-    /// of transactions that left without a matching clean-up would otherwise
-    /// stay until a search happens to visit them).
+    /// Drops every edge (a role change resets the detector); the
+    /// active-expire clock goes on.
+    pub fn clear(&mut self) {
+        self.wait_for_map.clear();
+    }
+
+    /// `active_expire`: drop every expired edge, but only once the table has
+    /// [`ACTIVE_EXPIRE_THRESHOLD`] waiting transactions and
+    /// [`ACTIVE_EXPIRE_INTERVAL`] has passed since the last time.
     pub fn active_expire(&mut self, now: Micros) {
-        if now < self.last_active_expire + self.ttl {
+        if self.wait_for_map.len() < ACTIVE_EXPIRE_THRESHOLD
+            || now.saturating_sub(self.last_active_expire) < ACTIVE_EXPIRE_INTERVAL
+        {
             return;
         }
         self.last_active_expire = now;
@@ -62,14 +81,16 @@ impl DetectTable {
     }
 
     /// `detect`: `txn_ts` waits for `lock_ts` on `key`. Returns the wait chain
-    /// when this edge closes a cycle (the edge is then not registered).
+    /// when this edge closes a cycle (the edge is then not registered), and
+    /// the number of edges the search scanned.
     pub fn detect(
         &mut self,
         now: Micros,
         txn_ts: u64,
         lock_ts: u64,
         key: Key,
-    ) -> Option<WaitChain> {
+    ) -> (Option<WaitChain>, u64) {
+        self.active_expire(now);
         if let Some(locks) = self
             .wait_for_map
             .get_mut(&txn_ts)
@@ -79,20 +100,27 @@ impl DetectTable {
                 locks.keys.push(key);
             }
             locks.last_detect_time = now;
-            return None;
+            return (None, 0);
         }
-        if let Some(chain) = self.do_detect(now, txn_ts, lock_ts) {
+        let (chain, scanned) = self.do_detect(now, txn_ts, lock_ts);
+        if let Some(chain) = chain {
             let mut full = vec![(txn_ts, lock_ts, key)];
             full.extend(chain);
-            return Some(full);
+            return (Some(full), scanned);
         }
         self.register(now, txn_ts, lock_ts, key);
-        None
+        (None, scanned)
     }
 
     /// Depth-first search from `wait_for_ts` for `txn_ts`; returns the path
-    /// (as entries) from `wait_for_ts` back to `txn_ts`.
-    fn do_detect(&mut self, now: Micros, txn_ts: u64, wait_for_ts: u64) -> Option<WaitChain> {
+    /// (as entries) from `wait_for_ts` back to `txn_ts`, and the edges scanned.
+    fn do_detect(
+        &mut self,
+        now: Micros,
+        txn_ts: u64,
+        wait_for_ts: u64,
+    ) -> (Option<WaitChain>, u64) {
+        let mut scanned = 0;
         let ttl = self.ttl;
         let mut visited = BTreeSet::new();
         let mut parent: BTreeMap<u64, (u64, Key)> = BTreeMap::new();
@@ -105,6 +133,7 @@ impl DetectTable {
             edges.retain(|_, l| now < l.last_detect_time + ttl);
             let mut found = None;
             for (&next, locks) in edges.iter() {
+                scanned += 1;
                 let key = locks.keys.first().copied().unwrap_or(0);
                 if next == txn_ts {
                     found = Some(key);
@@ -127,10 +156,10 @@ impl DetectTable {
                     cur = p;
                 }
                 path.reverse();
-                return Some(path);
+                return (Some(path), scanned);
             }
         }
-        None
+        (None, scanned)
     }
 
     fn register(&mut self, now: Micros, txn_ts: u64, lock_ts: u64, key: Key) {
@@ -172,14 +201,15 @@ impl DetectTable {
 
     /// PR 17451's `replace_locks_by_keys` for one item: every waiter whose edge
     /// to `old_lock_ts` holds `key` now waits for `new_lock_ts`; each moved edge
-    /// is detected. Returns the cycles found, with the waiter that closed each.
+    /// is detected. Returns the cycles found, with the waiter that closed
+    /// each, and the edges scanned.
     pub fn replace_lock_by_key(
         &mut self,
         now: Micros,
         key: Key,
         old_lock_ts: u64,
         new_lock_ts: u64,
-    ) -> Vec<WaitChain> {
+    ) -> (Vec<WaitChain>, u64) {
         let waiters: Vec<u64> = self
             .wait_for_map
             .iter()
@@ -187,16 +217,19 @@ impl DetectTable {
             .map(|(&t, _)| t)
             .collect();
         let mut cycles = Vec::new();
+        let mut scanned = self.wait_for_map.len() as u64;
         for t in waiters {
             self.clean_up_wait_for(t, old_lock_ts, key);
             if t == new_lock_ts {
                 continue; // the new owner no longer waits on this key
             }
-            if let Some(chain) = self.detect(now, t, new_lock_ts, key) {
+            let (chain, edges) = self.detect(now, t, new_lock_ts, key);
+            scanned += edges;
+            if let Some(chain) = chain {
                 cycles.push(chain);
             }
         }
-        cycles
+        (cycles, scanned)
     }
 
     /// Number of edges and keys on them.
@@ -227,10 +260,12 @@ mod tests {
 
     #[test]
     fn finds_a_cycle_and_reports_the_chain() {
-        let mut t = DetectTable::new(1_000_000);
-        assert_eq!(t.detect(0, 1, 2, 10), None);
-        assert_eq!(t.detect(0, 2, 3, 11), None);
-        let chain = t.detect(0, 3, 1, 12).expect("cycle");
+        let mut t = DetectTable::new(1_000_000, 0);
+        assert_eq!(t.detect(0, 1, 2, 10).0, None);
+        assert_eq!(t.detect(0, 2, 3, 11).0, None);
+        let (chain, scanned) = t.detect(0, 3, 1, 12);
+        let chain = chain.expect("cycle");
+        assert_eq!(scanned, 2, "1 -> 2 and 2 -> 3");
         assert_eq!(chain, vec![(3, 1, 12), (1, 2, 10), (2, 3, 11)]);
         // The closing edge is not registered.
         assert!(!t.wait_for_map.contains_key(&3));
@@ -238,24 +273,39 @@ mod tests {
 
     #[test]
     fn expired_edges_do_not_form_cycles() {
-        let mut t = DetectTable::new(1_000);
-        assert_eq!(t.detect(0, 1, 2, 10), None);
-        assert_eq!(t.detect(5_000, 2, 1, 11), None);
+        let mut t = DetectTable::new(1_000, 0);
+        assert_eq!(t.detect(0, 1, 2, 10).0, None);
+        assert_eq!(t.detect(5_000, 2, 1, 11).0, None);
         assert_eq!(t.size(), (1, 1));
     }
 
     #[test]
-    fn active_expire_drops_stale_edges() {
-        let mut t = DetectTable::new(1_000);
+    fn stale_edges_stay_until_a_search_visits_them_or_active_expire_runs() {
+        let mut t = DetectTable::new(1_000, 0);
         t.detect(0, 1, 2, 10);
         t.detect(900, 3, 4, 11);
-        t.active_expire(1_500);
-        assert_eq!(t.size(), (1, 1));
+        // Long expired, but no search visits 1 and the table is far below
+        // ACTIVE_EXPIRE_THRESHOLD: both edges stay.
+        t.detect(10_000_000, 5, 6, 12);
+        assert_eq!(t.size(), (3, 3));
+        // A search from 1 (someone waits for 1) prunes 1's expired edge.
+        t.detect(10_000_000, 7, 1, 13);
+        assert_eq!(t.size(), (3, 3), "1 -> 2 pruned, 7 -> 1 registered");
+        assert!(!t.wait_for_map.contains_key(&1));
+        // With enough waiting transactions, after an hour, active_expire runs.
+        let mut big = DetectTable::new(1_000, 0);
+        for txn in 0..ACTIVE_EXPIRE_THRESHOLD as u64 {
+            big.detect(0, 1_000_000 + txn, 1, 14);
+        }
+        big.detect(ACTIVE_EXPIRE_INTERVAL - 1, 1, 2, 15);
+        assert_eq!(big.wait_for_map.len(), ACTIVE_EXPIRE_THRESHOLD + 1);
+        big.detect(ACTIVE_EXPIRE_INTERVAL, 3, 4, 16);
+        assert_eq!(big.size(), (2, 2), "the stale ones went, the fresh stay");
     }
 
     #[test]
     fn clean_up_wait_for_removes_one_key_then_the_edge() {
-        let mut t = DetectTable::new(1_000_000);
+        let mut t = DetectTable::new(1_000_000, 0);
         t.detect(0, 1, 2, 10);
         t.detect(0, 1, 2, 11);
         t.clean_up_wait_for(1, 2, 10);
@@ -266,13 +316,13 @@ mod tests {
 
     #[test]
     fn replace_lock_by_key_moves_edges_and_detects() {
-        let mut t = DetectTable::new(1_000_000);
+        let mut t = DetectTable::new(1_000_000, 0);
         t.detect(0, 5, 1, 10);
         t.detect(0, 6, 1, 10);
         // 6 holds another key that 2 waits for: 2 -> 6.
         t.detect(0, 2, 6, 20);
         // Key 10 passes from 1 to 2: 5 -> 2 and 6 -> 2; 6 -> 2 -> 6 is a cycle.
-        let cycles = t.replace_lock_by_key(0, 10, 1, 2);
+        let (cycles, _) = t.replace_lock_by_key(0, 10, 1, 2);
         assert_eq!(cycles.len(), 1);
         assert_eq!(cycles[0][0], (6, 2, 10));
         assert!(t.wait_for_map[&5].contains_key(&2));

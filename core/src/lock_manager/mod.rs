@@ -1,38 +1,56 @@
 //! The pessimistic lock manager of one store (`src/server/lock_manager/`):
-//! the waiter manager, the deadlock detector (leader or follower role) and the
-//! follower's client stream to the detector leader, joined by unbounded
-//! channels whose depth is observable at every moment.
+//! the waiter manager and the deadlock detector, each a single worker
+//! thread (`waiter-manager`, `deadlock-det`) fed by an unbounded channel,
+//! and the follower's client stream to the detector leader.
 //!
 //! Pipeline (each arrow a [`Channel`]):
 //!
 //! ```text
 //! txn scheduler ──waiter_manager_tasks──▶ WaiterManager ──detector_tasks──▶ Detector
 //!        └──────────────(Detect on wait_for)───────────────────┘              │
-//!                      leader: DetectTable locally │ follower: detector_stream ─▶ leader store
+//!        leader: DetectTable on its deadlock-det thread │ follower: detector_stream ─▶ leader
 //! ```
 //!
-//! The workers run every [`TICK`] while any channel holds work. The waiter
-//! manager and the detector drain their channels completely (they are cheap);
-//! the stream sends at most `stream_capacity_per_sec` requests per second,
-//! which is where a backlog builds when production outruns it (TiKV issue
-//! 17394: "the generation speed of messages may be much faster than sending").
+//! The workers run on the store's worker pools: each takes the tasks queued
+//! in its channel, does their work, and occupies its thread for their CPU
+//! cost (the detector leader's grows with the edges each search visits),
+//! in slices of at most [`SLICE`]. The follower's stream drains onto the
+//! network under HTTP/2 flow control: at most [`STREAM_WINDOW_BYTES`] may be
+//! sent and not yet consumed by the leader's detector thread, which returns
+//! window as it works through them. So the stream drains no faster than the
+//! leader's thread (or the link) allows; what the follower's waiter manager
+//! produces beyond that stays queued in the follower's unbounded channel
+//! (TiKV issue 17394: "the generation speed of messages may be much faster
+//! than sending").
+//!
+//! The follower's client follows `Detector::handle_detect` and
+//! `send_request_to_leader`: with no client it asks PD for the leader
+//! (blocking the detector thread, as TiKV does), connects ("reconnect leader
+//! succeeded") and queues the request; a request that finds no leader after
+//! two tries is dropped ("detect request dropped"). A stream that fails (the
+//! leader died, was partitioned past gRPC's keepalive, or stepped down) loses
+//! what was queued on it ("leader client failed"), and the next request
+//! reconnects through PD. The leader logs "deadlock detect rpc stream
+//! disconnected" when a follower's stream ends.
 
+pub mod channel;
 pub mod detector;
 pub mod metrics;
 pub mod waiter_manager;
 
-use std::collections::VecDeque;
-
-use crate::kernel::time::{Micros, MS, SEC};
-use std::collections::VecDeque as Deque;
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::kernel::effect::Node;
-use crate::proto::{Ctx, DeadlockRequest, DeadlockRequestType, Key, Timer};
+use crate::kernel::log::Level;
+use crate::kernel::metrics::Counter;
+use crate::kernel::time::{Micros, MS};
+use crate::proto::wire::{DEADLOCK_REQUEST_BYTES as WIRE_REQUEST_BYTES, GRPC_FRAME_BYTES};
+use crate::proto::{Ctx, DeadlockRequest, DeadlockRequestType, Key, Msg, Timer, TxnError};
 pub use crate::storage::lock_manager::WaitInfo;
 use crate::storage::lock_wait_queues::UpdateWaitForEvent;
-pub use detector::DetectorRole;
 
-pub use detector::{DetectTable, WaitChain};
+pub use channel::Channel;
+pub use detector::{DetectTable, DetectorRole, WaitChain};
 pub use waiter_manager::{WaitTable, Waiter};
 
 /// The lock manager's threads, as TiKV names them
@@ -51,15 +69,41 @@ pub const POOLS: [crate::env::pool::PoolConfig; 2] = [
 /// The waiter manager's thread name.
 pub const WAITER_MANAGER_THREAD: &str = "waiter-manager";
 /// The deadlock detector's thread name (`deadlock-det` since TiKV renamed
-/// its threads in January 2026; `deadlock-detector` before).
+/// its threads in January 2026, PR 19176; `deadlock-detector` before).
 pub const DETECTOR_THREAD: &str = "deadlock-det";
 
 /// `LEADER_KEY` (`b""`): the detector leader is the leader of the region
 /// that holds it.
 pub const LEADER_KEY: crate::proto::Key = 0;
 
-/// The workers' tick while work is queued, virtual µs.
-pub const TICK: Micros = MS;
+/// The longest stretch of work a worker does before the simulator hands
+/// its effects out, virtual µs (the thread runs its tasks back to back; the
+/// slices only bound how long effects wait).
+pub const SLICE: Micros = MS;
+/// CPU per waiter-manager task, virtual µs (a hash-map insert or removal
+/// and a timer; TiKV's waiter manager is cheap).
+pub const WAITER_TASK_COST: Micros = 2;
+/// Extra CPU per waiter re-pointed in an `UpdateWaitFor` task, virtual µs.
+pub const UPDATE_EVENT_COST: Micros = 1;
+/// CPU of one detector request's table work on the `deadlock-det` thread
+/// besides its search, virtual µs: the detect table's hash maps and the
+/// metrics (an estimate: TiKV times `detect` with
+/// `tikv_lock_manager_detect_duration` but publishes no figure).
+pub const DETECT_REQUEST_COST: Micros = 8;
+/// Extra CPU of a request taken off a follower's stream, virtual µs: the
+/// leader polls the gRPC stream on its detector thread (`handle_detect_rpc`
+/// runs in the detector's `LocalSet`), one message at a time (an estimate).
+pub const STREAM_REQUEST_COST: Micros = 22;
+/// CPU per edge the detector's depth-first search scans, virtual µs.
+pub const DETECT_EDGE_COST: Micros = 1;
+/// CPU of forwarding one request on a follower (building the
+/// `DeadlockRequest`, `unbounded_send`), virtual µs.
+pub const FORWARD_COST: Micros = 2;
+/// Bytes of one `DeadlockRequest` on the wire, gRPC frame included.
+pub const REQUEST_WIRE_BYTES: u64 = WIRE_REQUEST_BYTES + GRPC_FRAME_BYTES;
+/// HTTP/2 flow-control window of the detect stream, bytes (TiKV's
+/// `server.grpc-stream-initial-window-size`, 2 MB).
+pub const STREAM_WINDOW_BYTES: u64 = 2 * 1024 * 1024;
 /// Capacity of the stream queue with `fix=backpressure`, requests.
 pub const BACKPRESSURE_QUEUE_LIMIT: usize = 8192;
 
@@ -85,7 +129,7 @@ pub enum UpdateWaitForFix {
     Backpressure,
 }
 
-/// Lock manager configuration (`[pessimistic-txn]` plus the simulation's knobs).
+/// Lock manager configuration (`[pessimistic-txn]`).
 #[derive(Clone, Debug)]
 pub struct LockManagerConfig {
     /// `wait-for-lock-timeout`, virtual µs (default 1 s): longest wait and the
@@ -95,92 +139,6 @@ pub struct LockManagerConfig {
     pub wake_up_delay_duration: Micros,
     /// The owner-change rule.
     pub fix: UpdateWaitForFix,
-    /// Requests per second the follower's stream carries.
-    pub stream_capacity_per_sec: u64,
-}
-
-/// An unbounded (or, for backpressure, bounded) FIFO with per-second in/out counts.
-#[derive(Clone, Debug)]
-pub struct Channel<T> {
-    items: VecDeque<T>,
-    pushed: u64,
-    popped: u64,
-    last_in: u64,
-    last_out: u64,
-    /// Capacity, if bounded.
-    pub capacity: Option<usize>,
-}
-
-impl<T> Default for Channel<T> {
-    fn default() -> Self {
-        Channel {
-            items: VecDeque::new(),
-            pushed: 0,
-            popped: 0,
-            last_in: 0,
-            last_out: 0,
-            capacity: None,
-        }
-    }
-}
-
-impl<T> Channel<T> {
-    /// `unbounded_send`; with a capacity, refuses (returns the item) when full.
-    pub fn push(&mut self, t: T) -> Result<(), T> {
-        if self.capacity.is_some_and(|c| self.items.len() >= c) {
-            return Err(t);
-        }
-        self.items.push_back(t);
-        self.pushed += 1;
-        Ok(())
-    }
-
-    /// Takes the oldest item.
-    pub fn pop(&mut self) -> Option<T> {
-        let t = self.items.pop_front()?;
-        self.popped += 1;
-        Some(t)
-    }
-
-    /// Items queued.
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-
-    /// Drops every item; returns how many.
-    pub fn clear(&mut self) -> usize {
-        let n = self.items.len();
-        self.items.clear();
-        n
-    }
-
-    /// Ends a second: the counts become the last second's rates.
-    pub fn roll_second(&mut self) {
-        self.last_in = self.pushed;
-        self.last_out = self.popped;
-        self.pushed = 0;
-        self.popped = 0;
-    }
-
-    /// Items pushed during the last virtual second.
-    pub fn in_per_sec(&self) -> u64 {
-        self.last_in
-    }
-
-    /// Items drained during the last virtual second.
-    pub fn out_per_sec(&self) -> u64 {
-        self.last_out
-    }
-
-    /// The queued items, oldest first.
-    pub fn iter(&self) -> impl Iterator<Item = &T> {
-        self.items.iter()
-    }
 }
 
 /// A waiter-manager task (`waiter_manager::Task`).
@@ -195,11 +153,12 @@ pub enum WaiterTask {
     },
     /// `UpdateWaitFor`: owners changed.
     UpdateWaitFor(Vec<UpdateWaitForEvent>),
-    /// `Deadlock`: the detector chose `start_ts`, waiting for `lock_ts`, as victim.
+    /// `Deadlock`: the detector chose `start_ts` as victim of a cycle found
+    /// on `key` (the waiter is found by key hash and start_ts).
     Deadlock {
         /// Victim.
         start_ts: u64,
-        /// Lock it waits for.
+        /// Lock it waited for when the cycle was found.
         lock_ts: u64,
         /// Key.
         key: Key,
@@ -216,16 +175,28 @@ impl WaiterTask {
             _ => crate::memory::WAITER_TASK_BYTES,
         }
     }
+
+    fn cost(&self) -> Micros {
+        match self {
+            WaiterTask::UpdateWaitFor(ev) => WAITER_TASK_COST + UPDATE_EVENT_COST * ev.len() as u64,
+            _ => WAITER_TASK_COST,
+        }
+    }
 }
 
-/// A detector task (`deadlock::Task::Detect{tp, ...}`), or a request that
-/// arrived from a follower's stream (leader only), tagged with its origin.
+/// A detector task (`deadlock::Task`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DetectorTask {
-    /// The request.
-    pub req: DeadlockRequest,
-    /// Store that produced it (this store for local tasks).
-    pub from_store: u64,
+pub enum DetectorTask {
+    /// `Detect{tp, ..}` from this store's waiter manager, or a request that
+    /// arrived on a follower's stream (leader only), tagged with its origin.
+    Request {
+        /// The request.
+        req: DeadlockRequest,
+        /// Store that produced it (this store for local tasks).
+        from_store: u64,
+    },
+    /// `ChangeRole`, from the role-change notifier.
+    ChangeRole(DetectorRole),
 }
 
 /// What the lock manager asks its store to do.
@@ -237,7 +208,7 @@ pub enum LockManagerEffect {
         /// The waiter.
         waiter: Box<Waiter>,
         /// The error.
-        error: crate::proto::TxnError,
+        error: TxnError,
     },
     /// Send a batch on the stream to the detector leader `to_store`.
     SendStream {
@@ -255,8 +226,30 @@ pub enum LockManagerEffect {
         /// Cycle.
         wait_chain: WaitChain,
     },
+    /// Return stream window to follower `to_store` (HTTP/2 `WINDOW_UPDATE`):
+    /// the leader's detector consumed `bytes` of its stream.
+    SendWindowUpdate {
+        /// Follower store.
+        to_store: u64,
+        /// Bytes consumed.
+        bytes: u64,
+    },
+    /// End follower `to_store`'s stream with a gRPC error status.
+    SendStreamError {
+        /// Follower store.
+        to_store: u64,
+        /// The status message.
+        reason: &'static str,
+    },
     /// Ask PD for the first region's leader (`get_region_info(LEADER_KEY)`).
     ResolveLeader,
+    /// Run a slice of a worker's work on its thread for `cost` virtual µs.
+    RunSlice {
+        /// The detector's thread (else the waiter manager's).
+        detector: bool,
+        /// CPU, virtual µs.
+        cost: Micros,
+    },
     /// Fire the waiter's timeout at `at` (absolute virtual µs).
     WaiterTimeout {
         /// Token.
@@ -272,20 +265,34 @@ pub enum LockManagerEffect {
         wait_chain: WaitChain,
     },
     /// A log line (component `lock_manager`).
-    Log(crate::kernel::log::Level, String),
+    Log(Level, String),
     /// Add to a counter.
-    Count(crate::kernel::metrics::Counter, u64),
+    Count(Counter, u64),
 }
 
 /// Where the follower's detector client stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientState {
-    /// No leader known and no lookup running.
+    /// No client (`leader_client` is `None`): the next request asks PD.
     Disconnected,
-    /// Waiting for PD's answer (TiKV blocks the detector thread on it).
+    /// The detector thread is blocked on PD's answer
+    /// (`get_region_info(LEADER_KEY)`).
     Resolving,
     /// The stream to the leader on this store is open.
     Connected(u64),
+    /// The stream to the leader on this store has failed; the next request
+    /// finds it closed and reconnects.
+    Failed(u64),
+}
+
+/// A deadlock found by a store's detector: (virtual µs, victim start_ts,
+/// wait chain of `(txn, wait_for_txn, key)`).
+pub type FoundDeadlock = (u64, u64, Vec<(u64, u64, Key)>);
+
+/// A worker's slice in flight: the effects it produces when it ends.
+#[derive(Clone, Debug, Default)]
+struct Slice {
+    effects: Vec<LockManagerEffect>,
 }
 
 /// The lock manager of one store.
@@ -299,6 +306,8 @@ pub struct LockManager {
     pub role: DetectorRole,
     /// Follower: the client's state.
     pub client: ClientState,
+    /// Follower: bytes sent on the stream and not yet consumed by the leader.
+    pub stream_in_flight: u64,
     /// scheduler → waiter manager.
     pub waiter_tasks: Channel<WaiterTask>,
     /// → detector.
@@ -309,38 +318,38 @@ pub struct LockManager {
     pub wait_table: WaitTable,
     /// The leader's detect table (empty on a follower).
     pub detect_table: DetectTable,
-    /// Fractional send credit of the stream, in (requests × µs).
-    stream_credit: u64,
-    /// True while the store's tick timer is armed.
-    pub tick_armed: bool,
+    /// Leader: the followers' open streams, with the bytes consumed and not
+    /// yet returned as window.
+    pub incoming_streams: BTreeMap<u64, u64>,
+    waiter_slice: Option<Slice>,
+    detector_slice: Option<Slice>,
     /// Deadlocks this store's detector found, most recent last (at most 32).
-    pub recent_deadlocks: Deque<FoundDeadlock>,
+    pub recent_deadlocks: VecDeque<FoundDeadlock>,
 }
 
-/// A deadlock found by a store's detector: (virtual µs, victim start_ts,
-/// wait chain of `(txn, wait_for_txn, key)`).
-pub type FoundDeadlock = (u64, u64, Vec<(u64, u64, Key)>);
-
 impl LockManager {
-    /// A lock manager in the follower role with nothing queued.
-    pub fn new(store_id: u64, cfg: LockManagerConfig) -> LockManager {
+    /// A lock manager in the follower role with nothing queued, created at
+    /// virtual time `now` (its detect table's `last_active_expire`).
+    pub fn new(store_id: u64, cfg: LockManagerConfig, now: Micros) -> LockManager {
         let mut stream = Channel::default();
         if cfg.fix == UpdateWaitForFix::Backpressure {
             stream.capacity = Some(BACKPRESSURE_QUEUE_LIMIT);
         }
         LockManager {
-            detect_table: DetectTable::new(cfg.wait_for_lock_timeout),
+            detect_table: DetectTable::new(cfg.wait_for_lock_timeout, now),
             cfg,
             store_id,
             role: DetectorRole::Follower,
             client: ClientState::Disconnected,
+            stream_in_flight: 0,
             waiter_tasks: Channel::default(),
             detector_tasks: Channel::default(),
             stream,
             wait_table: WaitTable::default(),
-            stream_credit: 0,
-            tick_armed: false,
-            recent_deadlocks: Deque::new(),
+            incoming_streams: BTreeMap::new(),
+            waiter_slice: None,
+            detector_slice: None,
+            recent_deadlocks: VecDeque::new(),
         }
     }
 
@@ -351,9 +360,13 @@ impl LockManager {
             (fix == UpdateWaitForFix::Backpressure).then_some(BACKPRESSURE_QUEUE_LIMIT);
     }
 
-    /// True when any channel holds work.
+    /// True when any channel holds work or a slice is running.
     pub fn has_work(&self) -> bool {
-        !self.waiter_tasks.is_empty() || !self.detector_tasks.is_empty() || !self.stream.is_empty()
+        !self.waiter_tasks.is_empty()
+            || !self.detector_tasks.is_empty()
+            || !self.stream.is_empty()
+            || self.waiter_slice.is_some()
+            || self.detector_slice.is_some()
     }
 
     /// `LockManager::wait_for`: schedule the waiter, and a Detect unless it is
@@ -384,6 +397,11 @@ impl LockManager {
         }
     }
 
+    /// `ChangeRole` from the role-change notifier: queued for the detector.
+    pub fn schedule_change_role(&mut self, role: DetectorRole) {
+        let _ = self.detector_tasks.push(DetectorTask::ChangeRole(role));
+    }
+
     /// A `DeadlockResponse` (or a local deadlock) for a waiter of this store.
     pub fn on_deadlock(&mut self, entry: DeadlockRequest, wait_chain: WaitChain) {
         let _ = self.waiter_tasks.push(WaiterTask::Deadlock {
@@ -394,24 +412,81 @@ impl LockManager {
         });
     }
 
-    /// Requests that arrived on a follower's stream (leader side).
+    /// Requests that arrived on follower `from_store`'s stream. A new stream
+    /// reaching a store that does not lead is refused (`FAILED_PRECONDITION
+    /// "I'm not the leader of deadlock detector"`); on an open one they wait
+    /// for the detector thread like any task (`handle_detect_rpc` runs on it).
     pub fn on_remote_requests(
         &mut self,
         from_store: u64,
         reqs: &[DeadlockRequest],
         out: &mut Vec<LockManagerEffect>,
-    ) -> bool {
-        if self.role != DetectorRole::Leader {
-            out.push(LockManagerEffect::Log(
-                crate::kernel::log::Level::Warn,
-                "I'm not the leader of deadlock detector".to_string(),
-            ));
-            return false;
+    ) {
+        if !self.incoming_streams.contains_key(&from_store) {
+            if self.role != DetectorRole::Leader {
+                out.push(LockManagerEffect::Log(
+                    Level::Warn,
+                    "I'm not the leader of deadlock detector".to_string(),
+                ));
+                out.push(LockManagerEffect::SendStreamError {
+                    to_store: from_store,
+                    reason: "I'm not the leader of deadlock detector",
+                });
+                return;
+            }
+            self.incoming_streams.insert(from_store, 0);
         }
         for &req in reqs {
-            let _ = self.detector_tasks.push(DetectorTask { req, from_store });
+            let _ = self
+                .detector_tasks
+                .push(DetectorTask::Request { req, from_store });
         }
-        true
+    }
+
+    /// The leader returned `bytes` of window on this follower's stream.
+    pub fn on_window_update(&mut self, bytes: u64) {
+        self.stream_in_flight = self.stream_in_flight.saturating_sub(bytes);
+    }
+
+    /// The stream to the leader ended with a gRPC error (the leader refused
+    /// it or stepped down): the send task fails, what was queued is lost.
+    pub fn on_stream_error(&mut self, reason: &str, out: &mut Vec<LockManagerEffect>) {
+        if let ClientState::Connected(leader) = self.client {
+            self.fail_stream(leader, reason, out);
+        }
+    }
+
+    /// The connection to `peer` broke (the process died, or a partition
+    /// outlasted gRPC's keepalive): a follower's stream to it fails; a
+    /// leader forgets its stream from it.
+    pub fn on_connection_reset(&mut self, peer: u64, out: &mut Vec<LockManagerEffect>) {
+        if self.client == ClientState::Connected(peer) {
+            self.fail_stream(peer, "connection reset", out);
+        }
+        if self.incoming_streams.remove(&peer).is_some() {
+            out.push(LockManagerEffect::Log(
+                Level::Warn,
+                format!(
+                    "deadlock detect rpc stream disconnected, error: connection to store {peer} closed"
+                ),
+            ));
+        }
+    }
+
+    fn fail_stream(&mut self, leader: u64, reason: &str, out: &mut Vec<LockManagerEffect>) {
+        self.client = ClientState::Failed(leader);
+        self.stream_in_flight = 0;
+        let lost = self.stream.clear() as u64;
+        if lost > 0 {
+            out.push(LockManagerEffect::Count(
+                metrics::DETECTOR_REQUESTS_DROPPED,
+                lost,
+            ));
+        }
+        out.push(LockManagerEffect::Log(
+            Level::Error,
+            format!("leader client failed, err: {reason}, lost: {lost}"),
+        ));
     }
 
     /// Schedules a detector task of `tp` for `txn_ts` and `wait_info`.
@@ -431,7 +506,7 @@ impl LockManager {
             },
             1,
         ));
-        let _ = self.detector_tasks.push(DetectorTask {
+        let _ = self.detector_tasks.push(DetectorTask::Request {
             req: DeadlockRequest {
                 tp,
                 txn: txn_ts,
@@ -442,26 +517,30 @@ impl LockManager {
         });
     }
 
-    /// `ChangeRole`: every role change resets the detect table and drops the client.
-    pub fn change_role(&mut self, role: DetectorRole, out: &mut Vec<LockManagerEffect>) {
-        if role == self.role {
-            return;
-        }
-        self.role = role;
-        self.detect_table = DetectTable::new(self.cfg.wait_for_lock_timeout);
-        self.drop_client(out);
-        if role == DetectorRole::Leader {
+    /// `change_role`: logs only a change, but always resets (TiKV
+    /// `Detector::change_role`): the detect table is cleared and the client
+    /// dropped, with what its stream still held.
+    fn change_role(&mut self, role: DetectorRole, out: &mut Vec<LockManagerEffect>) {
+        if role != self.role {
             out.push(LockManagerEffect::Log(
-                crate::kernel::log::Level::Info,
-                "became the leader of deadlock detector!".to_string(),
+                Level::Info,
+                match role {
+                    DetectorRole::Leader => "became the leader of deadlock detector!".to_string(),
+                    DetectorRole::Follower => {
+                        "changed from the leader of deadlock detector to follower!".to_string()
+                    }
+                },
             ));
         }
+        self.role = role;
+        self.detect_table.clear();
+        self.drop_client(out);
     }
 
-    /// The stream ended: queued requests are gone with the channel.
-    pub fn drop_client(&mut self, out: &mut Vec<LockManagerEffect>) {
-        let was_connected = matches!(self.client, ClientState::Connected(_));
+    /// The client is dropped (a reset): its channel and what it held go.
+    fn drop_client(&mut self, out: &mut Vec<LockManagerEffect>) {
         self.client = ClientState::Disconnected;
+        self.stream_in_flight = 0;
         let dropped = self.stream.clear() as u64;
         if dropped > 0 {
             out.push(LockManagerEffect::Count(
@@ -469,15 +548,10 @@ impl LockManager {
                 dropped,
             ));
         }
-        if was_connected {
-            out.push(LockManagerEffect::Log(
-                crate::kernel::log::Level::Warn,
-                "deadlock detect rpc stream disconnected".to_string(),
-            ));
-        }
     }
 
-    /// PD answered the leader lookup.
+    /// PD answered the leader lookup (`refresh_leader_info`): connect and
+    /// send what waited, or drop it.
     pub fn on_leader_resolved(
         &mut self,
         leader_store: Option<u64>,
@@ -490,21 +564,29 @@ impl LockManager {
             Some(s) if s != self.store_id => {
                 self.client = ClientState::Connected(s);
                 out.push(LockManagerEffect::Log(
-                    crate::kernel::log::Level::Info,
-                    format!("reconnect leader succeeded, leader_store_id: {s}"),
+                    Level::Info,
+                    format!("reconnect leader succeeded, leader_id: {s}"),
                 ));
             }
-            _ => {
-                // No leader elsewhere: the queued requests are dropped after the tries.
+            other => {
                 self.client = ClientState::Disconnected;
-                let n = self.detector_tasks.clear() as u64;
-                if n > 0 {
+                if other.is_none() {
+                    out.push(LockManagerEffect::Log(Level::Info, "no leader".to_string()));
+                } else {
+                    out.push(LockManagerEffect::Log(
+                        Level::Info,
+                        "stale leader info".to_string(),
+                    ));
+                }
+                // The request that asked is dropped; the waiter will time out.
+                if let Some(DetectorTask::Request { .. }) = self.detector_tasks.front() {
+                    let _ = self.detector_tasks.pop();
                     out.push(LockManagerEffect::Count(
-                        crate::lock_manager::metrics::DETECTOR_REQUESTS_DROPPED,
-                        n,
+                        metrics::DETECTOR_REQUESTS_DROPPED,
+                        1,
                     ));
                     out.push(LockManagerEffect::Log(
-                        crate::kernel::log::Level::Warn,
+                        Level::Warn,
                         "detect request dropped".to_string(),
                     ));
                 }
@@ -512,71 +594,219 @@ impl LockManager {
         }
     }
 
-    /// Runs the workers once at `now`: the waiter manager drains its channel,
-    /// the detector drains its channel, the stream sends what its rate allows.
-    pub fn tick(&mut self, now: Micros, out: &mut Vec<LockManagerEffect>) {
-        while let Some(task) = self.waiter_tasks.pop() {
-            self.run_waiter_task(now, task, out);
+    /// Hands out work: the follower's stream sends what its window allows,
+    /// and each idle worker with queued tasks starts a slice (its effects
+    /// come when the slice ends, [`LockManager::on_slice_done`]).
+    pub fn kick(&mut self, now: Micros, out: &mut Vec<LockManagerEffect>) {
+        self.flush_stream(out);
+        if self.waiter_slice.is_none() && !self.waiter_tasks.is_empty() {
+            let mut slice = Slice::default();
+            let mut cost = 0;
+            while cost < SLICE {
+                let Some(task) = self.waiter_tasks.pop() else {
+                    break;
+                };
+                cost += task.cost();
+                self.run_waiter_task(now, task, &mut slice.effects);
+            }
+            self.waiter_slice = Some(slice);
+            out.push(LockManagerEffect::RunSlice {
+                detector: false,
+                cost,
+            });
         }
-        self.run_detector(now, out);
-        if let ClientState::Connected(to_store) = self.client {
-            let cap = self.cfg.stream_capacity_per_sec;
-            self.stream_credit = (self.stream_credit + cap * TICK).min(cap * TICK * 2);
-            let n = (self.stream_credit / SEC) as usize;
-            if n > 0 && !self.stream.is_empty() {
-                let n = n.min(self.stream.len());
-                self.stream_credit -= n as u64 * SEC;
-                let batch: Vec<DeadlockRequest> =
-                    (0..n).filter_map(|_| self.stream.pop()).collect();
-                out.push(LockManagerEffect::SendStream { to_store, batch });
+        if self.detector_slice.is_none()
+            && self.client != ClientState::Resolving
+            && !self.detector_tasks.is_empty()
+        {
+            let mut slice = Slice::default();
+            let mut cost = 0;
+            while cost < SLICE && self.client != ClientState::Resolving {
+                let Some(task) = self.detector_tasks.front().copied() else {
+                    break;
+                };
+                match self.run_detector_task(now, task, &mut slice.effects) {
+                    Some(c) => {
+                        let _ = self.detector_tasks.pop();
+                        cost += c;
+                    }
+                    // Blocked on PD: the task stays at the head.
+                    None => break,
+                }
+            }
+            self.detector_slice = Some(slice);
+            out.push(LockManagerEffect::RunSlice {
+                detector: true,
+                cost: cost.max(1),
+            });
+        }
+        self.flush_stream(out);
+    }
+
+    /// A worker's slice ended: its effects go out.
+    pub fn on_slice_done(&mut self, detector: bool, out: &mut Vec<LockManagerEffect>) {
+        let slice = if detector {
+            self.detector_slice.take()
+        } else {
+            self.waiter_slice.take()
+        };
+        if let Some(s) = slice {
+            out.extend(s.effects);
+        }
+    }
+
+    /// Runs every worker until nothing is queued, as if their threads were
+    /// always free (for tests of the message rules; the simulator drives the
+    /// workers on the store's pools instead). Returns every effect, slices
+    /// excluded.
+    pub fn run_to_idle(&mut self, now: Micros, out: &mut Vec<LockManagerEffect>) {
+        for _ in 0..100_000 {
+            let mut step = Vec::new();
+            self.kick(now, &mut step);
+            let mut ran = false;
+            for e in step {
+                match e {
+                    LockManagerEffect::RunSlice { detector, .. } => {
+                        ran = true;
+                        self.on_slice_done(detector, out);
+                    }
+                    other => out.push(other),
+                }
+            }
+            if !ran {
+                return;
             }
         }
     }
 
-    fn run_detector(&mut self, now: Micros, out: &mut Vec<LockManagerEffect>) {
-        match self.role {
-            DetectorRole::Leader => {
-                while let Some(t) = self.detector_tasks.pop() {
-                    self.handle_detect_locally(now, t, out);
-                }
-                self.detect_table.active_expire(now);
+    /// The follower's stream: what the flow-control window allows goes on
+    /// the wire as one batch.
+    fn flush_stream(&mut self, out: &mut Vec<LockManagerEffect>) {
+        let ClientState::Connected(to_store) = self.client else {
+            return;
+        };
+        let room = STREAM_WINDOW_BYTES.saturating_sub(self.stream_in_flight) / REQUEST_WIRE_BYTES;
+        let n = (room as usize).min(self.stream.len());
+        if n == 0 {
+            return;
+        }
+        let batch: Vec<DeadlockRequest> = (0..n).filter_map(|_| self.stream.pop()).collect();
+        self.stream_in_flight += n as u64 * REQUEST_WIRE_BYTES;
+        out.push(LockManagerEffect::SendStream { to_store, batch });
+    }
+
+    /// One detector task; returns its CPU cost, or `None` when the thread
+    /// must block on PD first (the task stays queued).
+    fn run_detector_task(
+        &mut self,
+        now: Micros,
+        task: DetectorTask,
+        out: &mut Vec<LockManagerEffect>,
+    ) -> Option<Micros> {
+        match task {
+            DetectorTask::ChangeRole(role) => {
+                self.change_role(role, out);
+                Some(WAITER_TASK_COST)
             }
-            DetectorRole::Follower => match self.client {
-                ClientState::Connected(_) => {
-                    while let Some(t) = self.detector_tasks.pop() {
-                        if self.stream.push(t.req).is_err() {
-                            out.push(LockManagerEffect::Count(
-                                crate::lock_manager::metrics::DETECTOR_REQUESTS_DROPPED,
-                                1,
-                            ));
-                        }
-                    }
+            DetectorTask::Request { req, from_store } if from_store != self.store_id => {
+                Some(self.handle_detect_rpc(now, req, from_store, out))
+            }
+            DetectorTask::Request { req, .. } => match self.role {
+                DetectorRole::Leader => {
+                    Some(self.handle_detect_locally(now, req, self.store_id, out))
                 }
-                ClientState::Disconnected => {
-                    if !self.detector_tasks.is_empty() {
-                        self.client = ClientState::Resolving;
-                        out.push(LockManagerEffect::ResolveLeader);
-                    }
-                }
-                ClientState::Resolving => {}
+                DetectorRole::Follower => self.send_to_leader(req, out),
             },
         }
     }
 
+    /// `handle_detect_rpc`: a request from a follower's stream, checked
+    /// against the role when it is processed.
+    fn handle_detect_rpc(
+        &mut self,
+        now: Micros,
+        req: DeadlockRequest,
+        from_store: u64,
+        out: &mut Vec<LockManagerEffect>,
+    ) -> Micros {
+        let open = self.incoming_streams.contains_key(&from_store);
+        if self.role != DetectorRole::Leader {
+            if open {
+                // The stream was opened while leading: "leader changed" ends it.
+                self.incoming_streams.remove(&from_store);
+                out.push(LockManagerEffect::Log(
+                    Level::Warn,
+                    "deadlock detect rpc stream disconnected, error: leader changed".to_string(),
+                ));
+                out.push(LockManagerEffect::SendStreamError {
+                    to_store: from_store,
+                    reason: "leader changed",
+                });
+            }
+            return WAITER_TASK_COST;
+        }
+        if !open {
+            // A stream that already ended: its late requests are dropped.
+            return WAITER_TASK_COST;
+        }
+        let cost = STREAM_REQUEST_COST + self.handle_detect_locally(now, req, from_store, out);
+        let consumed = self.incoming_streams.entry(from_store).or_insert(0);
+        *consumed += REQUEST_WIRE_BYTES;
+        if *consumed >= STREAM_WINDOW_BYTES / 2 {
+            out.push(LockManagerEffect::SendWindowUpdate {
+                to_store: from_store,
+                bytes: *consumed,
+            });
+            *consumed = 0;
+        }
+        cost
+    }
+
+    /// `handle_detect` on a follower: with no client, ask PD (blocking);
+    /// with a failed one, the send fails, the client is taken and the second
+    /// try asks PD; then the request is queued on the stream.
+    fn send_to_leader(
+        &mut self,
+        req: DeadlockRequest,
+        out: &mut Vec<LockManagerEffect>,
+    ) -> Option<Micros> {
+        if let ClientState::Failed(_) = self.client {
+            self.client = ClientState::Disconnected;
+        }
+        match self.client {
+            ClientState::Connected(_) => {
+                if self.stream.push(req).is_err() {
+                    out.push(LockManagerEffect::Count(
+                        metrics::DETECTOR_REQUESTS_DROPPED,
+                        1,
+                    ));
+                }
+                Some(FORWARD_COST)
+            }
+            _ => {
+                self.client = ClientState::Resolving;
+                out.push(LockManagerEffect::ResolveLeader);
+                None
+            }
+        }
+    }
+
+    /// A request handled by this (leader) detector's table; returns its CPU
+    /// cost (a base plus the edges the search scanned).
     fn handle_detect_locally(
         &mut self,
         now: Micros,
-        t: DetectorTask,
+        r: DeadlockRequest,
+        from_store: u64,
         out: &mut Vec<LockManagerEffect>,
-    ) {
-        let r = t.req;
+    ) -> Micros {
+        let mut scanned = 0;
         let cycles: Vec<(DeadlockRequest, WaitChain)> = match r.tp {
-            DeadlockRequestType::Detect => self
-                .detect_table
-                .detect(now, r.txn, r.wait_for_txn, r.key)
-                .map(|c| (r, c))
-                .into_iter()
-                .collect(),
+            DeadlockRequestType::Detect => {
+                let (chain, edges) = self.detect_table.detect(now, r.txn, r.wait_for_txn, r.key);
+                scanned += edges;
+                chain.map(|c| (r, c)).into_iter().collect()
+            }
             DeadlockRequestType::CleanUpWaitFor => {
                 self.detect_table
                     .clean_up_wait_for(r.txn, r.wait_for_txn, r.key);
@@ -586,43 +816,45 @@ impl LockManager {
                 self.detect_table.clean_up(r.txn);
                 Vec::new()
             }
-            DeadlockRequestType::ReplaceLockByKey => self
-                .detect_table
-                .replace_lock_by_key(now, r.key, r.txn, r.wait_for_txn)
-                .into_iter()
-                .map(|c| {
-                    let (victim, lock, key) = c[0];
-                    (
-                        DeadlockRequest {
-                            tp: DeadlockRequestType::Detect,
-                            txn: victim,
-                            wait_for_txn: lock,
-                            key,
-                        },
-                        c,
-                    )
-                })
-                .collect(),
+            DeadlockRequestType::ReplaceLockByKey => {
+                let (found, edges) =
+                    self.detect_table
+                        .replace_lock_by_key(now, r.key, r.txn, r.wait_for_txn);
+                scanned += edges;
+                found
+                    .into_iter()
+                    .map(|c| {
+                        let (victim, lock, key) = c[0];
+                        (
+                            DeadlockRequest {
+                                tp: DeadlockRequestType::Detect,
+                                txn: victim,
+                                wait_for_txn: lock,
+                                key,
+                            },
+                            c,
+                        )
+                    })
+                    .collect()
+            }
         };
         for (entry, chain) in cycles {
-            out.push(LockManagerEffect::Count(
-                crate::lock_manager::metrics::DEADLOCKS_DETECTED,
-                1,
-            ));
+            out.push(LockManagerEffect::Count(metrics::DEADLOCKS_DETECTED, 1));
             out.push(LockManagerEffect::DeadlockFound {
                 victim: entry.txn,
                 wait_chain: chain.clone(),
             });
-            if t.from_store == self.store_id {
+            if from_store == self.store_id {
                 self.on_deadlock(entry, chain);
             } else {
                 out.push(LockManagerEffect::SendDeadlockResponse {
-                    to_store: t.from_store,
+                    to_store: from_store,
                     entry,
                     wait_chain: chain,
                 });
             }
         }
+        DETECT_REQUEST_COST + DETECT_EDGE_COST * scanned
     }
 
     fn run_waiter_task(&mut self, now: Micros, task: WaiterTask, out: &mut Vec<LockManagerEffect>) {
@@ -647,13 +879,12 @@ impl LockManager {
                 key,
                 wait_chain,
             } => {
-                if let Some(w) = self
-                    .wait_table
-                    .take_waiter_by_lock_digest(lock_ts, start_ts)
-                {
+                // TiKV finds the waiter by (key hash, start_ts): the owner it
+                // waits for now may differ from the one the cycle went through.
+                if let Some(w) = self.wait_table.take_waiter_by_key(key, start_ts) {
                     out.push(LockManagerEffect::CancelWaiter {
                         waiter: Box::new(w),
-                        error: crate::proto::TxnError::Deadlock {
+                        error: TxnError::Deadlock {
                             lock_ts,
                             key,
                             wait_chain,
@@ -697,13 +928,10 @@ impl LockManager {
             return;
         }
         let w = self.wait_table.take_waiter(token).expect("present");
-        out.push(LockManagerEffect::Count(
-            crate::lock_manager::metrics::LOCK_WAIT_TIMEOUTS,
-            1,
-        ));
+        out.push(LockManagerEffect::Count(metrics::LOCK_WAIT_TIMEOUTS, 1));
         self.clean_up_leaving_waiter(&w, out);
         out.push(LockManagerEffect::CancelWaiter {
-            error: crate::proto::TxnError::KeyIsLocked {
+            error: TxnError::KeyIsLocked {
                 key: w.wait_info.key,
                 lock_ts: w.wait_info.lock_ts,
             },
@@ -782,10 +1010,11 @@ impl LockManager {
         }
     }
 
-    /// The process died: every queue, waiter and table is gone.
-    pub fn reset(&mut self) {
+    /// The process died: every queue, waiter and table is gone; the new
+    /// process starts at `now`.
+    pub fn reset(&mut self, now: Micros) {
         let cfg = self.cfg.clone();
-        *self = LockManager::new(self.store_id, cfg);
+        *self = LockManager::new(self.store_id, cfg, now);
     }
 
     /// Ends a virtual second for the channels' rates.
@@ -827,8 +1056,84 @@ impl LockManager {
     }
 }
 
+/// Turns the lock manager's effects that need only the network, timers and
+/// the store's pools into `ctx` effects for store `store_id`; returns the
+/// ones the store itself must handle (cancelling a waiter in the scheduler,
+/// recording a deadlock).
+pub fn emit(
+    ctx: &mut Ctx,
+    store_id: u64,
+    effects: Vec<LockManagerEffect>,
+) -> Vec<LockManagerEffect> {
+    let me = Node::Store(store_id);
+    let mut rest = Vec::new();
+    for e in effects {
+        match e {
+            LockManagerEffect::SendStream { to_store, batch } => {
+                ctx.count(metrics::DETECTOR_STREAM_SENT, batch.len() as u64);
+                ctx.send(
+                    me,
+                    Node::Store(to_store),
+                    Msg::DeadlockRequests {
+                        from_store: store_id,
+                        reqs: batch,
+                    },
+                );
+            }
+            LockManagerEffect::SendDeadlockResponse {
+                to_store,
+                entry,
+                wait_chain,
+            } => ctx.send(
+                me,
+                Node::Store(to_store),
+                Msg::DeadlockResponse { entry, wait_chain },
+            ),
+            LockManagerEffect::SendWindowUpdate { to_store, bytes } => ctx.send(
+                me,
+                Node::Store(to_store),
+                Msg::DeadlockStreamWindowUpdate { bytes },
+            ),
+            LockManagerEffect::SendStreamError { to_store, reason } => ctx.send(
+                me,
+                Node::Store(to_store),
+                Msg::DeadlockStreamError { reason },
+            ),
+            LockManagerEffect::ResolveLeader => ctx.send(
+                me,
+                Node::Pd,
+                Msg::QueryRegion {
+                    req_id: 0,
+                    keys: vec![LEADER_KEY],
+                },
+            ),
+            LockManagerEffect::RunSlice { detector, cost } => ctx.spawn(
+                store_id,
+                if detector {
+                    DETECTOR_THREAD
+                } else {
+                    WAITER_MANAGER_THREAD
+                },
+                cost,
+                Timer::LockManagerSliceDone { detector },
+            ),
+            LockManagerEffect::WaiterTimeout { token, at } => ctx.timer(
+                me,
+                at.saturating_sub(ctx.now),
+                Timer::WaiterTimeout { token },
+            ),
+            LockManagerEffect::Log(level, msg) => {
+                ctx.log("lock_manager", level, Some(store_id), None, msg)
+            }
+            LockManagerEffect::Count(name, n) => ctx.count(name, n),
+            other => rest.push(other),
+        }
+    }
+    rest
+}
+
 /// The scheduler's calls queue tasks, as TiKV's `LockManager` does through
-/// its workers' schedulers; the effects of queuing (counters) go to `ctx`.
+/// its workers' schedulers.
 impl crate::storage::lock_manager::LockManager for LockManager {
     fn wait_for(
         &mut self,
@@ -849,12 +1154,8 @@ impl crate::storage::lock_manager::LockManager for LockManager {
         );
         let mut out = Vec::new();
         LockManager::wait_for(self, waiter, &mut out);
-        for e in out {
-            match e {
-                LockManagerEffect::Count(name, n) => ctx.count(name, n),
-                other => debug_assert!(false, "wait_for only counts, got {other:?}"),
-            }
-        }
+        let rest = emit(ctx, self.store_id, out);
+        debug_assert!(rest.is_empty(), "wait_for only counts: {rest:?}");
     }
 
     fn remove_lock_wait(&mut self, token: u64) {
@@ -870,9 +1171,9 @@ impl crate::storage::lock_manager::LockManager for LockManager {
     }
 
     fn arm(&mut self, ctx: &mut Ctx) {
-        if self.has_work() && !self.tick_armed {
-            self.tick_armed = true;
-            ctx.timer(Node::Store(self.store_id), TICK, Timer::LockManagerTick);
-        }
+        let mut out = Vec::new();
+        self.kick(ctx.now, &mut out);
+        let rest = emit(ctx, self.store_id, out);
+        debug_assert!(rest.is_empty(), "kick only starts work: {rest:?}");
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::WaitInfo;
 use crate::kernel::time::Micros;
+use crate::proto::Key;
 use crate::storage::lock_wait_queues::UpdateWaitForEvent;
 
 /// A pessimistic lock request waiting for a lock.
@@ -74,12 +75,15 @@ impl WaitTable {
         self.waiters.get(&token)
     }
 
-    /// `take_waiter_by_lock_digest`: the waiter of `waiter_ts` waiting for `lock_ts`.
-    pub fn take_waiter_by_lock_digest(&mut self, lock_ts: u64, waiter_ts: u64) -> Option<Waiter> {
+    /// `take_waiter_by_lock_digest`: the waiter of `waiter_ts` on `key`. As
+    /// TiKV's wait table is keyed by `(lock_digest.hash, start_ts)`, the
+    /// owner the waiter waits for is not compared: a deadlock found through
+    /// an earlier owner still cancels the waiter.
+    pub fn take_waiter_by_key(&mut self, key: Key, waiter_ts: u64) -> Option<Waiter> {
         let token = self
             .waiters
             .values()
-            .find(|w| w.start_ts == waiter_ts && w.wait_info.lock_ts == lock_ts)?
+            .find(|w| w.start_ts == waiter_ts && w.wait_info.key == key)?
             .token;
         self.waiters.remove(&token)
     }

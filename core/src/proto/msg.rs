@@ -389,11 +389,25 @@ pub enum Msg {
         /// `wait_chain`.
         wait_chain: Vec<(u64, u64, Key)>,
     },
-    /// The detector leader refused the stream (`FAILED_PRECONDITION "I'm not
-    /// the leader of deadlock detector"`).
+    /// The detector leader ended the stream with a gRPC error
+    /// (`FAILED_PRECONDITION "I'm not the leader of deadlock detector"`, or
+    /// "leader changed").
     DeadlockStreamError {
         /// The gRPC status message.
         reason: &'static str,
+    },
+    /// HTTP/2 flow control on the detect stream: the leader's detector has
+    /// consumed `bytes` more of the follower's stream (`WINDOW_UPDATE`).
+    DeadlockStreamWindowUpdate {
+        /// Bytes of window returned.
+        bytes: u64,
+    },
+    /// The environment tells a node that its connection to `peer` broke: the
+    /// peer's process is down (a reset on the next send, or its sockets
+    /// closing when it dies), or a partition outlasted gRPC's keepalive.
+    ConnectionReset {
+        /// The other end.
+        peer: crate::kernel::effect::Node,
     },
     /// `TsoRequest` on a PD client's TSO stream: `count` timestamps.
     TsoRequest {

@@ -21,8 +21,11 @@ pub enum Timer {
     ClientNext,
     /// A client's request timeout check (see `client::Client`).
     ClientTimeout,
-    /// The lock manager's workers run (every `lock_manager::TICK` while work is queued).
-    LockManagerTick,
+    /// A slice of a lock manager worker's work finished on its thread.
+    LockManagerSliceDone {
+        /// The detector's (else the waiter manager's).
+        detector: bool,
+    },
     /// A lock waiter's `wait-for-lock-timeout` deadline.
     WaiterTimeout {
         /// `LockWaitToken`.

@@ -114,7 +114,9 @@ impl Msg {
             Msg::QueryRegionResponse { regions, .. } => {
                 GET_REGION_RESPONSE_BYTES * regions.len().max(1) as u64
             }
-            Msg::DeadlockStreamError { .. } => SMALL_MESSAGE_BYTES,
+            Msg::DeadlockStreamError { .. }
+            | Msg::DeadlockStreamWindowUpdate { .. }
+            | Msg::ConnectionReset { .. } => SMALL_MESSAGE_BYTES,
         }
     }
 }

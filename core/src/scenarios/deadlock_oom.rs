@@ -77,7 +77,7 @@ after its TTL; memory stays bounded.",
     },
     params: &[
         ParamSpec::number("stores", "Stores", Unit::Count, "3", 2, 5, "TiKV stores (at least 2: the article's reproduction needs the hot region's leader and the first region's leader on different stores)"),
-        ParamSpec::number("txns", "Concurrent transactions", Unit::Count, "200", 1, 1000, "Concurrent transactions: client sessions, each running one pessimistic transaction after another (the lock-contention slider)"),
+        ParamSpec::number("txns", "Concurrent transactions", Unit::Count, "300", 1, 1000, "Concurrent transactions: client sessions, each running one pessimistic transaction after another (the lock-contention slider)"),
         ParamSpec::number("hot_keys", "Hot keys", Unit::Count, "4", 1, 64, "Hot keys the transactions contend for; waiters per key is about txns / hot_keys"),
         ParamSpec::number("lock_hold_time", "Lock hold time", Unit::Millis, "5", 0, 10_000, "How long a transaction holds its hot-key lock before it prewrites (its work between statements)"),
         ParamSpec {
@@ -133,7 +133,6 @@ after its TTL; memory stays bounded.",
             Choice::new("cycle", "cycle", "pairs of sessions locking two keys in opposite orders: real deadlocks"),
             ],
         },
-        ParamSpec::number("detector_stream_capacity", "Detector stream capacity", Unit::PerSec, "15000", 100, 10_000_000, "DeadlockRequests per second the one gRPC stream from a follower to the detector leader carries"),
         ParamSpec::number("wait_for_lock_timeout", "Wait-for-lock timeout", Unit::Millis, "1000", 1, 60_000, "pessimistic-txn.wait-for-lock-timeout (TiKV default 1 s): longest wait, and the detect table's edge TTL"),
         ParamSpec::number("wake_up_delay_duration", "Wake-up delay", Unit::Millis, "20", 0, 10_000, "pessimistic-txn.wake-up-delay-duration (TiKV default 20 ms): delay before the other legacy waiters are woken"),
         ParamSpec::number("oom_restart_delay", "Restart after OOM", Unit::Millis, "10000", 0, 600_000, "Time from an OOM kill to the process serving again (systemd restart and TiKV start)"),
@@ -302,7 +301,6 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
         wait_for_lock_timeout: p.num("wait_for_lock_timeout") * MS,
         wake_up_delay_duration: p.num("wake_up_delay_duration") * MS,
         fix: fix_of(p.choice("fix")),
-        stream_capacity_per_sec: p.num("detector_stream_capacity"),
     };
     let memory_limit = p.num("memory_limit") << 20;
     let store_ids: Vec<u64> = (1..=n_stores).collect();

@@ -7,7 +7,11 @@
 //!
 //! The scheduler reaches raftstore through the [`Raftstore`] handed to each
 //! call (TiKV goes through its router): it reads the leader peer's applied
-//! data and in-memory pessimistic locks, and proposes writes.
+//! data and in-memory pessimistic locks, and proposes writes. A command
+//! runs on a snapshot of the leader only once the leader has applied an
+//! entry of its own term (TiKV's snapshot goes through read index or the
+//! lease, which a new leader grants only then); until that, the command
+//! waits, holding its latches.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -43,6 +47,9 @@ pub struct TxnScheduler {
     pub next_cid: u64,
     /// Next lock wait token.
     pub next_token: u64,
+    /// Commands waiting for their region's new leader to apply its term,
+    /// by region.
+    pub awaiting_apply: BTreeMap<u64, Vec<u64>>,
 }
 
 impl TxnScheduler {
@@ -97,24 +104,11 @@ impl TxnScheduler {
         cmd: TxnCommand,
     ) {
         let keys = cmd.keys();
-        if let TxnCommand::Get { ts, key } = cmd {
-            let result = Self::check_region(rs, region_id, &[key])
-                .map_err(TxnError::Region)
-                .and_then(|()| {
-                    let peer = &rs.peers[&region_id];
-                    peer.raft
-                        .store()
-                        .mvcc
-                        .get(key, ts)
-                        .map(|value| TxnOk {
-                            value,
-                            locked_with_conflict_ts: None,
-                        })
-                        .map_err(|lock_ts| TxnError::KeyIsLocked { key, lock_ts })
-                });
-            return self.reply_txn(ctx, client, req_id, result);
-        }
-        if let Err(e) = Self::check_region(rs, region_id, &keys) {
+        let checked = match cmd {
+            TxnCommand::Get { key, .. } => vec![key],
+            _ => keys.clone(),
+        };
+        if let Err(e) = Self::check_region(rs, region_id, &checked) {
             return self.reply_txn(ctx, client, req_id, Err(TxnError::Region(e)));
         }
         self.admit(
@@ -195,13 +189,25 @@ impl TxnScheduler {
         self.release(ctx, rs, lm, cid);
     }
 
-    /// Runs an admitted command holding its latches.
+    /// Runs an admitted command holding its latches, on a snapshot of the
+    /// leader; waits first if the leader has not applied its term yet.
     fn execute(&mut self, ctx: &mut Ctx, rs: &mut Raftstore, mut lm: Lm, cid: u64) {
         let rc = self.cmds[&cid].clone();
-        if let Err(e) = Self::check_region(rs, rc.region_id, &rc.keys) {
+        let checked = match rc.cmd {
+            TxnCommand::Get { key, .. } => vec![key],
+            _ => rc.keys.clone(),
+        };
+        if let Err(e) = Self::check_region(rs, rc.region_id, &checked) {
             return self.finish(ctx, rs, lm, cid, Err(TxnError::Region(e)));
         }
         let peer = &rs.peers[&rc.region_id];
+        if peer.raft.store().applied_term != peer.raft.raft.term {
+            self.awaiting_apply
+                .entry(rc.region_id)
+                .or_default()
+                .push(cid);
+            return;
+        }
         let snap = SnapshotRef {
             mvcc: &peer.raft.store().mvcc,
             pessimistic: &peer.pessimistic_locks,
@@ -340,7 +346,40 @@ impl TxnScheduler {
                     self.wake_up(ctx, rs, lm.as_deref_mut(), k);
                 }
             }
-            TxnCommand::Get { .. } => self.finish(ctx, rs, lm, cid, Ok(TxnOk::default())),
+            TxnCommand::Get { ts, key } => {
+                let result = snap
+                    .mvcc
+                    .get(key, ts)
+                    .map(|value| TxnOk {
+                        value,
+                        locked_with_conflict_ts: None,
+                    })
+                    .map_err(|lock_ts| TxnError::KeyIsLocked { key, lock_ts });
+                self.finish(ctx, rs, lm, cid, result)
+            }
+        }
+    }
+
+    /// Raftstore applied entries: commands waiting for their region's leader
+    /// to apply its term run now (or fail, if it is no longer the leader).
+    pub fn on_applied(&mut self, ctx: &mut Ctx, rs: &mut Raftstore, mut lm: Lm) {
+        if self.awaiting_apply.is_empty() {
+            return;
+        }
+        let ready: Vec<u64> = self
+            .awaiting_apply
+            .keys()
+            .copied()
+            .filter(|r| {
+                rs.peers.get(r).is_none_or(|p| {
+                    !p.is_leader() || p.raft.store().applied_term == p.raft.raft.term
+                })
+            })
+            .collect();
+        for region in ready {
+            for cid in self.awaiting_apply.remove(&region).unwrap_or_default() {
+                self.execute(ctx, rs, lm.as_deref_mut(), cid);
+            }
         }
     }
 

@@ -161,9 +161,9 @@ pub fn FaultInjection(props: &FaultInjectionProps) -> Html {
             <div class="input-log-head" title="Every live change and injected fault with its virtual time, newest first; the URL replays them (at=TIME:NAME=VALUE)">
                 <span>{ format!("Inputs ({})", applied.len() + pending.len()) }</span>
                 if applied.is_empty() && pending.is_empty() {
-                    <span class="muted small" id="input-log-empty">{" · none yet: live changes and faults show here"}</span>
+                    <span class="muted small" id="input-log-empty">{" · none yet"}</span>
                 } else {
-                    <span class="muted small">{" · newest first · the URL replays them"}</span>
+                    <span class="muted small">{" · newest first · in the URL"}</span>
                 }
             </div>
             if !applied.is_empty() || !pending.is_empty() {

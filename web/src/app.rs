@@ -566,17 +566,15 @@ impl Component for App {
         // Keep the URL the user typed (with its speed/play/until keys)
         // unless it had to be corrected.
         app.sync_url = sync_url && !app.banners.is_empty();
-        let started = match app.start_run(scenario, launch.seed, &launch.overrides, &launch.inputs)
-        {
-            Ok(refused) => Ok(refused),
-            Err(e) => {
+        let started = app
+            .start_run(scenario, launch.seed, &launch.overrides, &launch.inputs)
+            .or_else(|e| {
                 app.banners.push(format!(
                     "Cannot start this run: {e}. Showing the scenario's defaults instead."
                 ));
                 app.sync_url = sync_url;
                 app.start_run(scenario, launch.seed, &[], &launch.inputs)
-            }
-        };
+            });
         match started {
             Ok(refused) if !refused.is_empty() => {
                 app.banners.extend(refused);

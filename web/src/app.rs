@@ -1,20 +1,31 @@
 //! The root component: owns the [`Simulation`], plays it under the virtual
-//! clock, and hands snapshots of it to the panels.
+//! clock, and hands snapshots of it to the panels, which it lays out from
+//! the scenario's spec ([`kvscope_core::scenario::PageLayout`]): three
+//! columns, each panel of the spec mapped to its component, and the event
+//! log below them.
 //!
 //! While playing, every animation frame advances the simulation by
 //! `speed × elapsed wall time` of virtual time, in chunks of events, stopping
 //! early when the frame's event or wall-time budget is spent so that the page
-//! stays responsive (the virtual clock then runs slower than asked). Changing
-//! the scenario, seed or a parameter builds a new simulation and replays it
-//! from t = 0, except for the scenario's live parameters
-//! (`ScenarioSpec::live`), which change the running simulation; an invalid
+//! stays responsive (the virtual clock then runs slower than asked). A stop
+//! time (`until`) is reached exactly: every event due at or before it runs.
+//!
+//! User inputs are replayable data. A live parameter (`ScenarioSpec::live`)
+//! or an injected fault goes to the running simulation through
+//! `Simulation::apply_input`, which applies it at the current virtual time,
+//! records it and hashes it into the trace; the URL then lists it as
+//! `at=TIME:NAME=VALUE`. Opening such a URL builds the run and schedules
+//! every input (`Simulation::schedule_input`) before playing. Changing the
+//! scenario, the seed or a build parameter starts a new run from t = 0
+//! without inputs, as Reset does with the same build parameters. An invalid
 //! value is reported inline and changes nothing.
 
 use std::rc::Rc;
 
 use gloo::events::{EventListener, EventListenerOptions};
 use gloo::render::{request_animation_frame, AnimationFrame};
-use kvscope_core::scenario::ScenarioSpec;
+use kvscope_core::input::{Input, InputAction, InputError};
+use kvscope_core::scenario::{Panel, ScenarioSpec};
 use kvscope_core::scenarios::{self, specs};
 use kvscope_core::time::{MS, SEC};
 use kvscope_core::Simulation;
@@ -24,14 +35,15 @@ use yew::prelude::*;
 use crate::components::backlog::{BacklogChart, BacklogPanel};
 use crate::components::charts::Charts;
 use crate::components::cluster_map::ClusterMap;
-use crate::components::contention::ContentionControls;
 use crate::components::control_bar::ControlBar;
 use crate::components::counters::Counters;
 use crate::components::error_panel::ErrorBanner;
 use crate::components::event_log::EventLog;
-use crate::components::fault_controls::{FaultControls, ParamError};
+use crate::components::fault_injection::FaultInjection;
+use crate::components::live_controls::LiveControls;
 use crate::components::memory::{MemoryCharts, MemoryTree};
 use crate::components::operators::Operators;
+use crate::components::parameters::{ParamError, Parameters, SpecRef};
 use crate::components::raft_group::RaftGroup;
 use crate::components::story::StoryPanel;
 use crate::components::wait_for::WaitForPanel;
@@ -78,7 +90,7 @@ pub enum Msg {
     TogglePlay,
     /// Process the next event (pauses).
     Step,
-    /// Rebuild the run at t = 0 and pause.
+    /// Start the same build parameters again at t = 0, without inputs, and pause.
     Reset,
     /// New playback speed.
     SetSpeed(Speed),
@@ -86,9 +98,11 @@ pub enum Msg {
     SetSeed(String),
     /// New scenario id.
     SetScenario(String),
-    /// Set one parameter (name, value as text): live parameters change the
-    /// running simulation, the others replay.
+    /// Set one parameter (name, value as text): a live parameter is an input
+    /// to the running simulation, any other starts a new run from t = 0.
     SetParam(String, String),
+    /// Inject a fault now: the input text `NAME=VALUE` (`io-hang=3/30s`, ...).
+    InjectFault(String),
     /// Show this store's memory trace tree at this moment.
     PickTree(TreePick),
     /// Show this region's Raft group.
@@ -106,9 +120,6 @@ pub struct App {
     sim: Option<Simulation>,
     scenario: &'static ScenarioSpec,
     seed: u64,
-    non_defaults: Vec<(String, String)>,
-    /// Live parameters changed on the running simulation, `(name, value)` in the parameter's unit.
-    live_values: Vec<(String, String)>,
     tree_pick: TreePick,
     playing: bool,
     speed: Speed,
@@ -121,6 +132,7 @@ pub struct App {
     log_len_seen: Option<usize>,
     banners: Vec<String>,
     param_error: Option<ParamError>,
+    fault_error: Option<String>,
     seed_error: Option<String>,
     raf: Option<AnimationFrame>,
     last_ts: Option<f64>,
@@ -150,6 +162,36 @@ fn from_form_field(event: &web_sys::Event) -> bool {
                 "input" | "select" | "textarea" | "button"
             ) || el.closest("[contenteditable]").ok().flatten().is_some()
         })
+}
+
+/// Refuses a fault whose end, `at` plus its duration, lies beyond half the
+/// virtual clock's range (`u64` µs): the simulator adds the duration to the
+/// fault's start, which must not overflow. Other inputs pass.
+///
+/// Errors: [`InputError::Malformed`] naming the input.
+fn check_fault_end(at: u64, action: &InputAction) -> Result<(), InputError> {
+    match action {
+        InputAction::Fault(f)
+            if at
+                .checked_add(f.duration)
+                .is_none_or(|end| end > u64::MAX / 2) =>
+        {
+            Err(InputError::Malformed {
+                text: format!("{}={}", action.name(), action.value()),
+                reason: "the duration is too long for the virtual clock".to_string(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Every parameter of `params` as `(name, value)` text pairs.
+fn values_of(params: &kvscope_core::Params) -> Vec<(String, String)> {
+    params
+        .values
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 impl App {
@@ -182,7 +224,10 @@ impl App {
         self.refresh(true);
     }
 
-    /// Advances the simulation for `elapsed_ms` of wall time at the current speed.
+    /// Advances the simulation for `elapsed_ms` of wall time at the current
+    /// speed. The stop time is reached exactly: the run pauses only once
+    /// every event due at or before it has run, as `Simulation::run_until`
+    /// does, so a replay stopped at the same time has the same trace hash.
     fn advance(&mut self, elapsed_ms: f64) {
         let Some(sim) = self.sim.as_mut() else { return };
         let start = wall_now();
@@ -198,19 +243,26 @@ impl App {
         } else {
             (MAX_EVENTS_PER_FRAME, FRAME_BUDGET_MS)
         };
-        while sim.now() < target {
+        let mut reached = false;
+        while budget > 0 {
             let chunk_until = if max {
                 target.min(sim.now().saturating_add(10 * SEC))
             } else {
                 target
             };
-            let ran = sim.run_bounded(chunk_until, CHUNK.min(budget));
+            let chunk = CHUNK.min(budget);
+            let ran = sim.run_bounded(chunk_until, chunk);
             budget -= ran;
-            if budget == 0 || wall_now() - start > wall_budget {
+            if ran < chunk && chunk_until == target {
+                // Every event due at or before the target has run.
+                reached = true;
+                break;
+            }
+            if wall_now() - start > wall_budget {
                 break;
             }
         }
-        if until_us.is_some_and(|u| sim.now() >= u) {
+        if reached && until_us == Some(target) {
             self.playing = false;
             self.raf = None;
         }
@@ -238,131 +290,211 @@ impl App {
         panic::set_run_progress(sim.now(), sim.events_processed());
     }
 
-    /// Builds a new simulation and, if that works, replaces the current one
-    /// (replaying from t = 0). The current run is untouched on error.
-    fn replay(
+    /// The inputs that replay the current run: those applied so far, then
+    /// those still scheduled, in order.
+    fn replay_inputs(&self) -> Vec<Input> {
+        self.sim.as_ref().map_or_else(Vec::new, |sim| {
+            sim.inputs()
+                .iter()
+                .chain(sim.pending_inputs())
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// The non-default parameters the current run was built with.
+    fn build_overrides(&self) -> Vec<(String, String)> {
+        self.sim
+            .as_ref()
+            .map(|s| s.build_params().non_defaults())
+            .unwrap_or_default()
+    }
+
+    /// Records the run for the panic panel and, on the page, writes it into
+    /// the query string (build parameters and inputs, never live values).
+    fn publish_run(&self) {
+        let Some(sim) = self.sim.as_ref() else { return };
+        let non_defaults = self.build_overrides();
+        let inputs = self.replay_inputs();
+        if self.sync_url {
+            url::replace_query(&url::to_query(
+                self.scenario.id,
+                self.seed,
+                &non_defaults,
+                &inputs,
+            ));
+        }
+        panic::set_run_info(RunInfo {
+            scenario: self.scenario.id.to_string(),
+            seed: self.seed,
+            non_defaults,
+            inputs,
+            now_us: sim.now(),
+            events: sim.events_processed(),
+        });
+    }
+
+    /// Builds a new run of `scenario` with `seed` and `overrides`, schedules
+    /// `inputs` on it and, if the build works, replaces the current run (the
+    /// current run is untouched on error). Returns one message per input the
+    /// simulation refused (each is skipped).
+    fn start_run(
         &mut self,
         scenario: &'static ScenarioSpec,
         seed: u64,
         overrides: &[(String, String)],
-    ) -> Result<(), kvscope_core::ScenarioError> {
-        let sim = Simulation::new(scenario.id, seed, overrides)?;
+        inputs: &[Input],
+    ) -> Result<Vec<String>, kvscope_core::ScenarioError> {
+        let mut sim = Simulation::new(scenario.id, seed, overrides)?;
+        let mut refused = Vec::new();
+        for input in inputs {
+            let scheduled = check_fault_end(input.at, &input.action)
+                .and_then(|()| sim.schedule_input(input.clone()));
+            if let Err(e) = scheduled {
+                refused.push(format!("URL: at={}: {e}; skipped", input.to_text()));
+            }
+        }
         self.install(scenario, sim);
-        Ok(())
+        Ok(refused)
     }
 
     fn install(&mut self, scenario: &'static ScenarioSpec, sim: Simulation) {
         self.scenario = scenario;
         self.seed = sim.seed();
-        self.non_defaults = sim.params().non_defaults();
-        self.live_values.clear();
         self.tree_pick.at_ms = None;
         self.sim = Some(sim);
         self.log_len_seen = None;
         self.last_ts = None;
         self.run_version += 1;
         self.param_error = None;
+        self.fault_error = None;
         self.seed_error = None;
-        panic::set_run_info(RunInfo {
-            scenario: scenario.id.to_string(),
-            seed: self.seed,
-            non_defaults: self.non_defaults.clone(),
-            now_us: 0,
-            events: 0,
-        });
-        if self.sync_url {
-            url::replace_query(&url::to_query(scenario.id, self.seed, &self.non_defaults));
-        }
+        self.publish_run();
         self.refresh(true);
     }
 
-    fn overrides_with(&self, name: &str, value: &str) -> Vec<(String, String)> {
-        let mut o: Vec<(String, String)> = self
-            .non_defaults
-            .iter()
-            .filter(|(n, _)| n != name)
-            .cloned()
-            .collect();
-        o.push((name.to_string(), value.to_string()));
-        o
-    }
-
-    /// The values of every parameter of the current run, as text (live
-    /// changes included).
-    fn param_values(&self) -> Vec<(String, String)> {
-        let mut values: Vec<(String, String)> = match self.sim.as_ref() {
-            Some(sim) => sim
-                .params()
-                .values
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            None => Vec::new(),
-        };
-        for (name, value) in &self.live_values {
-            match values.iter_mut().find(|(n, _)| n == name) {
-                Some(slot) => slot.1 = value.clone(),
-                None => values.push((name.clone(), value.clone())),
-            }
-        }
-        values
-    }
-
-    /// Changes live parameter `name` of the running simulation. The value is
-    /// checked against the scenario's parameter spec first, so a bad slider
-    /// or URL value gets the same message as anywhere else; the run is left
-    /// untouched on any error.
-    fn set_live(&mut self, name: String, value: String) {
-        let Some(p) = self.scenario.params.iter().find(|p| p.name == name) else {
-            self.param_error = Some(ParamError {
-                message: format!("scenario '{}' has no parameter '{name}'", self.scenario.id),
-                name,
+    /// Applies `action` to the running simulation now (a user input), then
+    /// records the run and redraws.
+    ///
+    /// Errors: the core's [`InputError`]; nothing changes then.
+    fn apply(&mut self, action: InputAction) -> Result<Input, InputError> {
+        let Some(sim) = self.sim.as_mut() else {
+            return Err(InputError::Malformed {
+                text: action.name().to_string(),
+                reason: "no simulation is running".to_string(),
             });
-            return;
         };
-        let canonical = match p.parse(&value) {
-            Ok(v) => v.to_string(),
-            Err(e) => {
-                self.param_error = Some(ParamError {
-                    name,
-                    message: e.to_string(),
-                });
-                return;
-            }
+        check_fault_end(sim.now(), &action)?;
+        let input = sim.apply_input(action)?;
+        self.publish_run();
+        self.refresh(true);
+        Ok(input)
+    }
+
+    /// Changes live parameter `name` of the running simulation (an input).
+    fn set_live(&mut self, name: String, value: String) {
+        let action = InputAction::SetParam {
+            name: name.clone(),
+            value,
         };
-        let Some(sim) = self.sim.as_mut() else { return };
-        if let Err(e) = sim.set_live_param(&name, &canonical) {
+        self.param_error = match self.apply(action) {
+            Ok(_) => None,
+            Err(e) => Some(ParamError {
+                name,
+                message: e.to_string(),
+            }),
+        };
+    }
+
+    /// Injects the fault `text` (`NAME=VALUE`) into the running simulation now.
+    fn inject(&mut self, text: &str) {
+        let result = InputAction::parse(text).and_then(|action| match action {
+            InputAction::Fault(_) => self.apply(action),
+            other => Err(InputError::Malformed {
+                text: text.to_string(),
+                reason: format!("'{}' is not a fault kind", other.name()),
+            }),
+        });
+        self.fault_error = result.err().map(|e| e.to_string());
+    }
+
+    /// Starts a new run with build parameter `name` set to `value` (the
+    /// other build parameters kept, no inputs).
+    fn rebuild_with(&mut self, name: String, value: String) {
+        let mut overrides: Vec<(String, String)> = self
+            .build_overrides()
+            .into_iter()
+            .filter(|(n, _)| *n != name)
+            .collect();
+        overrides.push((name.clone(), value));
+        if let Err(e) = self.start_run(self.scenario, self.seed, &overrides, &[]) {
             self.param_error = Some(ParamError {
                 name,
                 message: e.to_string(),
             });
-            return;
         }
-        self.param_error = None;
-        let is_default = p.parse(p.default).is_ok_and(|d| d.to_string() == canonical);
-        self.non_defaults.retain(|(n, _)| *n != name);
-        if !is_default {
-            self.non_defaults.push((name.clone(), canonical.clone()));
-        }
-        let order = |n: &str| self.scenario.params.iter().position(|p| p.name == n);
-        self.non_defaults.sort_by_key(|(n, _)| order(n));
-        self.live_values.retain(|(n, _)| *n != name);
-        self.live_values.push((name, canonical));
-        panic::set_run_info(RunInfo {
-            scenario: self.scenario.id.to_string(),
-            seed: self.seed,
-            non_defaults: self.non_defaults.clone(),
-            now_us: sim.now(),
-            events: sim.events_processed(),
+    }
+
+    /// The component of one panel of the layout.
+    fn panel(&self, ctx: &Context<Self>, panel: Panel, first_lock_panel: bool) -> Html {
+        let link = ctx.link();
+        let spec = SpecRef(self.scenario);
+        let on_set = link.callback(|(n, v)| Msg::SetParam(n, v));
+        let Some(frame) = self.frame.clone() else {
+            return html! {};
+        };
+        let no_lock_view = (first_lock_panel && frame.locks.is_none()).then(|| {
+            html! {
+                <div class="panel inline-error" id="no-lock-view">
+                    { "The simulator reports no lock manager on any store for this run, so the lock-manager panels are empty." }
+                </div>
+            }
         });
-        if self.sync_url {
-            url::replace_query(&url::to_query(
-                self.scenario.id,
-                self.seed,
-                &self.non_defaults,
-            ));
-        }
-        self.refresh(true);
+        let body = match panel {
+            Panel::ClusterMap => html! {
+                <ClusterMap frame={frame} on_select={link.callback(Msg::SelectRegion)} />
+            },
+            Panel::RaftGroup => html! { <RaftGroup frame={frame} /> },
+            Panel::Operators => html! { <Operators frame={frame} /> },
+            Panel::Counters => html! { <Counters frame={frame} /> },
+            Panel::ClientCharts => html! { <Charts data={self.charts.clone()} /> },
+            Panel::Parameters => {
+                let values = self
+                    .sim
+                    .as_ref()
+                    .map(|s| values_of(s.build_params()))
+                    .unwrap_or_default();
+                let stores: Vec<u64> = frame.view.stores.iter().map(|s| s.id).collect();
+                html! {
+                    <Parameters spec={spec} values={Rc::new(values)} stores={Rc::new(stores)}
+                        run_version={self.run_version} error={self.param_error.clone()} on_set={on_set} />
+                }
+            }
+            Panel::LiveControls => {
+                let values = self
+                    .sim
+                    .as_ref()
+                    .map(|s| values_of(s.params()))
+                    .unwrap_or_default();
+                html! {
+                    <LiveControls spec={spec} values={Rc::new(values)} error={self.param_error.clone()} on_set={on_set} />
+                }
+            }
+            Panel::Story => html! { <StoryPanel scenario_id={self.scenario.id} /> },
+            Panel::WaitForGraph => html! { <WaitForPanel frame={frame} /> },
+            Panel::LockManagerQueues => html! { <BacklogPanel frame={frame} /> },
+            Panel::DetectorBacklogChart => html! { <BacklogChart data={self.charts.clone()} /> },
+            Panel::MemoryCharts => html! {
+                <MemoryCharts data={self.charts.clone()} marker_ms={self.tree_pick.at_ms} />
+            },
+            Panel::MemoryTree => html! {
+                <MemoryTree frame={frame} on_pick={link.callback(Msg::PickTree)} />
+            },
+            Panel::FaultInjection => html! {
+                <FaultInjection frame={frame} error={self.fault_error.clone()} on_inject={link.callback(Msg::InjectFault)} />
+            },
+        };
+        html! { <>{ for no_lock_view }{ body }</> }
     }
 }
 
@@ -372,7 +504,7 @@ impl Component for App {
 
     fn create(ctx: &Context<Self>) -> Self {
         panic::install();
-        let (launch, mut banners, sync_url) = match &ctx.props().launch {
+        let (launch, banners, sync_url) = match &ctx.props().launch {
             Some(l) => (l.clone(), Vec::new(), false),
             None => {
                 let (l, errors) = url::parse_query(&url::current_query());
@@ -384,24 +516,6 @@ impl Component for App {
             .map(|s| s.spec())
             .or_else(|| specs().next())
             .expect("the registry has a scenario");
-        let sim = match Simulation::new(scenario.id, launch.seed, &launch.overrides) {
-            Ok(sim) => Some(sim),
-            Err(e) => {
-                banners.push(format!(
-                    "Cannot start this run: {e}. Showing the scenario's defaults instead."
-                ));
-                match Simulation::new(scenario.id, launch.seed, &[]) {
-                    Ok(sim) => Some(sim),
-                    Err(e) => {
-                        banners.push(format!(
-                            "Cannot start the scenario '{}' at all: {e}.",
-                            scenario.id
-                        ));
-                        None
-                    }
-                }
-            }
-        };
         let keys = web_sys::window().map(|w| {
             let link = ctx.link().clone();
             EventListener::new_with_options(
@@ -427,8 +541,6 @@ impl Component for App {
             sim: None,
             scenario,
             seed: launch.seed,
-            non_defaults: Vec::new(),
-            live_values: Vec::new(),
             tree_pick: TreePick::default(),
             playing: false,
             speed: launch.speed,
@@ -441,6 +553,7 @@ impl Component for App {
             log_len_seen: None,
             banners,
             param_error: None,
+            fault_error: None,
             seed_error: None,
             raf: None,
             last_ts: None,
@@ -450,15 +563,34 @@ impl Component for App {
             sync_url: false,
             _keys: keys,
         };
-        if let Some(sim) = sim {
-            // Keep the URL the user typed (with its speed/play/until keys)
-            // unless it had to be corrected.
-            app.sync_url = sync_url && !app.banners.is_empty();
-            app.install(scenario, sim);
-            app.sync_url = sync_url;
-            if launch.autoplay {
-                app.play(ctx);
+        // Keep the URL the user typed (with its speed/play/until keys)
+        // unless it had to be corrected.
+        app.sync_url = sync_url && !app.banners.is_empty();
+        let started = app
+            .start_run(scenario, launch.seed, &launch.overrides, &launch.inputs)
+            .or_else(|e| {
+                app.banners.push(format!(
+                    "Cannot start this run: {e}. Showing the scenario's defaults instead."
+                ));
+                app.sync_url = sync_url;
+                app.start_run(scenario, launch.seed, &[], &launch.inputs)
+            });
+        match started {
+            Ok(refused) if !refused.is_empty() => {
+                app.banners.extend(refused);
+                // Write the corrected URL: without the refused inputs.
+                app.sync_url = sync_url;
+                app.publish_run();
             }
+            Ok(_) => {}
+            Err(e) => app.banners.push(format!(
+                "Cannot start the scenario '{}' at all: {e}.",
+                scenario.id
+            )),
+        }
+        app.sync_url = sync_url;
+        if launch.autoplay {
+            app.play(ctx);
         }
         app
     }
@@ -503,8 +635,8 @@ impl Component for App {
             Msg::Reset => {
                 self.playing = false;
                 self.raf = None;
-                let overrides = self.non_defaults.clone();
-                if let Err(e) = self.replay(self.scenario, self.seed, &overrides) {
+                let overrides = self.build_overrides();
+                if let Err(e) = self.start_run(self.scenario, self.seed, &overrides, &[]) {
                     self.banners.push(format!("Cannot reset: {e}"));
                 }
             }
@@ -514,8 +646,8 @@ impl Component for App {
             }
             Msg::SetSeed(text) => match text.trim().parse::<u64>() {
                 Ok(seed) => {
-                    let overrides = self.non_defaults.clone();
-                    if let Err(e) = self.replay(self.scenario, seed, &overrides) {
+                    let overrides = self.build_overrides();
+                    if let Err(e) = self.start_run(self.scenario, seed, &overrides, &[]) {
                         self.seed_error = Some(e.to_string());
                     }
                 }
@@ -528,7 +660,7 @@ impl Component for App {
             },
             Msg::SetScenario(id) => match scenarios::find(&id).map(|s| s.spec()) {
                 Ok(spec) => {
-                    if let Err(e) = self.replay(spec, self.seed, &[]) {
+                    if let Err(e) = self.start_run(spec, self.seed, &[], &[]) {
                         self.banners
                             .push(format!("Cannot start scenario '{id}': {e}"));
                     }
@@ -536,24 +668,17 @@ impl Component for App {
                 }
                 Err(e) => self.banners.push(e.to_string()),
             },
-            Msg::SetParam(name, value) if self.scenario.live.contains(&name.as_str()) => {
-                self.set_live(name, value);
+            Msg::SetParam(name, value) => {
+                if self.scenario.live.contains(&name.as_str()) {
+                    self.set_live(name, value);
+                } else {
+                    self.rebuild_with(name, value);
+                }
             }
+            Msg::InjectFault(text) => self.inject(&text),
             Msg::PickTree(pick) => {
                 self.tree_pick = pick;
                 self.refresh(false);
-            }
-            Msg::SetParam(name, value) => {
-                let overrides = self.overrides_with(&name, &value);
-                match self.replay(self.scenario, self.seed, &overrides) {
-                    Ok(()) => self.param_error = None,
-                    Err(e) => {
-                        self.param_error = Some(ParamError {
-                            name,
-                            message: e.to_string(),
-                        });
-                    }
-                }
             }
             Msg::SelectRegion(r) => {
                 self.selected = Some(r);
@@ -598,9 +723,39 @@ impl Component for App {
                 r
             })
             .unwrap_or_default();
-        let lock_page = snapshot::shows_locks(self.scenario.id, None)
-            || self.frame.as_ref().is_some_and(|f| f.locks.is_some());
-        let values = Rc::new(self.param_values());
+        let trace_hash = self
+            .frame
+            .as_ref()
+            .map(|f| f.trace_hash.clone())
+            .unwrap_or_default();
+        let layout = &self.scenario.layout;
+        let first_lock_panel = layout
+            .left
+            .iter()
+            .chain(layout.center)
+            .chain(layout.right)
+            .find(|p| snapshot::LOCK_PANELS.contains(p))
+            .copied();
+        let panel = |p: &Panel| self.panel(ctx, *p, Some(*p) == first_lock_panel);
+        let column = |class: &'static str, panels: &'static [Panel]| {
+            html! {
+                <section class={classes!("col", class)}>
+                    { for panels.iter().map(panel) }
+                </section>
+            }
+        };
+        // The left column holds the controls and, last, the story: the
+        // controls scroll together above it, so that the story keeps a
+        // readable part of the column whatever the controls need.
+        let left = match layout.left.split_last() {
+            Some((last, stack)) if !stack.is_empty() => html! {
+                <section class="col col-left split">
+                    <div class="col-stack">{ for stack.iter().map(panel) }</div>
+                    { panel(last) }
+                </section>
+            },
+            _ => column("col-left", layout.left),
+        };
         html! {
             <div class="app">
                 <ControlBar
@@ -613,6 +768,7 @@ impl Component for App {
                     now_us={now_us}
                     events={events}
                     until_ms={self.until_ms}
+                    trace_hash={trace_hash}
                     on_scenario={link.callback(Msg::SetScenario)}
                     on_seed={link.callback(Msg::SetSeed)}
                     on_toggle={link.callback(|_| Msg::TogglePlay)}
@@ -622,67 +778,10 @@ impl Component for App {
                 />
                 <ErrorBanner messages={self.banners.clone()} on_dismiss={link.callback(Msg::DismissBanner)} />
                 <style>{ LOCK_PANELS_CSS }</style>
-                <main class={classes!("layout", lock_page.then_some("lock-layout"))}>
-                    <aside class="col col-left">
-                        if lock_page {
-                            <ContentionControls
-                                scenario_id={self.scenario.id}
-                                values={values.clone()}
-                                error={self.param_error.clone()}
-                                on_set={link.callback(|(n, v)| Msg::SetParam(n, v))}
-                            />
-                        }
-                        <FaultControls
-                            scenario_id={self.scenario.id}
-                            values={values}
-                            run_version={self.run_version}
-                            error={self.param_error.clone()}
-                            on_set={link.callback(|(n, v)| Msg::SetParam(n, v))}
-                        />
-                        <StoryPanel scenario_id={self.scenario.id} />
-                    </aside>
-                    if lock_page {
-                        <section class="col col-center">
-                            if let Some(frame) = &self.frame {
-                                if frame.locks.is_none() {
-                                    <div class="panel inline-error" id="no-lock-view">
-                                        { "The simulator reports no lock manager on any store for this run, so the wait-for graph, backlogs and memory panels are empty." }
-                                    </div>
-                                }
-                                <WaitForPanel frame={frame.clone()} />
-                                <BacklogPanel frame={frame.clone()} />
-                                <BacklogChart data={self.charts.clone()} />
-                                <ClusterMap frame={frame.clone()} on_select={link.callback(Msg::SelectRegion)} />
-                                <RaftGroup frame={frame.clone()} />
-                            }
-                        </section>
-                        <section class="col col-right">
-                            if let Some(frame) = &self.frame {
-                                <Counters frame={frame.clone()} />
-                            }
-                            <MemoryCharts data={self.charts.clone()} marker_ms={self.tree_pick.at_ms} />
-                            if let Some(frame) = &self.frame {
-                                <MemoryTree frame={frame.clone()} on_pick={link.callback(Msg::PickTree)} />
-                            }
-                            <Charts data={self.charts.clone()} />
-                        </section>
-                    } else {
-                        <section class="col col-center">
-                            if let Some(frame) = &self.frame {
-                                <ClusterMap frame={frame.clone()} on_select={link.callback(Msg::SelectRegion)} />
-                                <RaftGroup frame={frame.clone()} />
-                            }
-                        </section>
-                        <section class="col col-right">
-                            if let Some(frame) = &self.frame {
-                                <Counters frame={frame.clone()} />
-                            }
-                            <Charts data={self.charts.clone()} />
-                            if let Some(frame) = &self.frame {
-                                <Operators frame={frame.clone()} />
-                            }
-                        </section>
-                    }
+                <main class="layout" data-scenario={self.scenario.id}>
+                    { left }
+                    { column("col-center", layout.center) }
+                    { column("col-right", layout.right) }
                 </main>
                 <EventLog
                     slice={self.log.clone()}

@@ -6,9 +6,13 @@
 //! QPS and latency charts, the event log and the scenario's story.
 //!
 //! The crate holds no simulation logic. It only builds simulations (a new
-//! scenario, seed or parameter set replays from t = 0), advances them a bounded
-//! number of events per animation frame, and renders the read-only views
-//! ([`kvscope_core::view`]) the core hands out.
+//! scenario, seed or build parameter starts again from t = 0), advances them
+//! a bounded number of events per animation frame, sends them the user's
+//! inputs (live parameters, injected faults: `Simulation::apply_input`,
+//! recorded and replayed from the URL), and renders the read-only views
+//! ([`kvscope_core::views`]) the core hands out. Which panels a page shows,
+//! and where, comes from the scenario's spec (`ScenarioSpec::layout`); no
+//! scenario or parameter is named here.
 //!
 //! Entry points: [`start`] mounts the page (used by `main.rs`), [`mount`]
 //! mounts [`App`] into any element with explicit [`AppProps`] (used by the

@@ -2,8 +2,9 @@
 //! `#error-panel` with everything needed to reproduce the run.
 //!
 //! The app updates [`RunInfo`] every frame ([`set_run_info`]); the hook reads
-//! it, so the panel names the scenario, seed, non-default parameters and the
-//! virtual time at which the panic happened. The hook also calls the hook that
+//! it, so the panel names the scenario, seed, non-default build parameters,
+//! the user inputs applied so far and the virtual time at which the panic
+//! happened. The hook also calls the hook that
 //! was installed before it (for example the test harness's), so messages still
 //! reach the console.
 
@@ -18,8 +19,10 @@ pub struct RunInfo {
     pub scenario: String,
     /// Seed.
     pub seed: u64,
-    /// Non-default parameters.
+    /// Non-default build parameters.
     pub non_defaults: Vec<(String, String)>,
+    /// User inputs (live changes, faults) applied or scheduled, in order.
+    pub inputs: Vec<kvscope_core::input::Input>,
     /// Virtual µs.
     pub now_us: u64,
     /// Events processed.
@@ -74,7 +77,7 @@ pub fn install() {
 }
 
 /// The reproduction note for the current run: scenario, seed, parameters,
-/// virtual time, and the URL that replays it.
+/// inputs, virtual time, and the URL and command line that replay it.
 pub fn repro_text(info: &RunInfo) -> String {
     let params = if info.non_defaults.is_empty() {
         "(all defaults)".to_string()
@@ -90,17 +93,34 @@ pub fn repro_text(info: &RunInfo) -> String {
         .iter()
         .map(|(k, v)| format!(" --set {k}={v}"))
         .collect();
-    let until_s = info.now_us.div_ceil(1_000_000).max(1);
+    let inputs = if info.inputs.is_empty() {
+        "(none)".to_string()
+    } else {
+        info.inputs
+            .iter()
+            .map(|i| i.to_text())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let ats: String = info
+        .inputs
+        .iter()
+        .map(|i| format!(" --at {}", i.to_text()))
+        .collect();
+    // Long enough for every input (the command line refuses one past --until).
+    let last_input = info.inputs.iter().map(|i| i.at).max().unwrap_or(0);
+    let until_s = info.now_us.max(last_input).div_ceil(1_000_000).max(1);
     format!(
-        "scenario: {}\nseed: {}\nparameters: {params}\nvirtual time: {} ({} µs), after {} events\n\
+        "scenario: {}\nseed: {}\nparameters: {params}\ninputs: {inputs}\n\
+         virtual time: {} ({} µs), after {} events\n\
          replay in the page: {}&speed=max&play=1&until={until_s}\n\
-         replay natively: kvscope run {} --seed {} --until {until_s}s{sets}",
+         replay natively: kvscope run {} --seed {} --until {until_s}s{sets}{ats}",
         info.scenario,
         info.seed,
         format::clock(info.now_us),
         info.now_us,
         info.events,
-        crate::url::to_query(&info.scenario, info.seed, &info.non_defaults),
+        crate::url::to_query(&info.scenario, info.seed, &info.non_defaults, &info.inputs),
         info.scenario,
         info.seed,
     )

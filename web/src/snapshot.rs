@@ -6,22 +6,26 @@
 //! when they are the same capture, which is what Yew's prop comparison needs.
 
 use kvscope_core::env::metrics::MEMORY;
+use kvscope_core::input::Input;
 use kvscope_core::kernel::log::{Level, LogLine};
 use kvscope_core::kernel::metrics::SeriesKey;
 use kvscope_core::lock_manager::metrics::{self as lm, DETECTOR_PENDING_MSGS};
 use kvscope_core::memory::MemoryTrace;
-use kvscope_core::scenario::CounterSpec;
+use kvscope_core::scenario::{CounterSpec, PageLayout, Panel};
 use kvscope_core::views::{ClusterView, FaultWindow, LockView, OomKill, RaftGroupView};
 use kvscope_core::Simulation;
 
-/// Id of the scenario whose page shows the lock-manager panels.
-pub const DEADLOCK_SCENARIO: &str = "deadlock-detector-oom";
+/// The panels drawn from the lock view ([`LockFrame`]).
+pub const LOCK_PANELS: &[Panel] = &[
+    Panel::WaitForGraph,
+    Panel::LockManagerQueues,
+    Panel::MemoryTree,
+];
 
-/// Whether the page shows the lock-manager panels for this run: the scenario
-/// is the deadlock one, or its lock view has transactions, waits or hot keys.
-pub fn shows_locks(scenario_id: &str, view: Option<&LockView>) -> bool {
-    scenario_id == DEADLOCK_SCENARIO
-        || view.is_some_and(|v| !v.txns.is_empty() || !v.hot_keys.is_empty() || !v.waits.is_empty())
+/// Whether `layout` shows a panel drawn from the lock view, so that a frame
+/// captures it.
+pub fn shows_lock_panel(layout: &PageLayout) -> bool {
+    LOCK_PANELS.iter().any(|p| layout.shows(*p))
 }
 
 /// Which memory trace tree the memory panel shows.
@@ -113,8 +117,15 @@ pub struct Frame {
     pub counters: Vec<(CounterSpec, u64)>,
     /// Events processed so far.
     pub events: u64,
-    /// The lock manager side, for scenarios that have one.
+    /// The lock manager side, when the layout shows a lock panel and some
+    /// store runs a lock manager.
     pub locks: Option<LockFrame>,
+    /// The trace hash so far (hex SHA-256 of every event and input).
+    pub trace_hash: String,
+    /// The user inputs applied so far, in order (the simulation's input log).
+    pub inputs: Vec<Input>,
+    /// The inputs scheduled for later (a replayed URL's), in order.
+    pub pending_inputs: Vec<Input>,
 }
 
 impl PartialEq for Frame {
@@ -126,7 +137,8 @@ impl PartialEq for Frame {
 impl Frame {
     /// Captures `sim` now; `selected` is the region the user picked, if any
     /// (a region that no longer exists falls back to the hot region); `pick`
-    /// names the memory trace tree to capture for the lock panels.
+    /// names the memory trace tree to capture for the lock panels (captured
+    /// only when the scenario's layout shows one, see [`shows_lock_panel`]).
     pub fn capture(seq: u64, sim: &Simulation, selected: Option<u64>, pick: TreePick) -> Frame {
         let hot_region = sim.focus_region();
         let (selected_region, group) = match selected
@@ -153,9 +165,14 @@ impl Frame {
             hot_region,
             counters,
             events: sim.events_processed(),
-            locks: lock_view(sim)
-                .filter(|v| shows_locks(sim.params().scenario(), Some(v)))
-                .map(|v| LockFrame::capture(sim, v, pick)),
+            locks: if shows_lock_panel(&sim.params().spec.layout) {
+                lock_view(sim).map(|v| LockFrame::capture(sim, v, pick))
+            } else {
+                None
+            },
+            trace_hash: sim.trace_hash(),
+            inputs: sim.inputs().to_vec(),
+            pending_inputs: sim.pending_inputs().cloned().collect(),
         }
     }
 }
@@ -175,12 +192,13 @@ pub struct ChartData {
     pub p99: Vec<(u64, f64)>,
     /// Fault windows to shade.
     pub faults: Vec<FaultWindow>,
-    /// Memory per store by top-level module (lock-manager scenarios only).
+    /// Memory per store by top-level module, for every store that has memory
+    /// series (`memory_store_{N}`); empty when none has.
     pub memory: Vec<StoreMemory>,
     /// Stores killed by the OOM killer, for markers.
     pub oom_kills: Vec<OomKill>,
     /// Detector stream depth per store, `(store, [(t_ms, messages)])`, from
-    /// `tikv_lock_manager_detector_pending_msgs_store_{N}` (lock-manager scenarios only).
+    /// `tikv_lock_manager_detector_pending_msgs_store_{N}` (empty when no store has a detector stream).
     pub backlog: Vec<(u64, Vec<(u64, f64)>)>,
 }
 
@@ -260,21 +278,7 @@ impl ChartData {
             p50: series(LATENCY_P50_MS.key()),
             p99: series(LATENCY_P99_MS.key()),
             faults: kvscope_core::views::cluster::fault_windows(sim),
-            memory: match lock_view(sim).filter(|v| shows_locks(sim.params().scenario(), Some(v))) {
-                Some(v) => v
-                    .stores
-                    .iter()
-                    .map(|s| {
-                        StoreMemory::from_series(
-                            sim.series(),
-                            s.store,
-                            s.memory_limit,
-                            v.detector_leader == Some(s.store),
-                        )
-                    })
-                    .collect(),
-                None => Vec::new(),
-            },
+            memory: memory_series(sim),
             oom_kills: sim.oom_kills().to_vec(),
             backlog: sim
                 .series()
@@ -370,8 +374,37 @@ impl LogSlice {
     }
 }
 
+/// The memory series of every store that has them (a store with a memory
+/// limit is sampled every virtual second, so it has them from the first
+/// sample on), with its limit and whether it leads the deadlock detector.
+fn memory_series(sim: &Simulation) -> Vec<StoreMemory> {
+    let stores: Vec<u64> = sim
+        .world()
+        .stores
+        .iter()
+        .filter(|(id, st)| st.memory_limit.is_some() || sim.series().contains_key(&MEMORY.of(**id)))
+        .map(|(id, _)| *id)
+        .collect();
+    if stores.is_empty() {
+        return Vec::new();
+    }
+    let detector_leader = lock_view(sim).and_then(|v| v.detector_leader);
+    stores
+        .into_iter()
+        .map(|s| {
+            let limit = sim
+                .world()
+                .stores
+                .get(&s)
+                .and_then(|st| st.memory_limit)
+                .unwrap_or(0);
+            StoreMemory::from_series(sim.series(), s, limit, detector_leader == Some(s))
+        })
+        .collect()
+}
+
 /// The lock manager, transactions and deadlock detector of the cluster;
-/// `None` when no store runs a lock manager (io-hang-transfer-leader).
+/// `None` when no store runs a lock manager.
 fn lock_view(sim: &Simulation) -> Option<kvscope_core::views::LockView> {
     Some(kvscope_core::views::locks::lock_view(sim)).filter(|v| !v.stores.is_empty())
 }

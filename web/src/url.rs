@@ -1,15 +1,25 @@
-//! The run in the page's query string, so that a run can be shared.
+//! The run in the page's query string, so that a run can be shared and
+//! replayed exactly.
 //!
-//! `?scenario=io-hang-transfer-leader&seed=1&fix=relaxed-check` names the
-//! scenario, the seed and every parameter that differs from its default.
+//! `?scenario=ID&seed=7&NAME=VALUE&at=41250ms:io-hang=3/60s&at=90s:NAME=VALUE`
+//! names the scenario, the seed, every parameter the run was *built* with
+//! that differs from its default (`Simulation::build_params().non_defaults()`),
+//! and one `at=TIME:NAME=VALUE` per user input, in the order they were
+//! applied (`kvscope_core::input::Input::to_text`: a live parameter changed,
+//! or a fault injected, at that virtual time). Opening the URL builds the
+//! run and schedules every input for its time, so the run replays exactly
+//! (the same trace hash as the run that wrote it).
+//!
 //! Three viewing keys are read too but never written back: `speed` (a
 //! [`Speed`] key such as `100` or `max`), `play=1` (start playing on load) and
 //! `until=120` (pause at that virtual time: seconds, or with a unit `90s`,
 //! `2m`, `1500ms`).
 //!
 //! A malformed value never stops the page: [`parse_query`] returns the run
-//! with that value left at its default, and a message for the error banner.
+//! with that value left at its default (a malformed `at=` is skipped), and a
+//! message for the error banner naming it.
 
+use kvscope_core::input::Input;
 use kvscope_core::scenario::ScenarioSpec;
 use kvscope_core::scenarios::{self, specs};
 
@@ -25,8 +35,11 @@ pub struct Launch {
     pub scenario: String,
     /// Seed of the simulation's RNG.
     pub seed: u64,
-    /// Parameter overrides, `(name, value)` as text.
+    /// Parameter overrides the run is built with, `(name, value)` as text.
     pub overrides: Vec<(String, String)>,
+    /// User inputs to replay, in the order they were applied (each is
+    /// scheduled for its virtual time before the run plays).
+    pub inputs: Vec<Input>,
     /// Playback speed.
     pub speed: Speed,
     /// Start playing at once.
@@ -41,6 +54,7 @@ impl Default for Launch {
             scenario: specs().next().map_or("", |s| s.id).to_string(),
             seed: DEFAULT_SEED,
             overrides: Vec::new(),
+            inputs: Vec::new(),
             speed: Speed::default(),
             autoplay: false,
             until_ms: None,
@@ -59,6 +73,16 @@ fn decode(text: &str) -> Result<String, String> {
 /// Encodes one query component.
 fn encode(text: &str) -> String {
     String::from(js_sys::encode_uri_component(text))
+}
+
+/// Encodes an input's text for an `at=` value: like [`encode`], but `:`,
+/// `/` and `=` stay as they are (all three are allowed in a query value),
+/// so that `at=30s:NAME=VALUE` stays readable.
+fn encode_input(text: &str) -> String {
+    encode(text)
+        .replace("%3A", ":")
+        .replace("%2F", "/")
+        .replace("%3D", "=")
 }
 
 /// Splits a query string (with or without its leading `?`) into decoded
@@ -88,7 +112,10 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
 }
 
 /// Reads a run from a query string. Returns the run and one message per
-/// value that was malformed or unknown (each such value is left at its default).
+/// value that was malformed or unknown (each such value is left at its
+/// default; a malformed `at=` input is skipped). Whether an input applies to
+/// the scenario (a live parameter, a store the cluster has) is checked when
+/// the app schedules it.
 pub fn parse_query(query: &str) -> (Launch, Vec<String>) {
     let (pairs, mut errors) = split_query(query);
     let mut launch = Launch::default();
@@ -131,6 +158,10 @@ pub fn parse_query(query: &str) -> (Launch, Vec<String>) {
                 Ok(ms) => launch.until_ms = Some(ms),
                 Err(e) => errors.push(format!("URL: until: {e}; ignored")),
             },
+            "at" => match Input::parse(&value) {
+                Ok(input) => launch.inputs.push(input),
+                Err(e) => errors.push(format!("URL: at={value}: {e}; skipped")),
+            },
             name => match spec.params.iter().find(|p| p.name == name) {
                 Some(p) => match p.parse(&value) {
                     Ok(_) => {
@@ -150,14 +181,24 @@ pub fn parse_query(query: &str) -> (Launch, Vec<String>) {
 }
 
 /// Builds the query string (with its leading `?`) naming a run: scenario,
-/// seed and the non-default parameters.
-pub fn to_query(scenario: &str, seed: u64, non_defaults: &[(String, String)]) -> String {
+/// seed, the non-default build parameters, and one `at=TIME:NAME=VALUE` per
+/// input, in order ([`parse_query`] reads it back).
+pub fn to_query(
+    scenario: &str,
+    seed: u64,
+    non_defaults: &[(String, String)],
+    inputs: &[Input],
+) -> String {
     let mut q = format!("?scenario={}&seed={seed}", encode(scenario));
     for (k, v) in non_defaults {
         q.push('&');
         q.push_str(&encode(k));
         q.push('=');
         q.push_str(&encode(v));
+    }
+    for input in inputs {
+        q.push_str("&at=");
+        q.push_str(&encode_input(&input.to_text()));
     }
     q
 }

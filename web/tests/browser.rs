@@ -10,6 +10,7 @@
 use std::future::Future;
 
 use gloo_timers::future::TimeoutFuture;
+use kvscope_core::input::Input;
 use kvscope_core::time::MS;
 use kvscope_core::Simulation;
 use kvscope_web::{url, App, AppProps, Launch, Speed};
@@ -17,6 +18,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 use web_sys::{
     CanvasRenderingContext2d, Document, Element, HtmlCanvasElement, HtmlElement, HtmlInputElement,
+    HtmlSelectElement,
 };
 use yew::AppHandle;
 
@@ -45,6 +47,19 @@ impl Drop for Page {
 
 impl Page {
     async fn mount(launch: Launch) -> Page {
+        Page::mount_with(AppProps {
+            launch: Some(launch),
+        })
+        .await
+    }
+
+    /// Mounts the app as the page does: reading its run from the query
+    /// string (set it first with [`set_query`]) and writing the run back.
+    async fn mount_from_url() -> Page {
+        Page::mount_with(AppProps { launch: None }).await
+    }
+
+    async fn mount_with(props: AppProps) -> Page {
         // A test that failed before may have left the error panel open; only
         // a panel this page opens counts (see `wait_for`).
         if let Some(panel) = document().get_element_by_id("error-panel") {
@@ -58,12 +73,7 @@ impl Page {
             .expect("body")
             .append_child(&root)
             .expect("append");
-        let handle = kvscope_web::mount(
-            root.clone(),
-            AppProps {
-                launch: Some(launch),
-            },
-        );
+        let handle = kvscope_web::mount(root.clone(), props);
         yew::scheduler::flush().await;
         Page {
             handle: Some(handle),
@@ -121,6 +131,36 @@ impl Page {
         yew::scheduler::flush().await;
     }
 
+    /// Picks `value` in a select and commits it (`change`).
+    async fn choose(&self, selector: &str, value: &str) {
+        let select: HtmlSelectElement = self.get(selector).unchecked_into();
+        select.set_value(value);
+        let init = web_sys::EventInit::new();
+        init.set_bubbles(true);
+        let ev = web_sys::Event::new_with_event_init_dict("change", &init).expect("event");
+        select.dispatch_event(&ev).expect("dispatch");
+        yew::scheduler::flush().await;
+    }
+
+    /// The full trace hash the page shows (`#trace-hash`'s `data-hash`).
+    fn trace_hash(&self) -> String {
+        self.get("#trace-hash")
+            .get_attribute("data-hash")
+            .unwrap_or_default()
+    }
+
+    /// The input log, newest first: each row's `TIME:NAME=VALUE`.
+    fn input_log(&self) -> Vec<String> {
+        let list = self
+            .root
+            .query_selector_all("#input-log .input-row")
+            .expect("selector");
+        (0..list.length())
+            .filter_map(|i| list.item(i))
+            .filter_map(|n| n.unchecked_into::<Element>().get_attribute("data-input"))
+            .collect()
+    }
+
     /// Clicks while the page may be playing (see [`Page::wait_for`] on flush).
     async fn click_playing(&self, selector: &str) {
         self.get(selector).unchecked_into::<HtmlElement>().click();
@@ -156,6 +196,33 @@ impl Page {
             sleep(100).await;
             waited += 100;
         }
+    }
+}
+
+/// Replaces the page's query string (as a user opening a URL would have it).
+fn set_query(query: &str) {
+    let history = web_sys::window()
+        .expect("window")
+        .history()
+        .expect("history");
+    history
+        .replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(query))
+        .expect("replaceState");
+}
+
+/// Puts the query string back as it was when dropped.
+struct QueryGuard(String);
+
+impl QueryGuard {
+    fn new() -> QueryGuard {
+        QueryGuard(url::current_query())
+    }
+}
+
+impl Drop for QueryGuard {
+    fn drop(&mut self) {
+        let q = if self.0.is_empty() { "?" } else { &self.0 };
+        set_query(q);
     }
 }
 
@@ -233,6 +300,7 @@ fn launch(
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        inputs: Vec::new(),
         speed,
         autoplay,
         until_ms,
@@ -244,6 +312,9 @@ async fn the_page_steps_plays_and_draws() {
     let page = Page::mount(launch(&[], Speed::PerMille(100_000), false, Some(12_000))).await;
     assert_eq!(page.text("#clock"), "00:00.000");
     assert!(page.text("#play").contains("Play"));
+    let hash = page.trace_hash();
+    assert_eq!(hash.len(), 64, "the full hash is in data-hash: {hash}");
+    assert_eq!(page.text("#trace-hash"), hash[..12], "12 hex digits shown");
     assert_eq!(page.count(".store"), 4, "one column per store");
     assert_eq!(page.count(".region-label"), 8, "one row per region");
 
@@ -257,6 +328,7 @@ async fn the_page_steps_plays_and_draws() {
         events_before,
         "stepping processes events"
     );
+    assert_ne!(page.trace_hash(), hash, "the trace hash follows the run");
     assert!(
         page.text("#play").contains("Play"),
         "stepping leaves the run paused"
@@ -350,28 +422,27 @@ async fn the_fix_switch_changes_the_outcome() {
         "the leader's pending conf change is flagged"
     );
 
-    // Flip the switch: the same seed replays from t = 0 with the fix.
+    let rejected = page.number("#counter-transfer_leader_rejected_pending_conf");
+
+    // Flip the switch: fix is live, so the running simulation takes it at
+    // 75 s, keeps its clock and history, and records the input.
+    let events = page.text("#events");
     page.click("#fix-relaxed-check").await;
-    assert_eq!(
-        page.text("#clock"),
-        "00:00.000",
-        "changing the fix replays from t = 0"
-    );
+    assert!(page.find("#live-error").is_none(), "accepted");
+    assert_eq!(page.clock_ms(), until, "no replay from t = 0");
+    assert_eq!(page.text("#events"), events, "the history is kept");
     let radio: HtmlInputElement = page.get("#fix-relaxed-check").unchecked_into();
     assert!(radio.checked());
-    page.click("#play").await;
-    page.wait_for("relaxed-check to reach 75 s", 55_000, |p| {
-        p.clock_ms() >= until && p.text("#play").contains("Play")
-    })
-    .await;
+    assert_eq!(page.input_log(), vec!["75s:fix=relaxed-check".to_string()]);
+    page.play_until(100_000).await;
     assert!(
         page.number("#counter-transfer_leader_succeeded") > 0,
         "the leader transfer succeeds"
     );
     assert_eq!(
         page.number("#counter-transfer_leader_rejected_pending_conf"),
-        0,
-        "no transfer is rejected"
+        rejected,
+        "no transfer is rejected after the fix"
     );
     assert!(
         page.number("#qps-now") > 0,
@@ -415,8 +486,11 @@ async fn bad_input_is_reported_and_changes_nothing() {
     let clock = page.text("#clock");
     let events = page.text("#events");
 
+    // The featured store is a select of the cluster's stores.
+    assert_eq!(page.count("#param-hang_store option"), 4);
+
     // An out-of-range start: an inline error, and the run goes on untouched.
-    page.enter("#hang-start", "99999").await;
+    page.enter("#param-hang_start", "99999").await;
     let err = page.text("#param-error");
     assert!(
         err.contains("hang_start") && err.contains("0..=3600000"),
@@ -424,7 +498,7 @@ async fn bad_input_is_reported_and_changes_nothing() {
     );
     assert_eq!(page.text("#clock"), clock);
     assert_eq!(page.text("#events"), events);
-    let input: HtmlInputElement = page.get("#hang-start").unchecked_into();
+    let input: HtmlInputElement = page.get("#param-hang_start").unchecked_into();
     assert_eq!(
         input.value(),
         "99999",
@@ -432,7 +506,7 @@ async fn bad_input_is_reported_and_changes_nothing() {
     );
 
     // Not a number at all.
-    page.enter("#hang-duration", "soon").await;
+    page.enter("#param-hang_duration", "soon").await;
     assert!(page.text("#param-error").contains("hang_duration"));
 
     // A valid change elsewhere replays, and every box shows the applied values again.
@@ -452,7 +526,7 @@ async fn bad_input_is_reported_and_changes_nothing() {
     );
 
     // A valid value replays from t = 0.
-    page.enter("#hang-start", "2.5").await;
+    page.enter("#param-hang_start", "2.5").await;
     assert!(page.find("#param-error").is_none());
     assert_eq!(page.text("#clock"), "00:00.000");
     assert_eq!(input.value(), "2.5");
@@ -481,22 +555,41 @@ fn malformed_urls_fall_back_to_defaults_with_messages() {
     assert!(errors.iter().any(|e| e.contains("relaxed-check")));
     assert!(errors.iter().any(|e| e.contains("bogus")));
 
+    let inputs = vec![
+        Input::parse("30s:fix=relaxed-check").expect("an input"),
+        Input::parse("41250ms:io-hang=3/60s").expect("an input"),
+    ];
     let q = url::to_query(
         "io-hang-transfer-leader",
         7,
-        &[("fix".into(), "relaxed-check".into())],
+        &[("hang_start".into(), "30000".into())],
+        &inputs,
     );
     assert_eq!(
         q,
-        "?scenario=io-hang-transfer-leader&seed=7&fix=relaxed-check"
+        "?scenario=io-hang-transfer-leader&seed=7&hang_start=30000\
+         &at=30s:fix=relaxed-check&at=41250ms:io-hang=3/60s"
     );
     let (back, errors) = url::parse_query(&q);
-    assert!(errors.is_empty());
+    assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(back.seed, 7);
     assert_eq!(
         back.overrides,
-        vec![("fix".to_string(), "relaxed-check".to_string())]
+        vec![("hang_start".to_string(), "30000".to_string())]
     );
+    assert_eq!(back.inputs, inputs);
+    // Encoded forms read back too.
+    let (back, errors) =
+        url::parse_query("?scenario=io-hang-transfer-leader&at=30s%3Afix%3Drelaxed-check");
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(back.inputs, inputs[..1]);
+
+    // A malformed input is skipped and named.
+    let (back, errors) = url::parse_query("?at=soon:fix=none&at=3s:io-hang=x/5s&at=2s:fix=none");
+    assert_eq!(back.inputs.len(), 1);
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].contains("soon:fix=none"), "{errors:?}");
+    assert!(errors[1].contains("3s:io-hang=x/5s"), "{errors:?}");
 }
 
 #[wasm_bindgen_test]
@@ -532,6 +625,7 @@ fn the_error_panel_names_the_run_to_reproduce() {
         scenario: "io-hang-transfer-leader".into(),
         seed: 42,
         non_defaults: vec![("fix".into(), "relaxed-check".into())],
+        inputs: vec![Input::parse("30s:io-hang=3/60s").expect("an input")],
         now_us: 61_250_000,
         events: 1234,
     });
@@ -551,6 +645,8 @@ fn the_error_panel_names_the_run_to_reproduce() {
         "fix=relaxed-check",
         "01:01.250",
         "--seed 42",
+        "--at 30s:io-hang=3/60s",
+        "&at=30s:io-hang=3/60s",
     ] {
         assert!(text.contains(needle), "the panel lacks '{needle}': {text}");
     }
@@ -755,6 +851,9 @@ mod lock_fixture {
             hot_region: 1,
             counters: Vec::new(),
             events: 0,
+            trace_hash: String::new(),
+            inputs: Vec::new(),
+            pending_inputs: Vec::new(),
             locks: Some(LockFrame {
                 now_ms,
                 tree: Some(view.stores[1].memory.clone()),
@@ -1093,7 +1192,9 @@ async fn the_wait_for_graph_draws_and_moves_for_deadlock_detector_oom() {
     let page = Page::mount(deadlock_launch(&[], true, Some(12_000))).await;
     assert!(page.find("#wait-for-panel").is_some());
     assert!(page.find("#backlog-panel").is_some());
-    assert!(page.find("#contention-panel").is_some());
+    assert!(page.find("#live-panel").is_some());
+    assert!(page.find("#fault-panel").is_some());
+    assert!(page.find("#parameters-panel").is_some());
     page.wait_for("waiters to show up in the detect table", 55_000, |p| {
         p.count("#wf-detect-svg .wf-node") > 0 && p.count("#wf-detect-svg .wf-edge") > 0
     })
@@ -1215,4 +1316,148 @@ async fn live_controls_change_the_running_simulation() {
     );
     assert_eq!(page.clock_ms(), clock);
     assert_eq!(page.text("#live-hot_keys-value"), "4");
+    // The input log: the two accepted changes, newest first, with their times.
+    let log = page.input_log();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(log[0].ends_with(":txns=20"), "{log:?}");
+    assert!(log[1].ends_with(":fix=non-fair-noop"), "{log:?}");
+}
+
+#[wasm_bindgen_test]
+async fn a_run_with_live_changes_and_faults_replays_from_its_url() {
+    let _restore = QueryGuard::new();
+    // The page as opened from a link: it reads the query string and keeps
+    // it in step with the run. 2x real time, so the pause lands mid-run.
+    set_query("?scenario=deadlock-detector-oom&seed=3&speed=2&until=5s");
+    let page = Page::mount_from_url().await;
+    let t1 = page.play_until(1_500).await;
+    assert!(t1 < 5_000, "paused mid-run at {t1} ms");
+
+    // A slider moved mid-run and a fault injected from the panel.
+    page.enter("#live-txns", "60").await;
+    assert!(page.find("#live-error").is_none(), "accepted");
+    page.choose("#fault-kind", "slow-disk").await;
+    assert!(
+        page.find("#fault-factor").is_some(),
+        "slow-disk takes a factor"
+    );
+    page.choose("#fault-store", "2").await;
+    page.enter("#fault-duration", "1.5").await;
+    page.enter("#fault-factor", "20").await;
+    page.click("#fault-inject").await;
+    assert!(
+        page.find("#fault-error").is_none(),
+        "injected: {}",
+        page.find("#fault-error")
+            .and_then(|e| e.text_content())
+            .unwrap_or_default()
+    );
+    // A refused fault is reported inline and recorded nowhere.
+    page.enter("#fault-duration", "0").await;
+    page.click("#fault-inject").await;
+    assert!(page.text("#fault-error").contains("above 0"));
+    let log = page.input_log();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(log[0].ends_with(":slow-disk=2/1500ms/20"), "{log:?}");
+    assert!(log[1].ends_with(":txns=60"), "{log:?}");
+
+    // The URL holds the build parameters (none changed: the slider is an
+    // input, not a value from t = 0) and both inputs, in order.
+    let query = url::current_query();
+    let (launch, errors) = url::parse_query(&query);
+    assert!(errors.is_empty(), "{query}: {errors:?}");
+    assert!(launch.overrides.is_empty(), "{query}");
+    let texts: Vec<String> = launch.inputs.iter().map(|i| i.to_text()).collect();
+    assert_eq!(texts, [log[1].clone(), log[0].clone()], "{query}");
+
+    // Play on to the stop time; the URL does not change.
+    page.click_playing("#play").await;
+    page.wait_for("the first run to stop at 5 s", 55_000, |p| {
+        p.clock_ms() == 5_000 && p.text("#play").contains("Play")
+    })
+    .await;
+    let hash = page.trace_hash();
+    assert_eq!(url::current_query(), query);
+    drop(page);
+
+    // A fresh page from that URL, stopped at the same virtual time.
+    set_query(&format!("{query}&speed=max&play=1&until=5s"));
+    let replay = Page::mount_from_url().await;
+    assert!(replay.find("#error-banner").is_none(), "the URL is valid");
+    replay
+        .wait_for("the replay to stop at 5 s", 55_000, |p| {
+            p.clock_ms() == 5_000 && p.text("#play").contains("Play")
+        })
+        .await;
+    assert_eq!(replay.input_log(), log, "the same inputs at the same times");
+    assert_eq!(replay.trace_hash(), hash, "the replay is the same run");
+    // The core replays it too (as `kvscope run --at` does), and the inputs matter.
+    let mut sim = Simulation::new(&launch.scenario, launch.seed, &[]).expect("defaults");
+    for input in &launch.inputs {
+        sim.schedule_input(input.clone())
+            .expect("a replayable input");
+    }
+    sim.run_until(5_000 * MS);
+    assert_eq!(sim.trace_hash(), hash, "the core's replay of the URL");
+    let mut plain = Simulation::new(&launch.scenario, launch.seed, &[]).expect("defaults");
+    plain.run_until(5_000 * MS);
+    assert_ne!(plain.trace_hash(), hash, "the inputs change the run");
+
+    // Reset: the same build parameters, no inputs, and the URL says so.
+    replay.click("#reset").await;
+    assert_eq!(replay.clock_ms(), 0);
+    assert!(replay.find("#input-log-empty").is_some());
+    assert!(
+        !url::current_query().contains("at="),
+        "{}",
+        url::current_query()
+    );
+}
+
+#[wasm_bindgen_test]
+async fn malformed_or_refused_inputs_in_the_url_are_named_and_skipped() {
+    let _restore = QueryGuard::new();
+    set_query(
+        "?scenario=io-hang-transfer-leader&seed=2&at=nonsense&at=1s:hang_store=2\
+         &at=1s:io-hang=9/10s&at=1s:io-hang=3/18446744073709s&at=2s:fix=relaxed-check\
+         &speed=max&play=1&until=4s",
+    );
+    let page = Page::mount_from_url().await;
+    let banner = page.text("#error-banner");
+    for needle in [
+        "at=nonsense",
+        "1s:hang_store=2",
+        "1s:io-hang=9/10s",
+        "1s:io-hang=3/18446744073709s",
+    ] {
+        assert!(
+            banner.contains(needle),
+            "the banner names {needle}: {banner}"
+        );
+    }
+    assert!(!banner.contains("2s:fix"), "{banner}");
+    page.wait_for("the run to stop at 4 s", 55_000, |p| {
+        p.clock_ms() == 4_000 && p.text("#play").contains("Play")
+    })
+    .await;
+    assert_eq!(page.input_log(), vec!["2s:fix=relaxed-check".to_string()]);
+    let radio: HtmlInputElement = page.get("#fix-relaxed-check").unchecked_into();
+    assert!(radio.checked(), "the valid input applied");
+    // The corrected URL keeps only what replays.
+    let query = url::current_query();
+    assert!(query.contains("at=2s:fix=relaxed-check"), "{query}");
+    assert!(
+        !query.contains("nonsense") && !query.contains("io-hang=9"),
+        "{query}"
+    );
+
+    // Changing a build parameter starts again from t = 0, without inputs.
+    page.enter("#param-hang_start", "20").await;
+    assert_eq!(page.clock_ms(), 0);
+    assert!(page.find("#input-log-empty").is_some());
+    let query = url::current_query();
+    assert!(
+        query.contains("hang_start=20000") && !query.contains("at="),
+        "{query}"
+    );
 }

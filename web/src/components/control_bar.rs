@@ -1,4 +1,7 @@
-//! The control bar: scenario, seed, play/pause, step, reset, speed, clock.
+//! The control bar: scenario, seed, play/pause, step, reset, speed, clock,
+//! and the run's trace hash (`#trace-hash`: the first 12 hex digits, the
+//! whole hash in its `title` and `data-hash`), so that two runs can be
+//! compared at a glance.
 
 use kvscope_core::scenarios::specs;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
@@ -28,6 +31,8 @@ pub struct ControlBarProps {
     pub events: u64,
     /// Stop time, virtual ms, if any.
     pub until_ms: Option<u64>,
+    /// The trace hash so far (hex).
+    pub trace_hash: AttrValue,
     /// A scenario was picked.
     pub on_scenario: Callback<String>,
     /// A seed was entered (text as typed).
@@ -128,7 +133,7 @@ pub fn ControlBar(props: &ControlBarProps) -> Html {
                 <button id="step" class="btn" onclick={step} onmousedown={no_focus()}
                     title="Process the next event and pause (→)">{"Step ▸|"}</button>
                 <button id="reset" class="btn" onclick={reset} onmousedown={no_focus()}
-                    title="Back to t = 0 with the same seed and parameters">{"↺ Reset"}</button>
+                    title="Back to t = 0 with the same seed and parameters, without the inputs">{"↺ Reset"}</button>
             </div>
             <label class="field">
                 <span class="field-label">{"Speed"}</span>
@@ -145,6 +150,11 @@ pub fn ControlBar(props: &ControlBarProps) -> Html {
                     if let Some(u) = props.until_ms {
                         { format!(" · stops at {}", format::secs_ms(u)) }
                     }
+                    {" · trace "}
+                    <span id="trace-hash" class="trace-hash" data-hash={props.trace_hash.clone()}
+                        title={format!("Trace hash (SHA-256 of every event and input so far): {}. The same scenario, seed, parameters and inputs give the same hash.", props.trace_hash)}>
+                        { props.trace_hash.chars().take(12).collect::<String>() }
+                    </span>
                 </span>
             </div>
             if let Some(err) = &props.seed_error {

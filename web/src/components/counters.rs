@@ -23,8 +23,11 @@ fn item(
     class: Option<&'static str>,
     title: String,
 ) -> Html {
+    // Long values (thousands and up) get a smaller face, so that neighbours
+    // in the strip stay apart.
+    let long = (value.chars().count() > 5).then_some("long");
     html! {
-        <div class={classes!("counter", class)} title={title}>
+        <div class={classes!("counter", class, long)} title={title}>
             <span class="counter-value" id={id}>{ value }</span>
             <span class="counter-label">{ label.to_string() }</span>
         </div>

@@ -5,14 +5,15 @@
 pub mod backlog;
 pub mod charts;
 pub mod cluster_map;
-pub mod contention;
 pub mod control_bar;
 pub mod counters;
 pub mod error_panel;
 pub mod event_log;
-pub mod fault_controls;
+pub mod fault_injection;
+pub mod live_controls;
 pub mod memory;
 pub mod operators;
+pub mod parameters;
 pub mod raft_group;
 pub mod story;
 pub mod wait_for;

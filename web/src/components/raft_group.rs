@@ -101,7 +101,7 @@ fn peer_table(g: &RaftGroupView) -> Html {
                         <tr class={classes!(format!("row-{class}"), stuck.then_some("stuck"))} data-store={p.store_id.to_string()}>
                             <td>{ p.peer_id }</td>
                             <td>{ format!("S{}", p.store_id) }</td>
-                            <td><span class={classes!("peer", class)}>{ letter }</span>{" "}{ name }</td>
+                            <td class="role-cell" title={name}><span class={classes!("peer", class)}>{ letter }</span>{" "}{ name }</td>
                             <td>{ p.term }</td>
                             <td>{ p.persisted }</td>
                             <td>{ p.committed }</td>

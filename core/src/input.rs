@@ -133,30 +133,61 @@ impl FaultInput {
             .parse()
             .map_err(|_| format!("store '{}' is not a store id ({form})", parts[0]))?;
         let duration = parse_duration(parts[1], MS)?;
-        if duration == 0 {
-            return Err("the duration must be above 0".to_string());
-        }
         let factor = if kind == FaultKind::SlowDisk {
-            let f: u64 = parts[2]
+            parts[2]
                 .trim()
                 .trim_end_matches('x')
                 .parse()
-                .map_err(|_| format!("factor '{}' is not a whole number", parts[2]))?;
-            if !(2..=1000).contains(&f) {
-                return Err(format!("factor {f} must be in 2..=1000"));
-            }
-            f
+                .map_err(|_| format!("factor '{}' is not a whole number", parts[2]))?
         } else {
             1
         };
-        Ok(FaultInput {
+        let fault = FaultInput {
             kind,
             store,
             duration,
             factor,
-        })
+        };
+        fault.validate()?;
+        Ok(fault)
+    }
+
+    /// Checks what parsing checks, for a fault built in code: a duration
+    /// above 0 and at most [`MAX_FAULT_DURATION`], a `slow-disk` factor in
+    /// 2..=1000, and 1 for the other kinds. So every accepted fault has a
+    /// text form that parses back to it.
+    ///
+    /// Errors: what is wrong, in words.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.duration == 0 {
+            return Err("the duration must be above 0".to_string());
+        }
+        if self.duration > MAX_FAULT_DURATION {
+            return Err(format!(
+                "the duration {} is longer than the longest fault, {}",
+                duration_text(self.duration),
+                duration_text(MAX_FAULT_DURATION)
+            ));
+        }
+        match self.kind {
+            FaultKind::SlowDisk if !(2..=1000).contains(&self.factor) => {
+                Err(format!("factor {} must be in 2..=1000", self.factor))
+            }
+            FaultKind::SlowDisk => Ok(()),
+            _ if self.factor != 1 => Err(format!(
+                "{} takes no factor (got {})",
+                self.kind.name(),
+                self.factor
+            )),
+            _ => Ok(()),
+        }
     }
 }
+
+/// The longest fault an input may inject: 30 virtual days, in µs. Far beyond
+/// any run (the page and the command line stop within hours), and small
+/// enough that a fault's end never overflows the virtual clock.
+pub const MAX_FAULT_DURATION: Micros = 30 * 24 * 3600 * SEC;
 
 /// What an input does.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -389,10 +420,53 @@ mod tests {
             ("30s:crash=2/0s", "above 0"),
             ("30s:slow-disk=2/10s/1", "2..=1000"),
             ("30s:slow-disk=2/10s", "FACTOR"),
+            ("1s:io-hang=3/31d", "not a duration"),
+            ("1s:io-hang=3/18446744073709s", "longest fault"),
         ] {
             let e = Input::parse(text).unwrap_err().to_string();
             assert!(e.contains(needle), "{text}: {e}");
             assert!(e.contains(text), "{text}: {e}");
+        }
+    }
+
+    /// A fault built in code is held to what its text form allows, so every
+    /// accepted fault replays from its text.
+    #[test]
+    fn faults_built_in_code_are_checked_as_parsed_ones() {
+        let ok = FaultInput {
+            kind: FaultKind::SlowDisk,
+            store: 1,
+            duration: 10 * SEC,
+            factor: 10,
+        };
+        assert_eq!(ok.validate(), Ok(()));
+        for (bad, needle) in [
+            (FaultInput { duration: 0, ..ok }, "above 0"),
+            (FaultInput { factor: 1, ..ok }, "2..=1000"),
+            (
+                FaultInput {
+                    duration: MAX_FAULT_DURATION + 1,
+                    ..ok
+                },
+                "longest fault",
+            ),
+            (
+                FaultInput {
+                    kind: FaultKind::Crash,
+                    ..ok
+                },
+                "no factor",
+            ),
+        ] {
+            let e = bad.validate().unwrap_err();
+            assert!(e.contains(needle), "{bad:?}: {e}");
+            // Its text form either is refused too or reads back as another
+            // fault (a crash's text has no factor).
+            let text = InputAction::Fault(bad).value();
+            assert!(
+                !FaultInput::parse(bad.kind, &text).is_ok_and(|f| f == bad),
+                "{text} does not replay as {bad:?}"
+            );
         }
     }
 }

@@ -209,7 +209,7 @@ impl Simulation {
             Fault::IoHang { .. } => {
                 self.push(start, EventKind::Fault(FaultAction::HangStart(store)));
                 self.push(
-                    start + duration,
+                    start.saturating_add(duration),
                     EventKind::Fault(FaultAction::HangEnd(store)),
                 );
             }
@@ -219,21 +219,21 @@ impl Simulation {
                     EventKind::Fault(FaultAction::SlowStart(store, factor)),
                 );
                 self.push(
-                    start + duration,
+                    start.saturating_add(duration),
                     EventKind::Fault(FaultAction::SlowEnd(store)),
                 );
             }
             Fault::Crash { .. } => {
                 self.push(start, EventKind::Fault(FaultAction::Crash(store)));
                 self.push(
-                    start + duration,
+                    start.saturating_add(duration),
                     EventKind::Fault(FaultAction::Restart(store)),
                 );
             }
             Fault::Partition { .. } => {
                 self.push(
                     start,
-                    EventKind::Fault(FaultAction::Isolate(store, start + duration)),
+                    EventKind::Fault(FaultAction::Isolate(store, start.saturating_add(duration))),
                 );
             }
         }
@@ -1006,6 +1006,10 @@ impl Simulation {
                 Ok(())
             }
             InputAction::Fault(f) => {
+                f.validate().map_err(|reason| InputError::Malformed {
+                    text: format!("{}={}", action.name(), action.value()),
+                    reason,
+                })?;
                 if self.world.stores.contains_key(&f.store) {
                     Ok(())
                 } else {

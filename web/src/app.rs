@@ -164,27 +164,6 @@ fn from_form_field(event: &web_sys::Event) -> bool {
         })
 }
 
-/// Refuses a fault whose end, `at` plus its duration, lies beyond half the
-/// virtual clock's range (`u64` µs): the simulator adds the duration to the
-/// fault's start, which must not overflow. Other inputs pass.
-///
-/// Errors: [`InputError::Malformed`] naming the input.
-fn check_fault_end(at: u64, action: &InputAction) -> Result<(), InputError> {
-    match action {
-        InputAction::Fault(f)
-            if at
-                .checked_add(f.duration)
-                .is_none_or(|end| end > u64::MAX / 2) =>
-        {
-            Err(InputError::Malformed {
-                text: format!("{}={}", action.name(), action.value()),
-                reason: "the duration is too long for the virtual clock".to_string(),
-            })
-        }
-        _ => Ok(()),
-    }
-}
-
 /// Every parameter of `params` as `(name, value)` text pairs.
 fn values_of(params: &kvscope_core::Params) -> Vec<(String, String)> {
     params
@@ -348,9 +327,7 @@ impl App {
         let mut sim = Simulation::new(scenario.id, seed, overrides)?;
         let mut refused = Vec::new();
         for input in inputs {
-            let scheduled = check_fault_end(input.at, &input.action)
-                .and_then(|()| sim.schedule_input(input.clone()));
-            if let Err(e) = scheduled {
+            if let Err(e) = sim.schedule_input(input.clone()) {
                 refused.push(format!("URL: at={}: {e}; skipped", input.to_text()));
             }
         }
@@ -384,7 +361,6 @@ impl App {
                 reason: "no simulation is running".to_string(),
             });
         };
-        check_fault_end(sim.now(), &action)?;
         let input = sim.apply_input(action)?;
         self.publish_run();
         self.refresh(true);

@@ -7,7 +7,9 @@
 //! handoff re-points every waiter of the key: per waiter, the waiter manager
 //! sends a `CleanUpWaitFor` for the old edge and a `Detect` for the new one,
 //! and on a follower both go to the remote detector over one unbounded stream.
-//! The stream drains at a bounded rate, the backlog grows with every handoff,
+//! The stream drains only as fast as the leader's single `deadlock-det`
+//! thread does each request's table work (and HTTP/2 flow control lets the
+//! follower send), so the backlog grows with every handoff,
 //! the store's memory grows with it, and the OOM killer ends the process.
 
 use std::rc::Rc;
@@ -55,7 +57,8 @@ transaction that waits registers a waiter in that store's waiter manager, and be
 lock, a Detect goes to the detector. When the key's owner changes, TiKV's LockWaitQueues::update_lock_wait emits one \
 UpdateWaitForEvent per queued waiter, and the waiter manager re-points each one: a CleanUpWaitFor for the old edge and \
 a Detect for the new one, 2N messages per handoff, not batched. On a follower they all go into one unbounded channel \
-feeding one gRPC stream to the detector leader. The stream drains at a bounded rate; the backlog, and the store's \
+feeding one gRPC stream to the detector leader. The stream drains only as fast as the leader's one deadlock-det thread \
+does each request's table work, and HTTP/2 flow control holds the rest on the follower; the backlog, and the store's \
 memory with it, grows with every handoff until the OOM killer ends the process. It restarts, losing its in-memory \
 pessimistic locks and waiters; clients see errors, retry, and the backlog starts growing again.",
         what_to_watch: "The backlog panel: detector_stream depth on the hot region's leader store, with messages in \

@@ -525,8 +525,11 @@ impl Simulation {
                 }
             }
         }
-        if let Some(st) = touched.and_then(|s| self.world.stores.get(&s)) {
-            self.raft_safety.observe_store(self.now, st);
+        if let Some(st) = touched.and_then(|s| self.world.stores.get_mut(&s)) {
+            if !st.raftstore.moved().is_empty() {
+                self.raft_safety.observe_moved(self.now, st);
+                st.raftstore.clear_moved();
+            }
         }
         for (at, node, peer) in resets {
             self.connection_reset(at, node, peer);

@@ -1,11 +1,12 @@
 //! Election safety and state-machine safety, read from the stores' Raft state
-//! after every event at a store.
+//! after every event at a store, for the peers whose state moved in it.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use super::Violation;
 use crate::kernel::time::{to_ms, Micros};
 use crate::raftstore::entry::entry_digest;
+use crate::raftstore::peer::Peer;
 use crate::store::Store;
 
 /// `(term, digest)` records of one region by log index, kept as a window
@@ -50,7 +51,6 @@ impl IndexLog {
 /// What the checker last saw of one peer.
 #[derive(Clone, Copy, Debug)]
 struct PeerSeen {
-    region: u64,
     peer: u64,
     applied: u64,
     leader_term: Option<u64>,
@@ -61,90 +61,93 @@ struct PeerSeen {
 pub struct RaftSafety {
     leaders: BTreeMap<(u64, u64), u64>,
     applied: BTreeMap<u64, IndexLog>,
-    seen: BTreeMap<u64, Vec<PeerSeen>>,
+    /// By (store, region).
+    seen: BTreeMap<(u64, u64), PeerSeen>,
     /// Violations found so far.
     pub violations: Vec<Violation>,
 }
 
 impl RaftSafety {
-    /// Reads every peer of `store`: a leader is recorded for its term, and
-    /// every entry applied since the last look is compared with what other
-    /// peers applied at that index.
+    /// Reads every peer of `store` (at the start, before any event).
     pub fn observe_store(&mut self, now: Micros, store: &Store) {
-        let seen = self.seen.entry(store.id).or_default();
-        let mut i = 0;
         for (&region, p) in &store.raftstore.peers {
-            let st = p.raft.store();
-            let applied = st.applied_index;
-            if seen
-                .get(i)
-                .is_none_or(|s| s.region != region || s.peer != p.meta.id)
-            {
-                // A peer the checker has not seen here (new, or the set changed):
-                // start from what it has applied now.
-                let fresh = PeerSeen {
-                    region,
-                    peer: p.meta.id,
-                    applied,
-                    leader_term: None,
-                };
-                if i < seen.len() {
-                    seen[i] = fresh;
-                    seen.truncate(i + 1);
-                } else {
-                    seen.push(fresh);
-                }
-            }
-            let s = &mut seen[i];
-            if p.is_leader() {
-                let term = p.raft.raft.term;
-                if s.leader_term != Some(term) {
-                    s.leader_term = Some(term);
-                    match self.leaders.get(&(region, term)) {
-                        Some(&other) if other != s.peer => self.violations.push(Violation {
-                            t_ms: to_ms(now),
-                            invariant: "election-safety",
-                            region,
-                            details: format!(
-                                "peers {other} and {} both became leader in term {term}",
-                                s.peer
-                            ),
-                        }),
-                        _ => {
-                            self.leaders.insert((region, term), s.peer);
-                        }
-                    }
-                }
-            } else {
-                s.leader_term = None;
-            }
-            if applied > s.applied {
-                let log = self.applied.entry(region).or_default();
-                for index in s.applied + 1..=applied {
-                    let Some(e) = st.entry(index) else { continue };
-                    let (term, digest) = (e.get_term(), entry_digest(e));
-                    match log.get(index) {
-                        Some((t, d)) if (t, d) != (term, digest) => {
-                            self.violations.push(Violation {
-                                t_ms: to_ms(now),
-                                invariant: "state-machine-safety",
-                                region,
-                                details: format!(
-                                    "peer {} applied entry (term {term}, digest {digest:016x}) at index {index}, \
-                                     another peer applied (term {t}, digest {d:016x})",
-                                    s.peer
-                                ),
-                            })
-                        }
-                        Some(_) => {}
-                        None => log.set(index, (term, digest)),
-                    }
-                }
-            }
-            s.applied = applied;
-            i += 1;
+            self.observe_peer(now, store.id, region, p);
         }
-        seen.truncate(i);
+    }
+
+    /// Reads the peers of `store` whose Raft state may have moved since the
+    /// last look ([`crate::raftstore::Raftstore::moved`]).
+    /// A leader is recorded for its term, and every entry applied since the
+    /// last look is compared with what other peers applied at that index.
+    pub fn observe_moved(&mut self, now: Micros, store: &Store) {
+        for &region in store.raftstore.moved() {
+            if let Some(p) = store.raftstore.peers.get(&region) {
+                self.observe_peer(now, store.id, region, p);
+            }
+        }
+    }
+
+    fn observe_peer(&mut self, now: Micros, store: u64, region: u64, p: &Peer) {
+        let st = p.raft.store();
+        let applied = st.applied_index;
+        let s = self.seen.entry((store, region)).or_insert(PeerSeen {
+            peer: p.meta.id,
+            applied,
+            leader_term: None,
+        });
+        if s.peer != p.meta.id {
+            // Another peer of the region on this store: start from what it
+            // has applied now.
+            *s = PeerSeen {
+                peer: p.meta.id,
+                applied,
+                leader_term: None,
+            };
+        }
+        if p.is_leader() {
+            let term = p.raft.raft.term;
+            if s.leader_term != Some(term) {
+                s.leader_term = Some(term);
+                match self.leaders.get(&(region, term)) {
+                    Some(&other) if other != s.peer => self.violations.push(Violation {
+                        t_ms: to_ms(now),
+                        invariant: "election-safety",
+                        region,
+                        details: format!(
+                            "peers {other} and {} both became leader in term {term}",
+                            s.peer
+                        ),
+                    }),
+                    _ => {
+                        self.leaders.insert((region, term), s.peer);
+                    }
+                }
+            }
+        } else {
+            s.leader_term = None;
+        }
+        if applied > s.applied {
+            let log = self.applied.entry(region).or_default();
+            for index in s.applied + 1..=applied {
+                let Some(e) = st.entry(index) else { continue };
+                let (term, digest) = (e.get_term(), entry_digest(e));
+                match log.get(index) {
+                    Some((t, d)) if (t, d) != (term, digest) => self.violations.push(Violation {
+                        t_ms: to_ms(now),
+                        invariant: "state-machine-safety",
+                        region,
+                        details: format!(
+                            "peer {} applied entry (term {term}, digest {digest:016x}) at index {index}, \
+                             another peer applied (term {t}, digest {d:016x})",
+                            s.peer
+                        ),
+                    }),
+                    Some(_) => {}
+                    None => log.set(index, (term, digest)),
+                }
+            }
+        }
+        s.applied = applied;
     }
 
     /// Forgets records of `region` below `index` (every live peer has applied past it).

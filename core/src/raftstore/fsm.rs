@@ -65,6 +65,11 @@ pub struct Raftstore {
     logger: slog::Logger,
     /// Regions whose raft-rs node may have a ready.
     pub(crate) dirty: BTreeSet<u64>,
+    /// Regions whose peer's Raft state (role, term, applied index) may have
+    /// moved since [`Raftstore::clear_moved`] last ran: a ready was handled,
+    /// entries or a snapshot applied, the peer was rebuilt. In no order, may
+    /// repeat.
+    moved: Vec<u64>,
     /// Txn commands whose Raft write applied (or failed) during the last
     /// applies, for the txn scheduler (taken by [`Raftstore::take_txn_applied`]).
     txn_applied: Vec<(u64, Result<(), RegionError>)>,
@@ -94,6 +99,7 @@ impl Raftstore {
             snaps,
             logger,
             dirty: BTreeSet::new(),
+            moved: Vec::new(),
             txn_applied: Vec::new(),
             host: CoprocessorHost::default(),
             transfer_leader_check: TransferLeaderCheck::BeforeFix,
@@ -690,6 +696,7 @@ impl Raftstore {
                         );
                         peer.raft.on_persist_ready(number);
                         peer.raft.advance_apply_to(idx);
+                        self.moved.push(region_id);
                     } else {
                         peer.raft.mut_store().log_durable(last_entry, hs);
                         peer.raft.on_persist_ready(number);
@@ -720,6 +727,7 @@ impl Raftstore {
             return;
         }
         let result = apply_entries(ctx, store_id, peer, entries, &mut self.host);
+        self.moved.push(region_id);
         for (owner, outcome) in result.settled {
             answer_proposal(
                 ctx,
@@ -777,6 +785,7 @@ impl Raftstore {
         if !peer.raft.has_ready() {
             return;
         }
+        self.moved.push(region_id);
         let mut rd = peer.raft.ready();
         let mut became_leader = false;
         if let Some(ss) = rd.ss() {
@@ -939,7 +948,20 @@ impl Raftstore {
             p.last_role = StateRole::Follower;
             self.peers.insert(rid, p);
             self.dirty.insert(rid);
+            self.moved.push(rid);
         }
+    }
+
+    /// The regions whose peer's Raft state may have moved since the last
+    /// [`Raftstore::clear_moved`] (for observers outside the store, such as
+    /// the invariant checker).
+    pub fn moved(&self) -> &[u64] {
+        &self.moved
+    }
+
+    /// Forgets [`Raftstore::moved`] once observed.
+    pub fn clear_moved(&mut self) {
+        self.moved.clear();
     }
 }
 

@@ -1105,6 +1105,14 @@ impl Simulation {
     pub fn world(&self) -> &World {
         &self.world
     }
+
+    /// The world, to change it behind the simulation's back: only for tests
+    /// that corrupt a replica's state to prove the invariant checkers catch
+    /// it. Nothing the page or the command line does goes through here, and
+    /// the change is not in the trace hash.
+    pub fn world_mut_for_tests(&mut self) -> &mut World {
+        &mut self.world
+    }
 }
 
 impl FaultAction {

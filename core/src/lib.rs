@@ -14,7 +14,7 @@
 //! [`kernel`] (time, RNG, event queue, effects, log, metrics, trace hash) →
 //! [`proto`] (messages and timers) → [`env`] (network, disks, faults, OOM
 //! killer) and [`memory`] → the components ([`raftstore`], [`storage`],
-//! [`lock_manager`], [`pd`], [`client`]) → [`invariants`] and [`world`] →
+//! [`lock_manager`], [`pd`], [`client`]), with [`server`] (the snap worker) above raftstore → [`invariants`] and [`world`] →
 //! [`scenario`] (the seam) → [`scenarios`] (the registry) → [`sim`] →
 //! [`views`] and [`summary`].
 //!
@@ -37,6 +37,7 @@ pub mod proto;
 pub mod raftstore;
 pub mod scenario;
 pub mod scenarios;
+pub mod server;
 pub mod sim;
 pub mod storage;
 pub mod store;

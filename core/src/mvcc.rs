@@ -212,6 +212,33 @@ impl MvccData {
     pub fn records(&self) -> usize {
         self.lock.len() + self.write.len() + self.default.len()
     }
+
+    /// Every record as the modification that writes it, column family by
+    /// column family (lock, write, default): what a Raft snapshot's files
+    /// carry (`crate::raftstore::snap`).
+    pub fn snapshot_modifies(&self) -> Vec<Modify> {
+        let mut mods = Vec::with_capacity(self.records());
+        mods.extend(self.lock.iter().map(|(&k, &l)| Modify::PutLock(k, l)));
+        mods.extend(
+            self.write
+                .iter()
+                .map(|(&(k, ts), &w)| Modify::PutWrite(k, ts, w)),
+        );
+        mods.extend(
+            self.default
+                .iter()
+                .map(|(&(k, ts), &v)| Modify::PutDefault(k, ts, v)),
+        );
+        mods
+    }
+
+    /// The data a snapshot's [`MvccData::snapshot_modifies`] describe, as
+    /// written (no GC runs: the snapshot holds what its sender held).
+    pub fn from_snapshot(mods: &[Modify]) -> MvccData {
+        let mut data = MvccData::default();
+        data.apply_only(mods);
+        data
+    }
 }
 
 /// Encodes modifications as a Raft entry's data (tag 2, then 34 bytes each).

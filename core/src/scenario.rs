@@ -37,6 +37,10 @@ pub enum Unit {
     MegabytesPerSec,
     /// Mebibytes (2^20 bytes).
     Mebibytes,
+    /// Mebibytes per second.
+    MebibytesPerSec,
+    /// Bytes.
+    Bytes,
     /// Items (messages) per virtual second.
     PerSec,
     /// A store id (1-based; the page offers the cluster's stores).
@@ -56,6 +60,8 @@ impl Unit {
             Unit::Ticks => "ticks",
             Unit::MegabytesPerSec => "MB/s",
             Unit::Mebibytes => "MiB",
+            Unit::MebibytesPerSec => "MiB/s",
+            Unit::Bytes => "B",
             Unit::PerSec => "/s",
             Unit::StoreId => "store",
             Unit::Choice => "choice",
@@ -336,6 +342,10 @@ pub enum Panel {
     /// Inject a fault now (hang or slow a disk, crash a process, partition
     /// a store), and the log of the inputs applied so far.
     FaultInjection,
+    /// Each Raft snapshot's journey stage by stage on a timeline (requested,
+    /// generated, sent in chunks, received, applied), the followers'
+    /// progress state, and the limits and pools in use.
+    SnapshotPipeline,
 }
 
 /// Where the page puts the panels, column by column (at 1440 px wide the

@@ -26,8 +26,8 @@ use crate::raftstore::coprocessor::{
     RegionChangeEvent, RegionChangeObserver, RoleChange, RoleObserver,
 };
 use crate::raftstore::fsm::Raftstore;
-use crate::raftstore::storage::SnapManager;
 use crate::raftstore::RaftstoreConfig;
+use crate::server::snap::{SnapConfig, SnapOutcome, SnapStatus, SnapWorker};
 use crate::storage::lock_manager::LockManager as _;
 use crate::storage::scheduler::TxnScheduler;
 
@@ -47,6 +47,8 @@ pub struct Store {
     pub lock_manager: Option<LockManager>,
     /// The health controller (slow score).
     pub health: HealthController,
+    /// The snap worker: snapshot streams to and from other stores.
+    pub snap_worker: SnapWorker,
     /// The memory the process may use before the OOM killer ends it, bytes
     /// (`None`: unlimited). TiKV sizes its block cache from it. Every
     /// scenario gives its stores one (`memory_limit`).
@@ -107,17 +109,13 @@ impl RegionChangeObserver for RoleChangeNotifier {
 
 impl Store {
     /// A store with no peers yet.
-    pub fn new(
-        id: u64,
-        cfg: Rc<RaftstoreConfig>,
-        snaps: SnapManager,
-        logger: slog::Logger,
-    ) -> Store {
+    pub fn new(id: u64, cfg: Rc<RaftstoreConfig>, logger: slog::Logger) -> Store {
         Store {
             id,
             up: true,
             incarnation: 0,
-            raftstore: Raftstore::new(id, cfg, snaps, logger),
+            snap_worker: SnapWorker::new(id, SnapConfig::default()),
+            raftstore: Raftstore::new(id, cfg, logger),
             scheduler: TxnScheduler::new(id),
             lock_manager: None,
             health: HealthController::default(),
@@ -141,7 +139,7 @@ impl Store {
 
     /// The worker pools this process runs, from its components.
     pub fn pools(&self) -> Vec<PoolConfig> {
-        let mut pools = Vec::new();
+        let mut pools = crate::raftstore::POOLS.to_vec();
         if self.lock_manager.is_some() {
             pools.extend_from_slice(&crate::lock_manager::POOLS);
         }
@@ -196,6 +194,13 @@ impl Store {
                 self.apply_lm_effects(ctx, out);
             }
             Timer::WaiterTimeout { token } => self.on_waiter_timeout(ctx, token),
+            Timer::SnapGenerated { region_id, peer_id } => {
+                self.raftstore.on_snap_generated(ctx, region_id, peer_id)
+            }
+            Timer::SnapApplied { region_id, peer_id } => {
+                self.raftstore.on_snap_applied(ctx, region_id, peer_id)
+            }
+            Timer::SnapChunkRead { send_id } => self.snap_worker.on_chunk_read(ctx, send_id),
             Timer::DelayedNotifyAll { key, notify_id } => self.scheduler.on_delayed_notify_all(
                 ctx,
                 &mut self.raftstore,
@@ -237,11 +242,42 @@ impl Store {
                 region_id,
                 cmd,
             ),
+            Msg::SnapshotChunk {
+                from_store,
+                key,
+                head,
+                data,
+                len,
+                last,
+            } => {
+                if let Some(o) = self
+                    .snap_worker
+                    .on_chunk(ctx, from_store, key, head, data, len, last)
+                {
+                    self.on_snap_outcome(ctx, o);
+                }
+            }
+            Msg::SnapshotDone {
+                from_store,
+                key,
+                result,
+            } => {
+                if let Some(o) = self.snap_worker.on_done(ctx, from_store, key, result) {
+                    self.on_snap_outcome(ctx, o);
+                }
+            }
+            Msg::ConnectionReset { peer } => {
+                if let Node::Store(peer_store) = peer {
+                    for o in self.snap_worker.on_connection_reset(ctx, peer_store) {
+                        self.on_snap_outcome(ctx, o);
+                    }
+                }
+                self.on_lock_manager_msg(ctx, Msg::ConnectionReset { peer });
+            }
             m @ (Msg::DeadlockRequests { .. }
             | Msg::DeadlockResponse { .. }
             | Msg::DeadlockStreamError { .. }
             | Msg::DeadlockStreamWindowUpdate { .. }
-            | Msg::ConnectionReset { .. }
             | Msg::QueryRegionResponse { .. }) => self.on_lock_manager_msg(ctx, m),
             _ => {}
         }
@@ -280,6 +316,14 @@ impl Store {
             self.lock_manager.as_mut().map(|l| l as _),
         );
         self.raftstore.handle_readies(ctx);
+        // Snapshots raft-rs sent go to the snap worker; a refused one is
+        // reported at once, which may produce another ready.
+        while !self.raftstore.outgoing_snapshots.is_empty() {
+            for o in std::mem::take(&mut self.raftstore.outgoing_snapshots) {
+                self.send_snapshot(ctx, o);
+            }
+            self.raftstore.handle_readies(ctx);
+        }
         let roles = std::mem::take(&mut *self.detector_roles.borrow_mut());
         if let Some(lm) = self.lock_manager.as_mut() {
             if !roles.is_empty() {
@@ -287,6 +331,55 @@ impl Store {
                     lm.schedule_change_role(role);
                 }
                 lm.arm(ctx);
+            }
+        }
+    }
+
+    /// Hands a `MsgSnapshot` to the snap worker with the files it names; a
+    /// missing file or a send over the limit is reported as a failure.
+    fn send_snapshot(&mut self, ctx: &mut Ctx, o: crate::raftstore::fsm::OutgoingSnapshot) {
+        let meta = crate::raftstore::snap::SnapshotMeta::decode(o.msg.get_snapshot().get_data());
+        let file = meta.and_then(|m| self.raftstore.snap_mgr.get(&m.key).cloned());
+        let (region_id, to_peer) = (o.region_id, o.to_peer.id);
+        let sent = file.is_some_and(|f| {
+            let head = crate::proto::SnapshotHead {
+                region_id,
+                from_peer: o.from_peer,
+                to_peer: o.to_peer,
+                msg: o.msg,
+            };
+            self.snap_worker.send(ctx, o.to_peer.store_id, head, &f)
+        });
+        if !sent {
+            self.raftstore
+                .report_snapshot(ctx, region_id, to_peer, false);
+        }
+    }
+
+    /// What the snap worker finished: a report for raftstore (the sent
+    /// files can go), or a snapshot received whole (its files are
+    /// registered, then its `MsgSnapshot` steps the follower).
+    fn on_snap_outcome(&mut self, ctx: &mut Ctx, o: SnapOutcome) {
+        match o {
+            SnapOutcome::Report {
+                region_id,
+                to_peer,
+                status,
+                key,
+            } => {
+                self.raftstore.snap_mgr.delete(&key);
+                self.raftstore.report_snapshot(
+                    ctx,
+                    region_id,
+                    to_peer,
+                    status == SnapStatus::Finish,
+                );
+            }
+            SnapOutcome::Received { head, file } => {
+                self.raftstore.snap_mgr.register(file);
+                let h = *head;
+                self.raftstore
+                    .on_raft_message(ctx, h.region_id, h.from_peer, h.to_peer, h.msg);
             }
         }
     }
@@ -394,11 +487,19 @@ impl Store {
         if let Some(lm) = &self.lock_manager {
             children.push(lm.memory_trace());
         }
+        let (send, recv) = self.snap_worker.buffer_bytes();
+        children.push(MemoryTrace::node(
+            "server",
+            vec![
+                MemoryTrace::leaf("snap_send_buffers", send),
+                MemoryTrace::leaf("snap_recv_buffers", recv),
+            ],
+        ));
         MemoryTrace::node("tikv", children)
     }
 
     /// Ends the virtual second at `t_ms`: the store's own series
-    /// (`slow_score_store_N`, `leaders_store_N`, and with a lock manager
+    /// (`slow_score_store_N`, `leaders_store_N`, `snapshot_bytes_in_flight_store_N`, and with a lock manager
     /// `tikv_lock_manager_detector_pending_msgs_store_N`, `waiters_store_N`), and the channels'
     /// per-second rates roll over.
     pub fn sample_second(&mut self, t_ms: u64, series: &mut SeriesMap) {
@@ -421,6 +522,12 @@ impl Store {
             t_ms,
             leaders as f64,
         );
+        record(
+            series,
+            crate::server::snap::SNAPSHOT_BYTES_IN_FLIGHT.of(sid),
+            t_ms,
+            self.snap_worker.bytes_in_flight() as f64,
+        );
         if let Some(lm) = self.lock_manager.as_mut() {
             let (backlog, waiters) = if self.up {
                 (lm.stream.len() as f64, lm.wait_table.len() as f64)
@@ -439,6 +546,7 @@ impl Store {
         self.up = false;
         self.incarnation += 1;
         self.raftstore.crash();
+        self.snap_worker.crash();
         self.health.reset();
         self.scheduler.reset();
         if let Some(lm) = self.lock_manager.as_mut() {
@@ -458,6 +566,7 @@ impl Store {
     pub fn restart(&mut self, ctx: &mut Ctx) {
         self.up = true;
         self.raftstore.restart_peers();
+        self.raftstore.resume_applying_snapshots(ctx);
         ctx.log(
             "sim",
             Level::Info,

@@ -14,6 +14,7 @@ const LAYERS: &[&str] = &[
     "memory",
     "env",
     "raftstore",
+    "server",
     "storage",
     "lock_manager",
     "health_controller",

@@ -45,6 +45,7 @@ use crate::components::memory::{MemoryCharts, MemoryTree};
 use crate::components::operators::Operators;
 use crate::components::parameters::{ParamError, Parameters, SpecRef};
 use crate::components::raft_group::RaftGroup;
+use crate::components::snapshot_pipeline::SnapshotPipeline;
 use crate::components::story::StoryPanel;
 use crate::components::wait_for::WaitForPanel;
 use crate::panic::{self, RunInfo};
@@ -466,6 +467,7 @@ impl App {
             Panel::MemoryTree => html! {
                 <MemoryTree frame={frame} on_pick={link.callback(Msg::PickTree)} />
             },
+            Panel::SnapshotPipeline => html! { <SnapshotPipeline frame={frame} /> },
             Panel::FaultInjection => html! {
                 <FaultInjection frame={frame} error={self.fault_error.clone()} on_inject={link.callback(Msg::InjectFault)} />
             },

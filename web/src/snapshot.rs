@@ -120,6 +120,8 @@ pub struct Frame {
     /// The lock manager side, when the layout shows a lock panel and some
     /// store runs a lock manager.
     pub locks: Option<LockFrame>,
+    /// The snapshot pipeline, when the layout shows its panel.
+    pub pipeline: Option<kvscope_core::views::snapshots::PipelineView>,
     /// The trace hash so far (hex SHA-256 of every event and input).
     pub trace_hash: String,
     /// The user inputs applied so far, in order (the simulation's input log).
@@ -170,6 +172,12 @@ impl Frame {
             } else {
                 None
             },
+            pipeline: sim
+                .params()
+                .spec
+                .layout
+                .shows(Panel::SnapshotPipeline)
+                .then(|| kvscope_core::views::snapshots::pipeline_view(sim)),
             trace_hash: sim.trace_hash(),
             inputs: sim.inputs().to_vec(),
             pending_inputs: sim.pending_inputs().cloned().collect(),

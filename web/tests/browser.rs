@@ -851,6 +851,7 @@ mod lock_fixture {
             hot_region: 1,
             counters: Vec::new(),
             events: 0,
+            pipeline: None,
             trace_hash: String::new(),
             inputs: Vec::new(),
             pending_inputs: Vec::new(),
@@ -1460,4 +1461,91 @@ async fn malformed_or_refused_inputs_in_the_url_are_named_and_skipped() {
         query.contains("hang_start=20000") && !query.contains("at="),
         "{query}"
     );
+}
+
+/// The pipeline's stages in order, by the names the rows carry in `data-stage`.
+const PIPELINE_ORDER: &[&str] = &[
+    "Requested",
+    "Generating",
+    "Generated",
+    "Sending",
+    "Receiving",
+    "Received",
+    "Applying",
+    "Sent",
+    "Applied",
+];
+
+fn pipeline_rows(page: &Page) -> Vec<(String, String)> {
+    let rows = page
+        .root
+        .query_selector_all("#snapshot-pipeline .snap-row")
+        .expect("selector");
+    (0..rows.length())
+        .filter_map(|i| rows.item(i))
+        .filter_map(|n| n.dyn_into::<Element>().ok())
+        .map(|e| {
+            let who = format!(
+                "{}/{}",
+                e.get_attribute("data-region").unwrap_or_default(),
+                e.get_attribute("data-peer").unwrap_or_default()
+            );
+            (who, e.get_attribute("data-stage").unwrap_or_default())
+        })
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn the_pipeline_panel_follows_a_snapshot_stage_by_stage() {
+    let snapshot_launch = |until| Launch {
+        scenario: "snapshot-and-memory".to_string(),
+        ..launch(&[], Speed::Max, true, Some(until))
+    };
+    let mut followed: Option<String> = None;
+    let mut last_rank = 0;
+    // The cut-off store comes back at 55 s: the first snapshots are being
+    // generated 80 ms later, streamed by 400 ms, applied within 3 s.
+    for until in [55_080u64, 55_400, 58_000] {
+        let page = Page::mount(snapshot_launch(until)).await;
+        page.wait_for(&format!("the run to stop at {until} ms"), 55_000, |p| {
+            p.clock_ms() >= until && p.text("#play").contains("Play")
+        })
+        .await;
+        let rows = pipeline_rows(&page);
+        assert!(!rows.is_empty(), "journeys at {until} ms");
+        let who = followed
+            .get_or_insert_with(|| {
+                rows.iter()
+                    .find(|(_, s)| s == "Generating")
+                    .expect("a snapshot on a snap-generator thread 80 ms in")
+                    .0
+                    .clone()
+            })
+            .clone();
+        let stage = rows
+            .iter()
+            .find(|(w, _)| *w == who)
+            .unwrap_or_else(|| panic!("row {who} at {until} ms: {rows:?}"))
+            .1
+            .clone();
+        let rank = PIPELINE_ORDER
+            .iter()
+            .position(|s| *s == stage)
+            .unwrap_or_else(|| panic!("unknown stage {stage}"));
+        assert!(
+            rank > last_rank || until == 55_080,
+            "{who}: {stage} at {until} ms"
+        );
+        last_rank = rank;
+        if until == 55_400 {
+            assert!(
+                page.count("#snapshot-pipeline .seg-send") > 0,
+                "chunks on the wire are drawn"
+            );
+        }
+        if until == 58_000 {
+            assert_eq!(stage, "Applied");
+            assert!(page.text("#snapshot-pipeline").contains("Replicate"));
+        }
+    }
 }

@@ -184,7 +184,7 @@ impl AckedWrites {
         for key in keys {
             let (version, bound) = match space {
                 Space::Raw => match leader.kv.get(&key) {
-                    Some(&(_, index)) => (index, index),
+                    Some(v) => (v.index, v.index),
                     None => continue,
                 },
                 Space::Mvcc => (version, leader.applied_index),
@@ -214,11 +214,14 @@ impl AckedWrites {
                     continue;
                 };
                 let ps = p.raft.store();
-                if ps.applied_index < a.index_bound || !ps.region.contains(key) {
+                if ps.applied_index < a.index_bound
+                    || !ps.region.contains(key)
+                    || ps.is_applying_snapshot()
+                {
                     continue;
                 }
                 let held = match space {
-                    Space::Raw => ps.kv.get(&key).map(|&(_, index)| index),
+                    Space::Raw => ps.kv.get(&key).map(|v| v.index),
                     Space::Mvcc => ps
                         .mvcc
                         .latest_data_write(key)

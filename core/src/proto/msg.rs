@@ -327,6 +327,38 @@ pub enum DeadlockRequestType {
     ReplaceLockByKey,
 }
 
+/// TiKV's `SnapKey`: region, term and index of a snapshot (its files are
+/// named `region_term_index`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct SnapKey {
+    /// Region id.
+    pub region_id: u64,
+    /// Term of the entry at `index`.
+    pub term: u64,
+    /// Applied index the snapshot was taken at.
+    pub index: u64,
+}
+
+impl std::fmt::Display for SnapKey {
+    /// TiKV's display: `region_term_index`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}_{}_{}", self.region_id, self.term, self.index)
+    }
+}
+
+/// The `RaftMessage` a snapshot stream's first chunk carries.
+#[derive(Clone, Debug)]
+pub struct SnapshotHead {
+    /// Region.
+    pub region_id: u64,
+    /// Sender peer.
+    pub from_peer: PeerMeta,
+    /// Receiver peer.
+    pub to_peer: PeerMeta,
+    /// The `MsgSnapshot`.
+    pub msg: eraftpb::Message,
+}
+
 /// Everything that travels over the simulated network.
 #[derive(Clone, Debug)]
 pub enum Msg {
@@ -408,6 +440,34 @@ pub enum Msg {
     ConnectionReset {
         /// The other end.
         peer: crate::kernel::effect::Node,
+    },
+    /// One `SnapshotChunk` of the client stream `Tikv.Snapshot` a store opens
+    /// to send a snapshot's files (TiKV's `src/server/snap.rs`): the first
+    /// carries the `RaftMessage` with the `MsgSnapshot` (metadata only), the
+    /// others up to `SNAP_CHUNK_LEN` (1 MiB) of the files each.
+    SnapshotChunk {
+        /// The sending store.
+        from_store: u64,
+        /// Which snapshot.
+        key: SnapKey,
+        /// The `RaftMessage`, on the first chunk only.
+        head: Option<Box<SnapshotHead>>,
+        /// The part of the files' content this chunk carries.
+        data: Vec<u8>,
+        /// The chunk's size as TiKV's would be, bytes.
+        len: u64,
+        /// True on the stream's last chunk.
+        last: bool,
+    },
+    /// The receiver's answer when a snapshot stream ends: `Done`, or the
+    /// error status that ended it (RESOURCE_EXHAUSTED over the receive limit).
+    SnapshotDone {
+        /// The answering (receiving) store.
+        from_store: u64,
+        /// Which snapshot.
+        key: SnapKey,
+        /// `Ok` for `Done`, else the gRPC status text.
+        result: Result<(), String>,
     },
     /// `TsoRequest` on a PD client's TSO stream: `count` timestamps.
     TsoRequest {

@@ -44,4 +44,23 @@ pub enum Timer {
     SessionTimeout,
     /// A PD client's request timeout check (TSO and region lookups).
     PdClientTimeout,
+    /// The snap worker's IO limiter has read the next chunk of a send.
+    SnapChunkRead {
+        /// The send.
+        send_id: u64,
+    },
+    /// A `snap-generator` thread finished scanning a region for a snapshot.
+    SnapGenerated {
+        /// Region.
+        region_id: u64,
+        /// The generating (leader) peer.
+        peer_id: u64,
+    },
+    /// The `region-worker` finished applying a received snapshot's data.
+    SnapApplied {
+        /// Region.
+        region_id: u64,
+        /// The applying peer.
+        peer_id: u64,
+    },
 }

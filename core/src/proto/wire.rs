@@ -56,6 +56,8 @@ pub const GET_REGION_RESPONSE_BYTES: u64 = 95;
 pub const TSO_REQUEST_BYTES: u64 = 14;
 /// `pdpb.TsoResponse{header, count, timestamp}`.
 pub const TSO_RESPONSE_BYTES: u64 = 26;
+/// A `SnapshotChunk` around its data (field tags and length prefixes).
+pub const SNAPSHOT_CHUNK_OVERHEAD_BYTES: u64 = 8;
 /// A small answer or error status.
 pub const SMALL_MESSAGE_BYTES: u64 = 24;
 
@@ -113,6 +115,16 @@ impl Msg {
             }
             Msg::QueryRegionResponse { regions, .. } => {
                 GET_REGION_RESPONSE_BYTES * regions.len().max(1) as u64
+            }
+            Msg::SnapshotChunk { head, len, .. } => {
+                SNAPSHOT_CHUNK_OVERHEAD_BYTES
+                    + len
+                    + head.as_ref().map_or(0, |h| {
+                        RAFT_MESSAGE_BYTES + h.msg.get_snapshot().get_data().len() as u64
+                    })
+            }
+            Msg::SnapshotDone { result, .. } => {
+                SMALL_MESSAGE_BYTES + result.as_ref().err().map_or(0, |e| e.len() as u64)
             }
             Msg::DeadlockStreamError { .. }
             | Msg::DeadlockStreamWindowUpdate { .. }

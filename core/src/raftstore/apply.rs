@@ -48,7 +48,14 @@ pub fn apply_entries(
             EntryType::EntryNormal => {
                 if let Some((key, ts, len)) = decode_put(e.get_data()) {
                     let st = peer.raft.mut_store();
-                    Rc::make_mut(&mut st.kv).insert(key, (ts, index));
+                    Rc::make_mut(&mut st.kv).insert(
+                        key,
+                        super::storage::RawValue {
+                            ts,
+                            index,
+                            value_len: len,
+                        },
+                    );
                     peer.written_bytes += len as u64;
                     peer.written_keys += 1;
                     if observe {

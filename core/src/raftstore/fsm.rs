@@ -4,7 +4,7 @@
 //! and the coprocessor host its observers hang off. Committed entries are
 //! applied by [`super::apply`] once their apply write is durable.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 
 use protobuf::Message as _;
@@ -18,7 +18,11 @@ use super::coprocessor::{CoprocessorHost, RegionChangeEvent, RoleChange};
 use super::entry::{decode_peer_ctx, encode_peer_ctx, encode_put, entry_disk_bytes};
 use super::peer::TransferOutcome;
 use super::peer::{Peer, ProposalOwner};
-use super::storage::{PeerStorage, SnapManager};
+use super::snap::{
+    encode_region_data, push_stage, region_data_bytes, SnapKey, SnapManager, SnapStage,
+    SnapStageEvent, SnapshotFile, SnapshotMeta,
+};
+use super::storage::{KvData, MvccShared, PeerStorage, SnapEvent};
 use super::{RaftstoreConfig, TransferLeaderCheck};
 use crate::kernel::effect::Node;
 use crate::kernel::log::Level;
@@ -47,6 +51,35 @@ enum PendingWrite {
         peer_id: u64,
         entries: Vec<Entry>,
     },
+    /// A generated snapshot's files.
+    SnapFiles { region_id: u64, job: Box<GenJob> },
+}
+
+/// A snapshot being generated: the engine snapshot the apply path took
+/// (TiKV's `ApplyFsm::handle_snapshot` → `SnapGenTask::Gen`).
+struct GenJob {
+    key: SnapKey,
+    peer_id: u64,
+    to_peer: u64,
+    region: RegionMeta,
+    conf_state: raft::eraftpb::ConfState,
+    kv: KvData,
+    mvcc: MvccShared,
+    size: u64,
+    started: crate::kernel::time::Micros,
+}
+
+/// A `MsgSnapshot` raft-rs produced, for the store's snap worker to send.
+#[derive(Clone, Debug)]
+pub struct OutgoingSnapshot {
+    /// Region.
+    pub region_id: u64,
+    /// The leader peer.
+    pub from_peer: PeerMeta,
+    /// The follower peer.
+    pub to_peer: PeerMeta,
+    /// The `MsgSnapshot` (metadata only).
+    pub msg: eraftpb::Message,
 }
 
 /// The raftstore of one store. See the module docs.
@@ -61,7 +94,14 @@ pub struct Raftstore {
     pub cfg: Rc<RaftstoreConfig>,
     next_token: u64,
     writes: BTreeMap<u64, PendingWrite>,
-    snaps: SnapManager,
+    /// The snapshot files on this store (generated or received).
+    pub snap_mgr: SnapManager,
+    /// Generations running on the `snap-generator` pool, by region.
+    generating: BTreeMap<u64, GenJob>,
+    /// `MsgSnapshot`s for the snap worker (taken by the store).
+    pub outgoing_snapshots: Vec<OutgoingSnapshot>,
+    /// The snapshot stages raftstore saw, newest last.
+    pub snap_stages: VecDeque<SnapStageEvent>,
     logger: slog::Logger,
     /// Regions whose raft-rs node may have a ready.
     pub(crate) dirty: BTreeSet<u64>,
@@ -82,12 +122,7 @@ pub struct Raftstore {
 
 impl Raftstore {
     /// A raftstore with no peers yet.
-    pub fn new(
-        store_id: u64,
-        cfg: Rc<RaftstoreConfig>,
-        snaps: SnapManager,
-        logger: slog::Logger,
-    ) -> Raftstore {
+    pub fn new(store_id: u64, cfg: Rc<RaftstoreConfig>, logger: slog::Logger) -> Raftstore {
         let logger = logger.new(slog::o!("store_id" => store_id));
         Raftstore {
             store_id,
@@ -96,7 +131,10 @@ impl Raftstore {
             cfg,
             next_token: 0,
             writes: BTreeMap::new(),
-            snaps,
+            snap_mgr: SnapManager::default(),
+            generating: BTreeMap::new(),
+            outgoing_snapshots: Vec::new(),
+            snap_stages: VecDeque::new(),
             logger,
             dirty: BTreeSet::new(),
             moved: Vec::new(),
@@ -134,6 +172,29 @@ impl Raftstore {
         }
     }
 
+    /// Writes raw keys `[start, start + keys_per_region)` of every region of
+    /// this store, `value_len` bytes each, as if loaded before the run (the
+    /// data a snapshot of the region carries).
+    pub fn load_raw_data(&mut self, keys_per_region: u64, value_len: u32, ts: u64) {
+        for peer in self.peers.values_mut() {
+            let region = peer.region().clone();
+            let st = peer.raft.mut_store();
+            let index = st.applied_index;
+            let data = Rc::make_mut(&mut st.kv);
+            let end = region.end_key.min(region.start_key + keys_per_region);
+            for k in region.start_key..end {
+                data.insert(
+                    k,
+                    super::storage::RawValue {
+                        ts,
+                        index,
+                        value_len,
+                    },
+                );
+            }
+        }
+    }
+
     /// The raftstore subtree of the memory trace: `peers` and `entry_cache`.
     pub fn memory_trace(&self) -> crate::memory::MemoryTrace {
         use crate::memory::*;
@@ -164,7 +225,7 @@ impl Raftstore {
         let meta = region
             .peer_on(self.store_id)
             .expect("region has a peer on this store");
-        let storage = PeerStorage::new_initialized(region.clone(), self.snaps.clone());
+        let storage = PeerStorage::new_initialized(region.clone());
         let mut peer = Peer::new(meta, storage, &self.cfg, &self.logger);
         if campaign {
             // As a peer created by a split on the parent's leader store campaigns at once
@@ -194,7 +255,7 @@ impl Raftstore {
         });
     }
 
-    fn send_raft(&self, ctx: &mut Ctx, region_id: u64, msgs: Vec<eraftpb::Message>) {
+    fn send_raft(&mut self, ctx: &mut Ctx, region_id: u64, msgs: Vec<eraftpb::Message>) {
         let Some(peer) = self.peers.get(&region_id) else {
             return;
         };
@@ -207,6 +268,17 @@ impl Raftstore {
             else {
                 continue;
             };
+            if m.get_msg_type() == MessageType::MsgSnapshot {
+                // TiKV's transport hands a message with a snapshot to the snap
+                // worker (`SnapTask::Send`), which streams the files.
+                self.outgoing_snapshots.push(OutgoingSnapshot {
+                    region_id,
+                    from_peer: peer.meta,
+                    to_peer,
+                    msg: m,
+                });
+                continue;
+            }
             ctx.send(
                 Node::Store(self.store_id),
                 Node::Store(to_peer.store_id),
@@ -277,7 +349,7 @@ impl Raftstore {
                 version: 0,
                 peers: vec![to, from],
             };
-            let storage = PeerStorage::new_uninitialized(region, self.snaps.clone());
+            let storage = PeerStorage::new_uninitialized(region);
             let peer = Peer::new(to, storage, &self.cfg, &self.logger);
             self.log(
                 ctx,
@@ -683,9 +755,12 @@ impl Raftstore {
                     }
                     peer.inflight_log_writes -= 1;
                     if let Some(snap) = snapshot {
-                        let data = self.snaps.get(snap.get_data());
+                        let key = SnapshotMeta::decode(snap.get_data()).map(|m| m.key);
+                        let file = key.and_then(|k| self.snap_mgr.get(&k));
+                        let region = file.map(|f| f.region.clone());
+                        let size = file.map_or(0, |f| f.size);
                         let st = peer.raft.mut_store();
-                        st.snapshot_durable(&snap, data);
+                        st.snapshot_durable(&snap, region);
                         let idx = snap.get_metadata().get_index();
                         ctx.log(
                             "raftstore",
@@ -695,8 +770,10 @@ impl Raftstore {
                             format!("apply snapshot with state ok, index: {idx}"),
                         );
                         peer.raft.on_persist_ready(number);
-                        peer.raft.advance_apply_to(idx);
                         self.moved.push(region_id);
+                        if let Some(key) = key {
+                            self.schedule_applying_snapshot(ctx, region_id, peer_id, key, size);
+                        }
                     } else {
                         peer.raft.mut_store().log_durable(last_entry, hs);
                         peer.raft.on_persist_ready(number);
@@ -710,6 +787,9 @@ impl Raftstore {
                     entries,
                 } => {
                     self.apply(ctx, region_id, peer_id, entries);
+                }
+                PendingWrite::SnapFiles { region_id, job } => {
+                    self.on_snap_files_written(ctx, region_id, *job);
                 }
             }
         }
@@ -779,9 +859,15 @@ impl Raftstore {
     }
 
     fn handle_ready(&mut self, ctx: &mut Ctx, region_id: u64) {
+        self.handle_snap_work(ctx, region_id);
         let Some(peer) = self.peers.get_mut(&region_id) else {
             return;
         };
+        if peer.raft.store().is_applying_snapshot() {
+            // TiKV handles no ready of a peer whose snapshot is being applied;
+            // the messages it steps meanwhile wait in raft-rs.
+            return;
+        }
         if !peer.raft.has_ready() {
             return;
         }
@@ -827,6 +913,17 @@ impl Raftstore {
         if !rd.snapshot().is_empty() {
             let snap = rd.snapshot().clone();
             peer.raft.mut_store().apply_snapshot_readable(&snap);
+            ctx.log(
+                "raftstore",
+                Level::Info,
+                Some(self.store_id),
+                Some(region_id),
+                format!(
+                    "begin to apply snapshot, peer_id: {}, index: {}",
+                    peer.meta.id,
+                    snap.get_metadata().get_index()
+                ),
+            );
             snapshot = Some(Box::new(snap));
         }
         let entries = rd.take_entries();
@@ -837,12 +934,10 @@ impl Raftstore {
             peer.raft.mut_store().set_hard_state(h.clone());
             bytes += 32;
         }
-        if let Some(s) = &snapshot {
-            let kv_len = self
-                .snaps
-                .get(s.get_data())
-                .map_or(0, |d| d.kv.len() as u64);
-            bytes += kv_len * 128;
+        if snapshot.is_some() {
+            // The raft state, apply state and region state (`PeerState::Applying`):
+            // the files themselves were saved as they arrived.
+            bytes += SNAPSHOT_STATE_BYTES;
         }
         let committed = rd.take_committed_entries();
         let persisted_msgs = rd.take_persisted_messages();
@@ -905,12 +1000,394 @@ impl Raftstore {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
+    fn stage(
+        &mut self,
+        ctx: &Ctx,
+        region_id: u64,
+        key: Option<SnapKey>,
+        to_peer: u64,
+        stage: SnapStage,
+        bytes: u64,
+        detail: String,
+    ) {
+        push_stage(
+            &mut self.snap_stages,
+            SnapStageEvent {
+                at_ms: to_ms(ctx.now),
+                store: self.store_id,
+                region_id,
+                key,
+                to_peer,
+                stage,
+                bytes,
+                detail,
+            },
+        );
+    }
+
+    /// Logs and counts what the peer's `PeerStorage::snapshot` did inside
+    /// raft-rs, and hands the generation it scheduled to the
+    /// `snap-generator` pool with the engine snapshot taken now (TiKV's
+    /// `handle_gen_snap_task` → `ApplyFsm::handle_snapshot`, which takes the
+    /// snapshot at the applied index).
+    fn handle_snap_work(&mut self, ctx: &mut Ctx, region_id: u64) {
+        let Some(peer) = self.peers.get(&region_id) else {
+            return;
+        };
+        let st = peer.raft.store();
+        let events = st.take_snap_events();
+        let task = st.take_gen_snap_task();
+        if events.is_empty() && task.is_none() {
+            return;
+        }
+        let peer_id = peer.meta.id;
+        for ev in events {
+            let info = |ctx: &Ctx, msg: String| {
+                ctx.log(
+                    "raftstore",
+                    Level::Info,
+                    Some(self.store_id),
+                    Some(region_id),
+                    msg,
+                )
+            };
+            match ev {
+                SnapEvent::Requesting {
+                    request_index,
+                    to_peer,
+                } => {
+                    let line = format!(
+                        "requesting snapshot, peer_id: {peer_id}, request_index: {request_index}, request_peer: {to_peer}"
+                    );
+                    info(ctx, line.clone());
+                    ctx.count(super::metrics::SNAPSHOT_TEMPORARILY_UNAVAILABLE, 1);
+                    self.stage(ctx, region_id, None, to_peer, SnapStage::Requested, 0, line);
+                }
+                SnapEvent::StillGenerating { .. } => {
+                    ctx.count(super::metrics::SNAPSHOT_TEMPORARILY_UNAVAILABLE, 1);
+                }
+                SnapEvent::StartSending { key, to_peer } => {
+                    let line = format!(
+                        "start sending snapshot, peer_id: {peer_id}, snap_key: {key}, to_peer: {to_peer}"
+                    );
+                    info(ctx, line.clone());
+                    let size = self.snap_mgr.get(&key).map_or(0, |f| f.size);
+                    self.stage(ctx, region_id, Some(key), to_peer, SnapStage::Sending, size, line);
+                }
+                SnapEvent::Stale {
+                    snap_index,
+                    request_index,
+                } => info(
+                    ctx,
+                    format!("snapshot is stale, generate again, snap_index: {snap_index}, request_index: {request_index}"),
+                ),
+                SnapEvent::GaveUp { tried } => ctx.log(
+                    "raftstore",
+                    Level::Warn,
+                    Some(self.store_id),
+                    Some(region_id),
+                    format!("failed to get snapshot after {tried} times"),
+                ),
+            }
+        }
+        let Some(task) = task else {
+            return;
+        };
+        let peer = self.peers.get(&region_id).expect("present");
+        let st = peer.raft.store();
+        let key = SnapKey {
+            region_id,
+            term: st.applied_term,
+            index: st.applied_index,
+        };
+        let size = region_data_bytes(&st.kv, &st.mvcc);
+        let job = GenJob {
+            key,
+            peer_id,
+            to_peer: task.to_peer,
+            region: st.region.clone(),
+            conf_state: st.conf_state.clone(),
+            kv: st.kv.clone(),
+            mvcc: st.mvcc.clone(),
+            size,
+            started: ctx.now,
+        };
+        let cost = self.cfg.engine.generate_cost(size);
+        ctx.spawn(
+            self.store_id,
+            super::SNAP_GENERATOR.name,
+            cost,
+            Timer::SnapGenerated { region_id, peer_id },
+        );
+        self.stage(
+            ctx,
+            region_id,
+            Some(key),
+            task.to_peer,
+            SnapStage::Generating,
+            size,
+            format!("snap-generator: generate snapshot {key} of {size} bytes"),
+        );
+        self.generating.insert(region_id, job);
+    }
+
+    /// A `snap-generator` thread finished the scan of `region_id`: the files
+    /// go to the disk, unless nobody waits for them any more ("generate snap
+    /// is canceled").
+    pub fn on_snap_generated(&mut self, ctx: &mut Ctx, region_id: u64, peer_id: u64) {
+        let Some(job) = self.generating.remove(&region_id) else {
+            return;
+        };
+        if job.peer_id != peer_id {
+            return;
+        }
+        let waiting = self.peers.get(&region_id).is_some_and(|p| {
+            p.meta.id == peer_id
+                && matches!(
+                    p.raft.store().snap_state(),
+                    super::storage::SnapState::Generating { .. }
+                )
+        });
+        if !waiting {
+            ctx.log(
+                "raftstore",
+                Level::Info,
+                Some(self.store_id),
+                Some(region_id),
+                "generate snap is canceled".to_string(),
+            );
+            return;
+        }
+        let bytes = self.cfg.engine.generate_write_bytes(job.size);
+        self.submit(
+            ctx,
+            bytes,
+            PendingWrite::SnapFiles {
+                region_id,
+                job: Box::new(job),
+            },
+        );
+    }
+
+    /// The generated files are on disk: register them, hand the snapshot to
+    /// the peer's storage (the notifier) and, as TiKV's
+    /// `CasualMessage::SnapshotGenerated` does, ping the followers so raft-rs
+    /// asks `snapshot()` again at once instead of at the next heartbeat.
+    fn on_snap_files_written(&mut self, ctx: &mut Ctx, region_id: u64, job: GenJob) {
+        let key = job.key;
+        let file = SnapshotFile {
+            key,
+            region: job.region.clone(),
+            data: Rc::new(encode_region_data(&job.region, &job.kv, &job.mvcc)),
+            size: job.size,
+        };
+        let keys = job.kv.len() + job.mvcc.records();
+        self.snap_mgr.register(file);
+        let mut snap = Snapshot::default();
+        snap.set_data(
+            SnapshotMeta {
+                key,
+                file_size: job.size,
+            }
+            .encode()
+            .into(),
+        );
+        let meta = snap.mut_metadata();
+        meta.set_index(key.index);
+        meta.set_term(key.term);
+        meta.set_conf_state(job.conf_state.clone());
+        let line = format!(
+            "scan snapshot, region_id: {region_id}, snapshot: {key}, key_count: {keys}, size: {}, takes: {}ms",
+            job.size,
+            to_ms(ctx.now.saturating_sub(job.started))
+        );
+        ctx.log(
+            "raftstore",
+            Level::Info,
+            Some(self.store_id),
+            Some(region_id),
+            line.clone(),
+        );
+        ctx.count(super::metrics::SNAPSHOTS_GENERATED, 1);
+        self.stage(
+            ctx,
+            region_id,
+            Some(key),
+            job.to_peer,
+            SnapStage::Generated,
+            job.size,
+            line,
+        );
+        let notified = self
+            .peers
+            .get(&region_id)
+            .is_some_and(|p| p.meta.id == job.peer_id && p.raft.store().snapshot_generated(snap));
+        if !notified {
+            ctx.log(
+                "raftstore",
+                Level::Info,
+                Some(self.store_id),
+                Some(region_id),
+                "failed to notify snap result, leadership may have changed, ignore error"
+                    .to_string(),
+            );
+            self.snap_mgr.delete(&key);
+            return;
+        }
+        let peer = self.peers.get_mut(&region_id).expect("notified");
+        peer.raft.ping();
+        self.dirty.insert(region_id);
+    }
+
+    /// The snapshot's raft state is persisted: the `region-worker` applies
+    /// its data (TiKV's `schedule_applying_snapshot` → `RegionTask::Apply`).
+    fn schedule_applying_snapshot(
+        &mut self,
+        ctx: &mut Ctx,
+        region_id: u64,
+        peer_id: u64,
+        key: SnapKey,
+        size: u64,
+    ) {
+        let line = format!("begin apply snap data, region_id: {region_id}, peer_id: {peer_id}");
+        ctx.log(
+            "raftstore",
+            Level::Info,
+            Some(self.store_id),
+            Some(region_id),
+            line.clone(),
+        );
+        self.stage(
+            ctx,
+            region_id,
+            Some(key),
+            peer_id,
+            SnapStage::Applying,
+            size,
+            line,
+        );
+        ctx.spawn(
+            self.store_id,
+            super::REGION_WORKER.name,
+            self.cfg.engine.apply_cost(size),
+            Timer::SnapApplied { region_id, peer_id },
+        );
+    }
+
+    /// After a restart, peers whose persisted snapshot was not applied yet
+    /// apply it again (TiKV finds `PeerState::Applying` at start).
+    pub fn resume_applying_snapshots(&mut self, ctx: &mut Ctx) {
+        let pending: Vec<(u64, u64, SnapKey)> = self
+            .peers
+            .iter()
+            .filter_map(|(&rid, p)| p.raft.store().pending_apply.map(|k| (rid, p.meta.id, k)))
+            .collect();
+        for (rid, pid, key) in pending {
+            let size = self.snap_mgr.get(&key).map_or(0, |f| f.size);
+            self.schedule_applying_snapshot(ctx, rid, pid, key, size);
+        }
+    }
+
+    /// The `region-worker` applied the snapshot of `region_id`: its data is
+    /// the region's, the peer goes on from the snapshot's index and its
+    /// files are deleted ("apply new data").
+    pub fn on_snap_applied(&mut self, ctx: &mut Ctx, region_id: u64, peer_id: u64) {
+        let store_id = self.store_id;
+        let Some(peer) = self.peers.get_mut(&region_id) else {
+            return;
+        };
+        let Some(key) = peer.raft.store().pending_apply else {
+            return;
+        };
+        if peer.meta.id != peer_id {
+            return;
+        }
+        let Some((_, kv, mvcc)) = self
+            .snap_mgr
+            .get(&key)
+            .and_then(|f| super::snap::decode_region_data(&f.data))
+        else {
+            ctx.log(
+                "raftstore",
+                Level::Error,
+                Some(store_id),
+                Some(region_id),
+                format!("failed to apply snap!!!, missing snapshot file {key}"),
+            );
+            peer.raft.mut_store().abort_applying();
+            return;
+        };
+        let size = self.snap_mgr.get(&key).map_or(0, |f| f.size);
+        let st = peer.raft.mut_store();
+        st.install_snapshot_data(Rc::new(kv), Rc::new(mvcc));
+        peer.raft.advance_apply_to(key.index);
+        let region = peer.region().clone();
+        let role = peer.raft.raft.state;
+        let since = self
+            .snap_stages
+            .iter()
+            .rev()
+            .find(|e| e.key == Some(key) && e.stage == SnapStage::Applying)
+            .map_or(to_ms(ctx.now), |e| e.at_ms);
+        let line = format!(
+            "apply new data, region_id: {region_id}, time_takes: {}ms",
+            to_ms(ctx.now).saturating_sub(since)
+        );
+        ctx.log(
+            "raftstore",
+            Level::Info,
+            Some(store_id),
+            Some(region_id),
+            line.clone(),
+        );
+        ctx.count(super::metrics::SNAPSHOTS_APPLIED, 1);
+        self.stage(
+            ctx,
+            region_id,
+            Some(key),
+            peer_id,
+            SnapStage::Applied,
+            size,
+            line,
+        );
+        self.snap_mgr.delete(&key);
+        self.host
+            .on_region_changed(&region, RegionChangeEvent::Create, role);
+        self.moved.push(region_id);
+        self.dirty.insert(region_id);
+    }
+
+    /// The snap worker's outcome for a snapshot `region_id`'s leader sent
+    /// to `to_peer`: raft-rs's `report_snapshot` (Finish: probe again from
+    /// the snapshot's index; Failure: probe and retry).
+    pub fn report_snapshot(&mut self, ctx: &mut Ctx, region_id: u64, to_peer: u64, finished: bool) {
+        let Some(peer) = self.peers.get_mut(&region_id) else {
+            return;
+        };
+        let status = if finished {
+            raft::SnapshotStatus::Finish
+        } else {
+            raft::SnapshotStatus::Failure
+        };
+        ctx.log(
+            "raftstore",
+            Level::Info,
+            Some(self.store_id),
+            Some(region_id),
+            format!("report snapshot status, to: {to_peer}, status: {status:?}"),
+        );
+        peer.raft.report_snapshot(to_peer, status);
+        self.dirty.insert(region_id);
+    }
+
     /// Leadership of `region_id` was lost: its in-memory pessimistic locks are
     /// gone (TiKV clears `PeerPessimisticLocks` when the peer steps down).
     fn on_leadership_lost(&mut self, ctx: &mut Ctx, region_id: u64) {
         let Some(peer) = self.peers.get_mut(&region_id) else {
             return;
         };
+        peer.raft.store().cancel_generating_snap();
         let n = std::mem::take(&mut peer.pessimistic_locks).len();
         if n > 0 {
             ctx.log(
@@ -930,6 +1407,8 @@ impl Raftstore {
         self.writes.clear();
         self.dirty.clear();
         self.txn_applied.clear();
+        self.generating.clear();
+        self.outgoing_snapshots.clear();
         for p in self.peers.values_mut() {
             p.pessimistic_locks.clear();
         }
@@ -964,6 +1443,9 @@ impl Raftstore {
         self.moved.clear();
     }
 }
+
+/// Bytes of the raft, apply and region state a snapshot's ready writes.
+const SNAPSHOT_STATE_BYTES: u64 = 256;
 
 /// Settles a proposal: a raw write's client gets its `WriteResponse`; a txn
 /// command's outcome is queued for the scheduler (`on_txn_applied`), which

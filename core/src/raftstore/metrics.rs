@@ -17,3 +17,11 @@ pub const LEADER_ELECTED: Counter = Counter::new("leader_elected");
 pub const CONF_CHANGES_PROPOSED: Counter = Counter::new("conf_changes_proposed");
 /// Region leaders on the store (`leaders_store_N`).
 pub const LEADERS: SeriesFamily = SeriesFamily::per_store("leaders");
+/// Snapshots generated (files written) on a `snap-generator` thread.
+pub const SNAPSHOTS_GENERATED: Counter = Counter::new("snapshots_generated");
+/// Calls of `PeerStorage::snapshot` that answered `SnapshotTemporarilyUnavailable`
+/// (the first call of every generation, and calls while it runs).
+pub const SNAPSHOT_TEMPORARILY_UNAVAILABLE: Counter =
+    Counter::new("snapshot_temporarily_unavailable");
+/// Snapshots whose data a `region-worker` applied ("apply new data").
+pub const SNAPSHOTS_APPLIED: Counter = Counter::new("snapshots_applied");

@@ -21,6 +21,7 @@ pub mod fsm;
 pub mod logger;
 pub mod metrics;
 pub mod peer;
+pub mod snap;
 pub mod storage;
 
 pub use fsm::Raftstore;
@@ -64,4 +65,22 @@ pub struct RaftstoreConfig {
     /// Entries kept behind the applied index when the log is compacted
     /// (in the spirit of `raft-log-gc-count-limit`).
     pub raft_log_gc_keep: u64,
+    /// The storage engine layout (`storage.engine`: `raft-kv` or
+    /// `partitioned-raft-kv`), which sets what a snapshot costs.
+    pub engine: snap::EngineKind,
 }
+
+/// The `snap-generator` pool (TiKV `raftstore.snap-generator-pool-size`,
+/// default 2): generates snapshots since TiKV PR 17438.
+pub const SNAP_GENERATOR: crate::env::pool::PoolConfig = crate::env::pool::PoolConfig {
+    name: "snap-generator",
+    threads: 2,
+};
+/// The `region-worker` thread that applies received snapshots
+/// (`worker/region.rs`).
+pub const REGION_WORKER: crate::env::pool::PoolConfig = crate::env::pool::PoolConfig {
+    name: "region-worker",
+    threads: 1,
+};
+/// The worker pools raftstore runs on every store.
+pub const POOLS: [crate::env::pool::PoolConfig; 2] = [SNAP_GENERATOR, REGION_WORKER];

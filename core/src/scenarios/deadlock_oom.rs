@@ -299,6 +299,7 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
         pd_store_heartbeat_tick_interval: 10 * SEC,
         raft_log_gc_tick_interval: 3 * SEC,
         raft_log_gc_keep: 256,
+        engine: crate::raftstore::snap::EngineKind::RaftKv,
     });
     let lm_cfg = LockManagerConfig {
         wait_for_lock_timeout: p.num("wait_for_lock_timeout") * MS,

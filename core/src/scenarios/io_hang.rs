@@ -204,6 +204,7 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
         pd_store_heartbeat_tick_interval: 10 * SEC,
         raft_log_gc_tick_interval: 3 * SEC,
         raft_log_gc_keep: 256,
+        engine: crate::raftstore::snap::EngineKind::RaftKv,
     });
     let hot_region = n_regions.min(4);
     let store_ids: Vec<u64> = (1..=n_stores).collect();

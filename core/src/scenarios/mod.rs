@@ -9,6 +9,7 @@
 
 pub mod deadlock_oom;
 pub mod io_hang;
+pub mod snapshot_memory;
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -16,7 +17,6 @@ use std::rc::Rc;
 use crate::env::{Disk, DiskConfig};
 use crate::proto::Ctx;
 use crate::proto::{PeerMeta, RegionMeta};
-use crate::raftstore::storage::SnapManager;
 use crate::raftstore::RaftstoreConfig;
 use crate::scenario::{Scenario, ScenarioError, ScenarioSpec};
 use crate::store::Store;
@@ -25,6 +25,7 @@ use crate::store::Store;
 pub static REGISTRY: &[&dyn Scenario] = &[
     &io_hang::IoHangTransferLeader,
     &deadlock_oom::DeadlockDetectorOom,
+    &snapshot_memory::SnapshotAndMemory,
 ];
 
 /// Looks a scenario up by id. Errors: [`ScenarioError::UnknownScenario`],
@@ -97,11 +98,10 @@ pub fn bootstrap_stores(
     logger: &slog::Logger,
     mut setup: impl FnMut(&mut Store),
 ) -> (BTreeMap<u64, Store>, BTreeMap<u64, Disk>) {
-    let snaps = SnapManager::default();
     let mut stores = BTreeMap::new();
     let mut disks = BTreeMap::new();
     for &s in store_ids {
-        let mut st = Store::new(s, cfg.clone(), snaps.clone(), logger.clone());
+        let mut st = Store::new(s, cfg.clone(), logger.clone());
         setup(&mut st);
         stores.insert(s, st);
         disks.insert(s, Disk::new(disk.clone()));

@@ -12,6 +12,7 @@ use crate::env::Fault;
 use crate::kernel::metrics::SeriesKey;
 use crate::kernel::time::to_ms;
 use crate::pd::Operator;
+use crate::raftstore::storage::SnapState;
 use crate::raftstore::Peer;
 use crate::sim::Simulation;
 use crate::store::Store;
@@ -105,7 +106,12 @@ fn leader_of(sim: &Simulation, rid: u64) -> Option<(&Store, &Peer)> {
 
 /// One peer as the page draws it; `leader_matched` is the leader's `matched`
 /// for it, when the region has a leader.
-pub fn peer_view(p: &Peer, up: bool, leader_matched: Option<u64>) -> PeerView {
+pub fn peer_view(
+    p: &Peer,
+    up: bool,
+    leader_matched: Option<u64>,
+    progress_state: Option<&'static str>,
+) -> PeerView {
     let r = &p.raft.raft;
     let role = if !up {
         PeerRole::Down
@@ -142,6 +148,22 @@ pub fn peer_view(p: &Peer, up: bool, leader_matched: Option<u64>) -> PeerView {
         pending_conf_index: r.pending_conf_index,
         has_pending_conf: r.has_pending_conf(),
         matched: leader_matched,
+        progress_state,
+        snap_state: match st.snap_state() {
+            SnapState::Relax => "Relax",
+            SnapState::Generating { .. } => "Generating",
+            SnapState::Applying => "Applying",
+            SnapState::ApplyAborted => "ApplyAborted",
+        },
+    }
+}
+
+/// raft-rs's `ProgressState` by name.
+fn progress_name(s: raft::ProgressState) -> &'static str {
+    match s {
+        raft::ProgressState::Probe => "Probe",
+        raft::ProgressState::Replicate => "Replicate",
+        raft::ProgressState::Snapshot => "Snapshot",
     }
 }
 
@@ -162,9 +184,13 @@ pub fn region_view(sim: &Simulation, rid: u64) -> Option<RegionView> {
     let mut pv: Vec<_> = peers
         .iter()
         .map(|(st, p)| {
-            let matched =
-                leader.and_then(|(_, l)| l.raft.raft.prs().get(p.meta.id).map(|pr| pr.matched));
-            peer_view(p, st.up, matched)
+            let pr = leader.and_then(|(_, l)| l.raft.raft.prs().get(p.meta.id));
+            peer_view(
+                p,
+                st.up,
+                pr.map(|pr| pr.matched),
+                pr.map(|pr| progress_name(pr.state)),
+            )
         })
         .collect();
     pv.sort_by_key(|p| p.store_id);

@@ -10,6 +10,7 @@
 
 pub mod cluster;
 pub mod locks;
+pub mod snapshots;
 
 use serde::Serialize;
 
@@ -103,6 +104,11 @@ pub struct PeerView {
     /// For the leader only: the replication progress of this peer as the leader sees it
     /// (`matched` index), `None` on non-leaders.
     pub matched: Option<u64>,
+    /// For the leader only: raft-rs's progress state of this peer as the
+    /// leader sees it (`Probe`, `Replicate` or `Snapshot`), `None` on non-leaders.
+    pub progress_state: Option<&'static str>,
+    /// The peer's `SnapState` (`Relax`, `Generating`, `Applying`, `ApplyAborted`).
+    pub snap_state: &'static str,
 }
 
 /// Summary of one region for the cluster map.

@@ -208,6 +208,17 @@ pub fn Charts(props: &ChartsProps) -> Html {
         });
     }
     let has_fault = !props.data.faults.is_empty();
+    // Name the shaded windows after the faults they are (one kind: its name).
+    let fault_label = {
+        let mut kinds: Vec<&str> = props.data.faults.iter().map(|f| f.kind.as_str()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        match kinds.as_slice() {
+            ["io-hang"] => "IO hang window".to_string(),
+            [one] => format!("{one} window"),
+            _ => "fault windows".to_string(),
+        }
+    };
     html! {
         <div class="panel charts-panel">
             <div class="chart-box">
@@ -216,7 +227,7 @@ pub fn Charts(props: &ChartsProps) -> Html {
                     <span class="chart-legend">
                         <span class="swatch" style="background:#2563eb"></span>{"completed writes / virtual s"}
                         if has_fault {
-                            <span class="swatch shade"></span>{"IO hang window"}
+                            <span class="swatch shade"></span>{ fault_label.clone() }
                         }
                     </span>
                 </div>

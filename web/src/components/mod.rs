@@ -15,5 +15,6 @@ pub mod memory;
 pub mod operators;
 pub mod parameters;
 pub mod raft_group;
+pub mod snapshot_pipeline;
 pub mod story;
 pub mod wait_for;

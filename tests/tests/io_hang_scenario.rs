@@ -116,3 +116,33 @@ fn without_a_hang_qps_stays_steady() {
         assert!(sim.violations().is_empty());
     }
 }
+
+/// As in issue 17363's logs: the hung leader's PD worker logs `try to change
+/// peer` for every heartbeat response carrying the peer move, the first time
+/// just before raftstore's `propose conf change peer`, and again for PD's
+/// resends while the conf change stays unapplied.
+#[test]
+fn the_pd_worker_logs_try_to_change_peer_before_raftstore_proposes_it() {
+    let sim = run_io_hang(1, &[], 90);
+    let log = sim.log();
+    let tries: Vec<usize> = log
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.msg.starts_with("try to change peer") && l.component == "pd_worker")
+        .map(|(i, _)| i)
+        .collect();
+    let propose = log
+        .iter()
+        .position(|l| l.msg.starts_with("propose conf change peer"))
+        .expect("the peer move is proposed");
+    assert!(!tries.is_empty());
+    assert!(tries[0] < propose, "logged before the proposal");
+    assert_eq!(
+        log[tries[0]].store, log[propose].store,
+        "on the leader's store"
+    );
+    assert!(
+        tries.len() >= 2,
+        "PD resends while the hang holds the conf change"
+    );
+}

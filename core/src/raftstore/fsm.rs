@@ -537,6 +537,25 @@ impl Raftstore {
     pub fn on_pd_command(&mut self, ctx: &mut Ctx, region_id: u64, cmd: PdCommand) {
         let check = self.transfer_leader_check;
         let store_id = self.store_id;
+        if let PdCommand::ChangePeer {
+            change,
+            peer: target,
+        } = &cmd
+        {
+            // The store's PD worker (`worker/pd.rs`) logs every heartbeat
+            // response that asks for a peer change before handing it to the
+            // region's peer, which may still refuse it.
+            ctx.log(
+                "pd_worker",
+                Level::Info,
+                Some(store_id),
+                Some(region_id),
+                format!(
+                    "try to change peer, change_type: {change:?}, peer: {{id: {}, store_id: {}}}",
+                    target.id, target.store_id
+                ),
+            );
+        }
         let Some(peer) = self.peers.get_mut(&region_id) else {
             return;
         };

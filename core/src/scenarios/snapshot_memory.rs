@@ -65,9 +65,12 @@ leader reports Failure and raft-rs sends a new snapshot later.",
         what_to_watch: "The event log filtered on \"snap\": requesting snapshot, scan snapshot, start sending snapshot, \
 saving snapshot file, sent snapshot, begin to apply snapshot, apply new data, for each region of the cut-off store. \
 The counters: the first snapshot() call of every generation is counted as temporarily unavailable; generated, sent, \
-received and applied climb together; refused streams show the receive limit biting. The Raft group panel of a \
-region: the cut-off peer's matched index stays behind while the log's first index passes it, then jumps to the \
-snapshot's index. The memory charts: the snap worker's chunk buffers while streams are open. Switch engine to \
+received and applied climb together; refused streams show the receive limit biting. The snapshot pipeline panel: one row per \
+snapshot on a shared time axis, amber while a snap-generator thread scans the region, blue while the chunks stream \
+through the IO limiter, green while the region-worker applies, red when a limit refuses the stream; beside it the \
+follower's progress as its leader sees it (Snapshot while the files travel, Probe after Finish, Replicate once the \
+follower answers from the snapshot's index), and above it each store's open streams against the limits and its busy \
+threads. The memory charts: the snap worker's chunk buffers while streams are open. Switch engine to \
 partitioned-raft-kv on the same seed: generation takes milliseconds instead of scanning the region.",
         what_the_fix_changes: "There is no bug here: the switches compare designs. engine=raft-kv is one RocksDB for \
 every region: generating a snapshot scans the region's keys out of the shared engine and writes SST files (cost grows \

@@ -12,15 +12,12 @@ use kvscope_core::kernel::metrics::SeriesKey;
 use kvscope_core::lock_manager::metrics::{self as lm, DETECTOR_PENDING_MSGS};
 use kvscope_core::memory::MemoryTrace;
 use kvscope_core::scenario::{CounterSpec, PageLayout, Panel};
+use kvscope_core::views::memory::StoreMemoryView;
 use kvscope_core::views::{ClusterView, FaultWindow, LockView, OomKill, RaftGroupView};
 use kvscope_core::Simulation;
 
 /// The panels drawn from the lock view ([`LockFrame`]).
-pub const LOCK_PANELS: &[Panel] = &[
-    Panel::WaitForGraph,
-    Panel::LockManagerQueues,
-    Panel::MemoryTree,
-];
+pub const LOCK_PANELS: &[Panel] = &[Panel::WaitForGraph, Panel::LockManagerQueues];
 
 /// Whether `layout` shows a panel drawn from the lock view, so that a frame
 /// captures it.
@@ -48,6 +45,16 @@ pub struct LockFrame {
     pub oom_kills: Vec<OomKill>,
     /// Deadlocks found by the detector so far (counter `deadlocks_detected`).
     pub deadlocks_detected: u64,
+}
+
+/// The memory trace panel's side of one capture: every store's limit and
+/// the tree of the store and moment picked.
+#[derive(Clone, Debug)]
+pub struct MemoryFrame {
+    /// Virtual ms now.
+    pub now_ms: u64,
+    /// Every store's memory now (`kvscope_core::views::memory`).
+    pub stores: Vec<StoreMemoryView>,
     /// The store whose memory trace tree is shown.
     pub tree_store: u64,
     /// The moment of that tree: `None` = now, else the sample's requested ms.
@@ -56,16 +63,17 @@ pub struct LockFrame {
     pub tree: Option<MemoryTrace>,
 }
 
-impl LockFrame {
-    /// Captures the lock side of `sim`, with the tree `pick` asks for.
-    pub fn capture(sim: &Simulation, view: LockView, pick: TreePick) -> LockFrame {
+impl MemoryFrame {
+    /// Captures every store's memory of `sim` and the tree `pick` asks for
+    /// (without a pick: the store closest to its memory limit).
+    pub fn capture(sim: &Simulation, pick: TreePick) -> MemoryFrame {
         let now_ms = sim.now() / kvscope_core::time::MS;
-        // Without a pick: the store closest to its memory limit.
+        let stores = kvscope_core::views::memory::memory_view(sim);
         let tree_store = pick
             .store
-            .filter(|s| view.stores.iter().any(|v| v.store == *s))
+            .filter(|s| stores.iter().any(|v| v.store == *s))
             .or_else(|| {
-                view.stores
+                stores
                     .iter()
                     .max_by_key(|s| {
                         (
@@ -78,23 +86,32 @@ impl LockFrame {
             .unwrap_or(1);
         let tree = match pick.at_ms {
             Some(at) if at < now_ms => sim.memory_tree_at(tree_store, at),
-            _ => view
-                .stores
+            _ => stores
                 .iter()
                 .find(|s| s.store == tree_store)
                 .map(|s| s.memory.clone()),
         };
-        LockFrame {
+        MemoryFrame {
             now_ms,
+            tree_store,
+            tree_at_ms: pick.at_ms.filter(|at| *at < now_ms),
+            tree,
+            stores,
+        }
+    }
+}
+
+impl LockFrame {
+    /// Captures the lock side of `sim`.
+    pub fn capture(sim: &Simulation, view: LockView) -> LockFrame {
+        LockFrame {
+            now_ms: sim.now() / kvscope_core::time::MS,
             oom_kills: sim.oom_kills().to_vec(),
             deadlocks_detected: sim
                 .counters()
                 .get(&lm::DEADLOCKS_DETECTED)
                 .copied()
                 .unwrap_or(0),
-            tree_store,
-            tree_at_ms: pick.at_ms.filter(|at| *at < now_ms),
-            tree,
             view,
         }
     }
@@ -120,6 +137,8 @@ pub struct Frame {
     /// The lock manager side, when the layout shows a lock panel and some
     /// store runs a lock manager.
     pub locks: Option<LockFrame>,
+    /// The memory trace side, when the layout shows the memory trace tree.
+    pub memory: Option<MemoryFrame>,
     /// The snapshot pipeline, when the layout shows its panel.
     pub pipeline: Option<kvscope_core::views::snapshots::PipelineView>,
     /// The trace hash so far (hex SHA-256 of every event and input).
@@ -139,8 +158,9 @@ impl PartialEq for Frame {
 impl Frame {
     /// Captures `sim` now; `selected` is the region the user picked, if any
     /// (a region that no longer exists falls back to the hot region); `pick`
-    /// names the memory trace tree to capture for the lock panels (captured
-    /// only when the scenario's layout shows one, see [`shows_lock_panel`]).
+    /// names the memory trace tree to capture (only when the scenario's
+    /// layout shows the memory trace panel). The lock side is captured only
+    /// when the layout shows a lock panel ([`shows_lock_panel`]).
     pub fn capture(seq: u64, sim: &Simulation, selected: Option<u64>, pick: TreePick) -> Frame {
         let hot_region = sim.focus_region();
         let (selected_region, group) = match selected
@@ -168,10 +188,16 @@ impl Frame {
             counters,
             events: sim.events_processed(),
             locks: if shows_lock_panel(&sim.params().spec.layout) {
-                lock_view(sim).map(|v| LockFrame::capture(sim, v, pick))
+                lock_view(sim).map(|v| LockFrame::capture(sim, v))
             } else {
                 None
             },
+            memory: sim
+                .params()
+                .spec
+                .layout
+                .shows(Panel::MemoryTree)
+                .then(|| MemoryFrame::capture(sim, pick)),
             pipeline: sim
                 .params()
                 .spec

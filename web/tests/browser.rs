@@ -661,11 +661,12 @@ mod lock_fixture {
 
     use kvscope_core::env::metrics::MEMORY;
     use kvscope_core::memory::MemoryTrace;
+    use kvscope_core::views::memory::StoreMemoryView;
     use kvscope_core::views::{
         ClusterView, DeadlockView, DetectEdgeView, DetectorRole, LockView, OomKill, QueueView,
         StoreLockView, TxnInFlight, TxnPhase, WaitEdgeView,
     };
-    use kvscope_web::snapshot::{ChartData, Frame, LockFrame, StoreMemory};
+    use kvscope_web::snapshot::{ChartData, Frame, LockFrame, MemoryFrame, StoreMemory};
 
     pub const MIB: u64 = 1024 * 1024;
 
@@ -855,11 +856,24 @@ mod lock_fixture {
             trace_hash: String::new(),
             inputs: Vec::new(),
             pending_inputs: Vec::new(),
-            locks: Some(LockFrame {
+            memory: Some(MemoryFrame {
                 now_ms,
+                stores: view
+                    .stores
+                    .iter()
+                    .map(|s| StoreMemoryView {
+                        store: s.store,
+                        up: s.up,
+                        memory_limit: s.memory_limit,
+                        memory: s.memory.clone(),
+                    })
+                    .collect(),
                 tree: Some(view.stores[1].memory.clone()),
                 tree_store: 2,
                 tree_at_ms: None,
+            }),
+            locks: Some(LockFrame {
+                now_ms,
                 view,
                 oom_kills: oom(),
                 deadlocks_detected: 7,
@@ -1542,6 +1556,18 @@ async fn the_pipeline_panel_follows_a_snapshot_stage_by_stage() {
                 page.count("#snapshot-pipeline .seg-send") > 0,
                 "chunks on the wire are drawn"
             );
+            // The receiving store's memory trace tree holds a chunk buffer
+            // per open stream, under the snap worker's node.
+            page.choose("#mt-store", "3").await;
+            let recv = page
+                .text("#memory-tree .mt-leaf[data-path=\"server/snap_recv_buffers\"] .mt-bytes");
+            assert!(
+                recv.contains("MiB"),
+                "chunk buffers of the open streams: {recv}"
+            );
+            let send = page
+                .text("#memory-tree .mt-leaf[data-path=\"server/snap_send_buffers\"] .mt-bytes");
+            assert!(!send.contains("MiB"), "store 3 sends nothing: {send}");
         }
         if until == 58_000 {
             assert_eq!(stage, "Applied");

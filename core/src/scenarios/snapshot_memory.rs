@@ -70,7 +70,8 @@ snapshot on a shared time axis, amber while a snap-generator thread scans the re
 through the IO limiter, green while the region-worker applies, red when a limit refuses the stream; beside it the \
 follower's progress as its leader sees it (Snapshot while the files travel, Probe after Finish, Replicate once the \
 follower answers from the snapshot's index), and above it each store's open streams against the limits and its busy \
-threads. The memory charts: the snap worker's chunk buffers while streams are open. Switch engine to \
+threads. The memory trace tree of the cut-off store while its streams are open: server → \
+snap_recv_buffers holds a 1 MiB chunk buffer per stream (the leaders' trees hold snap_send_buffers). Switch engine to \
 partitioned-raft-kv on the same seed: generation takes milliseconds instead of scanning the region.",
         what_the_fix_changes: "There is no bug here: the switches compare designs. engine=raft-kv is one RocksDB for \
 every region: generating a snapshot scans the region's keys out of the shared engine and writes SST files (cost grows \
@@ -128,7 +129,12 @@ take longer.",
             Panel::Story,
         ],
         center: &[Panel::SnapshotPipeline, Panel::ClusterMap, Panel::RaftGroup],
-        right: &[Panel::Counters, Panel::ClientCharts, Panel::MemoryCharts],
+        right: &[
+            Panel::Counters,
+            Panel::ClientCharts,
+            Panel::MemoryTree,
+            Panel::MemoryCharts,
+        ],
     },
     featured: &["cut_store", "cut_start", "cut_duration", "engine"],
     counters: &[

@@ -10,6 +10,7 @@
 
 pub mod cluster;
 pub mod locks;
+pub mod memory;
 pub mod snapshots;
 
 use serde::Serialize;

@@ -320,7 +320,7 @@ fn tree_node(t: &MemoryTrace, total: u64, path: String, depth: usize) -> Html {
 /// Properties of [`MemoryTree`].
 #[derive(Properties, PartialEq)]
 pub struct MemoryTreeProps {
-    /// The snapshot (its lock side carries the tree).
+    /// The snapshot (its memory side carries the tree).
     pub frame: Rc<Frame>,
     /// The user picked another store or moment.
     pub on_pick: Callback<TreePick>,
@@ -329,7 +329,7 @@ pub struct MemoryTreeProps {
 /// The memory trace tree of one store at one moment.
 #[component]
 pub fn MemoryTree(props: &MemoryTreeProps) -> Html {
-    let Some(lf) = props.frame.locks.as_ref() else {
+    let Some(lf) = props.frame.memory.as_ref() else {
         return html! {};
     };
     let now_s = lf.now_ms / 1000;
@@ -373,7 +373,6 @@ pub fn MemoryTree(props: &MemoryTreeProps) -> Html {
         })
     };
     let limit = lf
-        .view
         .stores
         .iter()
         .find(|s| s.store == store)
@@ -384,7 +383,7 @@ pub fn MemoryTree(props: &MemoryTreeProps) -> Html {
             <div class="panel-head">
                 <h2>{"Memory trace tree"}</h2>
                 <select id="mt-store" onchange={on_store} title="Whose memory trace tree to show">
-                    { for lf.view.stores.iter().map(|s| html! {
+                    { for lf.stores.iter().map(|s| html! {
                         <option value={s.store.to_string()} selected={s.store == store}>{ format!("store {}", s.store) }</option>
                     }) }
                 </select>

@@ -85,3 +85,10 @@ fn bench_io_hang_transfer_leader() {
 fn bench_deadlock_detector_oom() {
     bench("deadlock-detector-oom");
 }
+
+/// The snapshot scenario with its defaults: 40 regions of 16 MiB, one store
+/// cut off from 15 s to 55 s, then its peers' snapshots.
+#[wasm_bindgen_test]
+fn bench_snapshot_and_memory() {
+    bench("snapshot-and-memory");
+}

@@ -43,7 +43,11 @@ use crate::setup::{setup, Ctx};
 /// The scenario the determinism cross-check and the benchmarks run.
 const SCENARIO: &str = "io-hang-transfer-leader";
 /// Scenarios `cargo xtask bench` measures.
-const BENCH_SCENARIOS: [&str; 2] = ["io-hang-transfer-leader", "deadlock-detector-oom"];
+const BENCH_SCENARIOS: [&str; 3] = [
+    "io-hang-transfer-leader",
+    "deadlock-detector-oom",
+    "snapshot-and-memory",
+];
 /// The seed of the determinism cross-check.
 const TRACE_SEED: u64 = 7;
 /// The virtual time the determinism cross-check simulates, in milliseconds.

@@ -29,6 +29,8 @@ use crate::world::World;
 pub const EVENTS_DELIVER: Counter = Counter::new("events_deliver");
 /// Disk completions processed.
 pub const EVENTS_DISK_DONE: Counter = Counter::new("events_disk_done");
+/// Disk read completions processed.
+pub const EVENTS_DISK_READ_DONE: Counter = Counter::new("events_disk_read_done");
 /// Timers processed.
 pub const EVENTS_TIMER: Counter = Counter::new("events_timer");
 /// Worker pool tasks finished.
@@ -59,6 +61,10 @@ enum EventKind {
         msgs: Vec<Msg>,
     },
     DiskDone {
+        store: u64,
+        generation: u64,
+    },
+    DiskReadDone {
         store: u64,
         generation: u64,
     },
@@ -391,6 +397,7 @@ impl Simulation {
         let kind_name = match &kind {
             EventKind::Deliver { .. } => EVENTS_DELIVER,
             EventKind::DiskDone { .. } => EVENTS_DISK_DONE,
+            EventKind::DiskReadDone { .. } => EVENTS_DISK_READ_DONE,
             EventKind::Timer { .. } => EVENTS_TIMER,
             EventKind::PoolDone { .. } => EVENTS_POOL_DONE,
             EventKind::Fault(_) => EVENTS_FAULT,
@@ -444,6 +451,18 @@ impl Simulation {
                                 for m in msgs {
                                     w.on_message(&mut ctx, c, m);
                                 }
+                            }
+                        }
+                    }
+                }
+                EventKind::DiskReadDone { store, generation } => {
+                    self.hasher.update(&[8, store as u8]);
+                    touched = Some(store);
+                    if let Some(disk) = world.disks.get_mut(&store) {
+                        let tokens = disk.complete_read(generation);
+                        if let Some(st) = world.stores.get_mut(&store) {
+                            if st.up && !tokens.is_empty() {
+                                st.on_disk_done(&mut ctx, tokens);
                             }
                         }
                     }
@@ -704,6 +723,15 @@ impl Simulation {
         for (store, at, generation) in started {
             self.push(at, EventKind::DiskDone { store, generation });
         }
+        let reads: Vec<(u64, Micros, u64)> = self
+            .world
+            .disks
+            .iter_mut()
+            .filter_map(|(&store, d)| d.maybe_start_read(now).map(|(at, g)| (store, at, g)))
+            .collect();
+        for (store, at, generation) in reads {
+            self.push(at, EventKind::DiskReadDone { store, generation });
+        }
     }
 
     /// Tells `node`, at `at`, that its connection to `peer` broke (once until
@@ -760,6 +788,15 @@ impl Simulation {
                 } => {
                     if let Some(d) = self.world.disks.get_mut(&store) {
                         d.submit(token, bytes);
+                    }
+                }
+                Effect::DiskRead {
+                    store,
+                    token,
+                    bytes,
+                } => {
+                    if let Some(d) = self.world.disks.get_mut(&store) {
+                        d.submit_read(token, bytes);
                     }
                 }
                 Effect::Spawn {

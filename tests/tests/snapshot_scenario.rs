@@ -230,3 +230,36 @@ fn snapshots_keep_every_acknowledged_write_over_seeds_and_cut_offs() {
         assert_caught_up(&sim, 300);
     }
 }
+
+#[test]
+fn a_hung_disk_on_the_leaders_store_holds_its_generations_until_the_hang_ends() {
+    // Store 1's disk hangs from 54 s to 64 s: its raft-kv generations read
+    // the region from that disk (and write their files to it), so none is
+    // generated before the hang ends; store 2's go on.
+    let mut sim = Simulation::new(ID, 1, &[]).unwrap();
+    sim.schedule_input(kvscope_core::input::Input::parse("54s:io-hang=1/10s").unwrap())
+        .unwrap();
+    sim.run_until(120_000_000);
+    let journeys = applied(&sim);
+    let by = |store: u64| -> Vec<u64> {
+        journeys
+            .iter()
+            .filter(|j| j.stages[0].store == store)
+            .map(|j| j.at(SnapStage::Generated).unwrap())
+            .collect()
+    };
+    let (s1, s2) = (by(1), by(2));
+    assert!(
+        !s1.is_empty() && !s2.is_empty(),
+        "both leaders' stores generate"
+    );
+    assert!(
+        s1.iter().all(|&t| t >= 64_000),
+        "store 1 generated at {s1:?}"
+    );
+    assert!(
+        s2.iter().any(|&t| t < 60_000),
+        "store 2 generated at {s2:?}"
+    );
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+}

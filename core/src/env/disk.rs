@@ -1,7 +1,9 @@
 //! The simulated disk of one store.
 //!
 //! Writes (raft log batches from raftstore's write path and apply batches) queue
-//! in FIFO order. Like TiKV's async-io `StoreWriter`, an idle disk takes every
+//! in FIFO order. Reads (a snapshot generation scanning a region) queue in
+//! their own FIFO, one at a time, taking `bytes / bandwidth` without an
+//! fsync. Like TiKV's async-io `StoreWriter`, an idle disk takes every
 //! queued write as one batch and completes it after `latency + bytes / bandwidth`.
 //! An IO hang holds the batch in service and everything behind it until the hang
 //! ends; a slow-disk fault multiplies the latency. Crashing the process drops the
@@ -45,6 +47,10 @@ pub struct Disk {
     done_while_hung: bool,
     /// Latency multiplier of a slow-disk fault (1 = healthy).
     pub slow_factor: u64,
+    reads: VecDeque<Pending>,
+    read_in_service: Option<Pending>,
+    /// Set when the read in service finished during a hang.
+    read_done_while_hung: bool,
 }
 
 impl Disk {
@@ -58,7 +64,46 @@ impl Disk {
             hung: false,
             done_while_hung: false,
             slow_factor: 1,
+            reads: VecDeque::new(),
+            read_in_service: None,
+            read_done_while_hung: false,
         }
+    }
+
+    /// Queues a read of `bytes` identified by `token`; [`Disk::maybe_start_read`]
+    /// starts it.
+    pub fn submit_read(&mut self, token: u64, bytes: u64) {
+        self.reads.push_back(Pending { token, bytes });
+    }
+
+    /// Starts the next read if none is in service and the disk is not hung;
+    /// returns its completion time and the generation to hand back.
+    pub fn maybe_start_read(&mut self, now: Micros) -> Option<(Micros, u64)> {
+        if self.hung || self.read_in_service.is_some() {
+            return None;
+        }
+        let r = self.reads.pop_front()?;
+        let transfer = r.bytes.saturating_mul(1_000_000) / self.cfg.bandwidth_bytes_per_sec.max(1);
+        let service = transfer * self.slow_factor;
+        self.read_in_service = Some(r);
+        Some((now + service.max(1), self.generation))
+    }
+
+    /// The scheduled completion of a read of generation `generation` fired:
+    /// its token, unless stale or held by a hang.
+    pub fn complete_read(&mut self, generation: u64) -> Vec<u64> {
+        if generation != self.generation || self.read_in_service.is_none() {
+            return Vec::new();
+        }
+        if self.hung {
+            self.read_done_while_hung = true;
+            return Vec::new();
+        }
+        self.read_in_service
+            .take()
+            .map(|p| p.token)
+            .into_iter()
+            .collect()
     }
 
     /// Queues a write of `bytes` identified by `token`; [`Disk::maybe_start`]
@@ -101,11 +146,16 @@ impl Disk {
     /// hang (durable now); the caller then calls [`Disk::maybe_start`].
     pub fn end_hang(&mut self) -> Vec<u64> {
         self.hung = false;
+        let mut done = Vec::new();
         if self.done_while_hung {
             self.done_while_hung = false;
-            return self.in_service.drain(..).map(|p| p.token).collect();
+            done.extend(self.in_service.drain(..).map(|p| p.token));
         }
-        Vec::new()
+        if self.read_done_while_hung {
+            self.read_done_while_hung = false;
+            done.extend(self.read_in_service.take().map(|p| p.token));
+        }
+        done
     }
 
     /// True while hung.
@@ -132,6 +182,9 @@ impl Disk {
         self.queue.clear();
         self.in_service.clear();
         self.done_while_hung = false;
+        self.reads.clear();
+        self.read_in_service = None;
+        self.read_done_while_hung = false;
         self.generation += 1;
     }
 }
@@ -177,6 +230,27 @@ mod tests {
         assert_eq!(d.depth(), 2);
         assert_eq!(d.end_hang(), vec![1]);
         assert!(d.maybe_start(100).is_some());
+    }
+
+    #[test]
+    fn reads_queue_on_their_own_take_bytes_over_bandwidth_and_wait_out_a_hang() {
+        let mut d = disk();
+        d.submit(1, 1_000);
+        let (tw, gw) = d.maybe_start(0).unwrap();
+        d.submit_read(7, 5_000);
+        d.submit_read(8, 1_000);
+        let (t1, g) = d.maybe_start_read(0).unwrap();
+        assert_eq!(t1, 5_000, "5 KB at 1 MB/s, no fsync, beside the write");
+        assert!(tw < t1);
+        assert!(d.maybe_start_read(10).is_none(), "one read at a time");
+        assert_eq!(d.complete(gw), vec![1]);
+        d.start_hang();
+        assert!(d.complete_read(g).is_empty(), "held by the hang");
+        assert!(d.maybe_start_read(t1).is_none());
+        assert_eq!(d.end_hang(), vec![7]);
+        let (t2, g2) = d.maybe_start_read(t1).unwrap();
+        assert_eq!(t2, t1 + 1_000);
+        assert_eq!(d.complete_read(g2), vec![8]);
     }
 
     #[test]

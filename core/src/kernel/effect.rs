@@ -45,6 +45,15 @@ pub enum Effect<M, T> {
         /// Size in bytes.
         bytes: u64,
     },
+    /// Read `bytes` from the store's disk; the store is told when `token` is read.
+    DiskRead {
+        /// Store whose disk serves the read.
+        store: u64,
+        /// Token handed back on completion (with the writes' tokens).
+        token: u64,
+        /// Size in bytes.
+        bytes: u64,
+    },
     /// Run a task of `cost` virtual µs of CPU on the worker pool `pool` of
     /// store `store`; when it finishes, `done` fires at the store like a timer.
     Spawn {

@@ -53,6 +53,8 @@ enum PendingWrite {
     },
     /// A generated snapshot's files.
     SnapFiles { region_id: u64, job: Box<GenJob> },
+    /// A generation's scan of the region's data (a disk read).
+    SnapRead { region_id: u64, peer_id: u64 },
 }
 
 /// A snapshot being generated: the engine snapshot the apply path took
@@ -810,6 +812,14 @@ impl Raftstore {
                 PendingWrite::SnapFiles { region_id, job } => {
                     self.on_snap_files_written(ctx, region_id, *job);
                 }
+                PendingWrite::SnapRead { region_id, peer_id } => {
+                    if let Some(job) = self.generating.get(&region_id) {
+                        if job.peer_id == peer_id {
+                            let size = job.size;
+                            self.spawn_generation(ctx, region_id, peer_id, size);
+                        }
+                    }
+                }
             }
         }
     }
@@ -1132,13 +1142,21 @@ impl Raftstore {
             size,
             started: ctx.now,
         };
-        let cost = self.cfg.engine.generate_cost(size);
-        ctx.spawn(
-            self.store_id,
-            super::SNAP_GENERATOR.name,
-            cost,
-            Timer::SnapGenerated { region_id, peer_id },
-        );
+        let read = self.cfg.engine.generate_read_bytes(size);
+        if read > 0 {
+            // The scan reads the region's data from the disk first.
+            self.next_token += 1;
+            let token = self.next_token;
+            self.writes
+                .insert(token, PendingWrite::SnapRead { region_id, peer_id });
+            ctx.out.push(Effect::DiskRead {
+                store: self.store_id,
+                token,
+                bytes: read,
+            });
+        } else {
+            self.spawn_generation(ctx, region_id, peer_id, size);
+        }
         self.stage(
             ctx,
             region_id,
@@ -1146,9 +1164,19 @@ impl Raftstore {
             task.to_peer,
             SnapStage::Generating,
             size,
-            format!("snap-generator: generate snapshot {key} of {size} bytes"),
+            format!("snap-generator: read and generate snapshot {key} of {size} bytes"),
         );
         self.generating.insert(region_id, job);
+    }
+
+    /// The scan's data is read: the `snap-generator` thread builds the files.
+    fn spawn_generation(&self, ctx: &mut Ctx, region_id: u64, peer_id: u64, size: u64) {
+        ctx.spawn(
+            self.store_id,
+            super::SNAP_GENERATOR.name,
+            self.cfg.engine.generate_cost(size),
+            Timer::SnapGenerated { region_id, peer_id },
+        );
     }
 
     /// A `snap-generator` thread finished the scan of `region_id`: the files

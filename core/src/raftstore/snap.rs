@@ -337,8 +337,9 @@ pub enum EngineKind {
     PartitionedRaftKv,
 }
 
-/// Scan rate of a raft-kv snapshot generation (iterate the region's CFs and
-/// build SST files), bytes per virtual second. An estimate, not a TiKV figure.
+/// CPU rate of a raft-kv snapshot generation (iterate the region's CFs and
+/// build SST files; the data itself is read from the disk first), bytes per
+/// virtual second. An estimate, not a TiKV figure.
 pub const RAFT_KV_SCAN_BYTES_PER_SEC: u64 = 200_000_000;
 /// Ingest rate of a raft-kv snapshot apply (delete the range, ingest the
 /// SSTs), bytes per virtual second. An estimate.
@@ -358,6 +359,15 @@ impl EngineKind {
                 SNAP_TASK_BASE_COST + size.saturating_mul(1_000_000) / RAFT_KV_SCAN_BYTES_PER_SEC
             }
             EngineKind::PartitionedRaftKv => SNAP_TASK_BASE_COST,
+        }
+    }
+
+    /// Bytes the generation reads from the store's disk: the region's data
+    /// (raft-kv scans it; a tablet checkpoint reads nothing).
+    pub fn generate_read_bytes(self, size: u64) -> u64 {
+        match self {
+            EngineKind::RaftKv => size,
+            EngineKind::PartitionedRaftKv => 0,
         }
     }
 

@@ -25,6 +25,9 @@ pub struct World {
     pub workloads: Vec<Box<dyn Workload>>,
     /// The region the scenario's story is about (the page selects it first).
     pub focus_region: u64,
+    /// Whether the scenario's load makes that region hot (the cluster map
+    /// tags it "HOT"); false when it is only the region shown first.
+    pub focus_is_hot: bool,
     /// The OOM killer.
     pub oom: OomKiller,
     /// Worker pools by (store, thread name), from what each store runs

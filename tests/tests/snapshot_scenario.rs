@@ -104,6 +104,7 @@ fn the_cut_off_store_catches_up_by_snapshots_through_every_stage_in_order() {
     assert_caught_up(&sim, 300);
     // The leaders went back to Replicate for the peers that got snapshots.
     let view = kvscope_core::views::cluster::cluster_view(&sim);
+    assert!(view.regions.iter().all(|r| !r.hot), "no region is hot here");
     for r in &view.regions {
         for p in &r.peers {
             assert_ne!(p.progress_state, Some("Snapshot"), "region {}: {p:?}", r.id);

@@ -348,6 +348,7 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
             workloads: vec![Box::new(workload)],
             pools: Default::default(),
             focus_region: 1,
+            focus_is_hot: false,
             oom: OomKiller {
                 restart_delay: p.num("oom_restart_delay") * MS,
                 kills: Vec::new(),

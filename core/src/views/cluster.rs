@@ -203,7 +203,7 @@ pub fn region_view(sim: &Simulation, rid: u64) -> Option<RegionView> {
             meta.end_key.to_string()
         },
         conf_ver: meta.conf_ver,
-        hot: rid == sim.focus_region(),
+        hot: rid == sim.focus_region() && sim.world().focus_is_hot,
         leader_store: leader.map(|(st, _)| st.id),
         peers: pv,
         qps: last_of(sim, &QPS_REGION.of(rid)),

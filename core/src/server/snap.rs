@@ -397,6 +397,20 @@ impl SnapWorker {
         SnapStatus::Failure
     }
 
+    /// Ends the stream of `key` from `from_store` with `Done` (`Ok`) or an
+    /// error status.
+    fn answer(&self, ctx: &mut Ctx, from_store: u64, key: SnapKey, result: Result<(), String>) {
+        ctx.send(
+            Node::Store(self.store_id),
+            Node::Store(from_store),
+            Msg::SnapshotDone {
+                from_store: self.store_id,
+                key,
+                result,
+            },
+        );
+    }
+
     /// A chunk of a stream from `from_store` arrived.
     #[allow(clippy::too_many_arguments)]
     pub fn on_chunk(
@@ -409,7 +423,6 @@ impl SnapWorker {
         len: u64,
         last: bool,
     ) -> Option<SnapOutcome> {
-        let me = Node::Store(self.store_id);
         if let Some(head) = head {
             let (region_id, to_peer) = (head.region_id, head.to_peer.id);
             if self.receiving.len() >= self.cfg.concurrent_recv_snap_limit {
@@ -429,15 +442,7 @@ impl SnapWorker {
                     err.clone(),
                 );
                 ctx.count(SNAPSHOT_SEND_REJECTED, 1);
-                ctx.send(
-                    me,
-                    Node::Store(from_store),
-                    Msg::SnapshotDone {
-                        from_store: self.store_id,
-                        key,
-                        result: Err(err),
-                    },
-                );
+                self.answer(ctx, from_store, key, Err(err));
                 return None;
             }
             let line = format!("saving snapshot file, snap_key: {key}");
@@ -477,26 +482,10 @@ impl SnapWorker {
                 job.bytes
             );
             self.log(ctx, Level::Error, key.region_id, err.clone());
-            ctx.send(
-                me,
-                Node::Store(from_store),
-                Msg::SnapshotDone {
-                    from_store: self.store_id,
-                    key,
-                    result: Err(err),
-                },
-            );
+            self.answer(ctx, from_store, key, Err(err));
             return None;
         }
-        ctx.send(
-            me,
-            Node::Store(from_store),
-            Msg::SnapshotDone {
-                from_store: self.store_id,
-                key,
-                result: Ok(()),
-            },
-        );
+        self.answer(ctx, from_store, key, Ok(()));
         let Some((region, _, _)) = decode_region_data(&job.data) else {
             self.log(
                 ctx,

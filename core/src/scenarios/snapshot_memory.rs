@@ -299,8 +299,11 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
             schedule_interval: SEC,
             hot_region_scheduler_from: None,
             hot_write_bytes_threshold: u64::MAX,
-            // PD's balance-leader here does not yet filter disconnected
-            // stores, and would keep moving leaders onto the cut-off one.
+            // Off: balance-leader would move leaders onto the cut-off store
+            // (it has the fewest) until PD stops counting it as usable, which
+            // here takes 60 s without a store heartbeat (PD's
+            // storeDisconnectDuration is 20 s), and the transfers it starts
+            // stall those regions. The story is about the follower's return.
             balance_leader: false,
             leader_rules: Vec::new(),
         },

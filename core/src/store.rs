@@ -242,18 +242,8 @@ impl Store {
                 region_id,
                 cmd,
             ),
-            Msg::SnapshotChunk {
-                from_store,
-                key,
-                head,
-                data,
-                len,
-                last,
-            } => {
-                if let Some(o) = self
-                    .snap_worker
-                    .on_chunk(ctx, from_store, key, head, data, len, last)
-                {
+            Msg::SnapshotChunk(chunk) => {
+                if let Some(o) = self.snap_worker.on_chunk(ctx, chunk) {
                     self.on_snap_outcome(ctx, o);
                 }
             }

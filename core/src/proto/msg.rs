@@ -346,6 +346,23 @@ impl std::fmt::Display for SnapKey {
     }
 }
 
+/// One chunk of a snapshot stream ([`Msg::SnapshotChunk`]).
+#[derive(Clone, Debug)]
+pub struct SnapshotChunk {
+    /// The sending store.
+    pub from_store: u64,
+    /// Which snapshot.
+    pub key: SnapKey,
+    /// The `RaftMessage`, on the first chunk only.
+    pub head: Option<Box<SnapshotHead>>,
+    /// The part of the files' content this chunk carries.
+    pub data: Vec<u8>,
+    /// The chunk's size as TiKV's would be, bytes.
+    pub len: u64,
+    /// True on the stream's last chunk.
+    pub last: bool,
+}
+
 /// The `RaftMessage` a snapshot stream's first chunk carries.
 #[derive(Clone, Debug)]
 pub struct SnapshotHead {
@@ -445,20 +462,7 @@ pub enum Msg {
     /// to send a snapshot's files (TiKV's `src/server/snap.rs`): the first
     /// carries the `RaftMessage` with the `MsgSnapshot` (metadata only), the
     /// others up to `SNAP_CHUNK_LEN` (1 MiB) of the files each.
-    SnapshotChunk {
-        /// The sending store.
-        from_store: u64,
-        /// Which snapshot.
-        key: SnapKey,
-        /// The `RaftMessage`, on the first chunk only.
-        head: Option<Box<SnapshotHead>>,
-        /// The part of the files' content this chunk carries.
-        data: Vec<u8>,
-        /// The chunk's size as TiKV's would be, bytes.
-        len: u64,
-        /// True on the stream's last chunk.
-        last: bool,
-    },
+    SnapshotChunk(SnapshotChunk),
     /// The receiver's answer when a snapshot stream ends: `Done`, or the
     /// error status that ended it (RESOURCE_EXHAUSTED over the receive limit).
     SnapshotDone {

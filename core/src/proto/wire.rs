@@ -116,10 +116,10 @@ impl Msg {
             Msg::QueryRegionResponse { regions, .. } => {
                 GET_REGION_RESPONSE_BYTES * regions.len().max(1) as u64
             }
-            Msg::SnapshotChunk { head, len, .. } => {
+            Msg::SnapshotChunk(c) => {
                 SNAPSHOT_CHUNK_OVERHEAD_BYTES
-                    + len
-                    + head.as_ref().map_or(0, |h| {
+                    + c.len
+                    + c.head.as_ref().map_or(0, |h| {
                         RAFT_MESSAGE_BYTES + h.msg.get_snapshot().get_data().len() as u64
                     })
             }

@@ -20,7 +20,7 @@ use super::peer::TransferOutcome;
 use super::peer::{Peer, ProposalOwner};
 use super::snap::{
     encode_region_data, push_stage, region_data_bytes, SnapKey, SnapManager, SnapStage,
-    SnapStageEvent, SnapshotFile, SnapshotMeta,
+    SnapStageEvent, SnapshotFile, SnapshotMeta, StageOf,
 };
 use super::storage::{KvData, MvccShared, PeerStorage, SnapEvent};
 use super::{RaftstoreConfig, TransferLeaderCheck};
@@ -1029,29 +1029,21 @@ impl Raftstore {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn stage(
-        &mut self,
-        ctx: &Ctx,
-        region_id: u64,
-        key: Option<SnapKey>,
-        to_peer: u64,
-        stage: SnapStage,
-        bytes: u64,
-        detail: String,
-    ) {
+    /// Records a snapshot stage reached on this store and, with a level,
+    /// logs its line.
+    fn stage(&mut self, ctx: &Ctx, s: StageOf, level: Option<Level>, detail: String) {
+        if let Some(level) = level {
+            ctx.log(
+                "raftstore",
+                level,
+                Some(self.store_id),
+                Some(s.region_id),
+                detail.clone(),
+            );
+        }
         push_stage(
             &mut self.snap_stages,
-            SnapStageEvent {
-                at_ms: to_ms(ctx.now),
-                store: self.store_id,
-                region_id,
-                key,
-                to_peer,
-                stage,
-                bytes,
-                detail,
-            },
+            s.at(to_ms(ctx.now), self.store_id, detail),
         );
     }
 
@@ -1089,9 +1081,15 @@ impl Raftstore {
                     let line = format!(
                         "requesting snapshot, peer_id: {peer_id}, request_index: {request_index}, request_peer: {to_peer}"
                     );
-                    info(ctx, line.clone());
                     ctx.count(super::metrics::SNAPSHOT_TEMPORARILY_UNAVAILABLE, 1);
-                    self.stage(ctx, region_id, None, to_peer, SnapStage::Requested, 0, line);
+                    let s = StageOf {
+                        region_id,
+                        key: None,
+                        to_peer,
+                        stage: SnapStage::Requested,
+                        bytes: 0,
+                    };
+                    self.stage(ctx, s, Some(Level::Info), line);
                 }
                 SnapEvent::StillGenerating { .. } => {
                     ctx.count(super::metrics::SNAPSHOT_TEMPORARILY_UNAVAILABLE, 1);
@@ -1100,9 +1098,14 @@ impl Raftstore {
                     let line = format!(
                         "start sending snapshot, peer_id: {peer_id}, snap_key: {key}, to_peer: {to_peer}"
                     );
-                    info(ctx, line.clone());
-                    let size = self.snap_mgr.get(&key).map_or(0, |f| f.size);
-                    self.stage(ctx, region_id, Some(key), to_peer, SnapStage::Sending, size, line);
+                    let s = StageOf {
+                        region_id,
+                        key: Some(key),
+                        to_peer,
+                        stage: SnapStage::Sending,
+                        bytes: self.snap_mgr.get(&key).map_or(0, |f| f.size),
+                    };
+                    self.stage(ctx, s, Some(Level::Info), line);
                 }
                 SnapEvent::Stale {
                     snap_index,
@@ -1157,15 +1160,15 @@ impl Raftstore {
         } else {
             self.spawn_generation(ctx, region_id, peer_id, size);
         }
-        self.stage(
-            ctx,
+        let s = StageOf {
             region_id,
-            Some(key),
-            task.to_peer,
-            SnapStage::Generating,
-            size,
-            format!("snap-generator: read and generate snapshot {key} of {size} bytes"),
-        );
+            key: Some(key),
+            to_peer: task.to_peer,
+            stage: SnapStage::Generating,
+            bytes: size,
+        };
+        let detail = format!("snap-generator: read and generate snapshot {key} of {size} bytes");
+        self.stage(ctx, s, None, detail);
         self.generating.insert(region_id, job);
     }
 
@@ -1249,23 +1252,15 @@ impl Raftstore {
             job.size,
             to_ms(ctx.now.saturating_sub(job.started))
         );
-        ctx.log(
-            "raftstore",
-            Level::Info,
-            Some(self.store_id),
-            Some(region_id),
-            line.clone(),
-        );
         ctx.count(super::metrics::SNAPSHOTS_GENERATED, 1);
-        self.stage(
-            ctx,
+        let s = StageOf {
             region_id,
-            Some(key),
-            job.to_peer,
-            SnapStage::Generated,
-            job.size,
-            line,
-        );
+            key: Some(key),
+            to_peer: job.to_peer,
+            stage: SnapStage::Generated,
+            bytes: job.size,
+        };
+        self.stage(ctx, s, Some(Level::Info), line);
         let notified = self
             .peers
             .get(&region_id)
@@ -1298,22 +1293,14 @@ impl Raftstore {
         size: u64,
     ) {
         let line = format!("begin apply snap data, region_id: {region_id}, peer_id: {peer_id}");
-        ctx.log(
-            "raftstore",
-            Level::Info,
-            Some(self.store_id),
-            Some(region_id),
-            line.clone(),
-        );
-        self.stage(
-            ctx,
+        let s = StageOf {
             region_id,
-            Some(key),
-            peer_id,
-            SnapStage::Applying,
-            size,
-            line,
-        );
+            key: Some(key),
+            to_peer: peer_id,
+            stage: SnapStage::Applying,
+            bytes: size,
+        };
+        self.stage(ctx, s, Some(Level::Info), line);
         ctx.spawn(
             self.store_id,
             super::REGION_WORKER.name,
@@ -1381,23 +1368,15 @@ impl Raftstore {
             "apply new data, region_id: {region_id}, time_takes: {}ms",
             to_ms(ctx.now).saturating_sub(since)
         );
-        ctx.log(
-            "raftstore",
-            Level::Info,
-            Some(store_id),
-            Some(region_id),
-            line.clone(),
-        );
         ctx.count(super::metrics::SNAPSHOTS_APPLIED, 1);
-        self.stage(
-            ctx,
+        let s = StageOf {
             region_id,
-            Some(key),
-            peer_id,
-            SnapStage::Applied,
-            size,
-            line,
-        );
+            key: Some(key),
+            to_peer: peer_id,
+            stage: SnapStage::Applied,
+            bytes: size,
+        };
+        self.stage(ctx, s, Some(Level::Info), line);
         self.snap_mgr.delete(&key);
         self.host
             .on_region_changed(&region, RegionChangeEvent::Create, role);

@@ -226,11 +226,6 @@ impl SnapManager {
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
     }
-
-    /// Total size of the files held, bytes.
-    pub fn total_size(&self) -> u64 {
-        self.files.values().map(|f| f.size).sum()
-    }
 }
 
 #[cfg(test)]
@@ -441,6 +436,38 @@ pub struct SnapStageEvent {
     pub bytes: u64,
     /// The log line or error that goes with it.
     pub detail: String,
+}
+
+/// A stage to record: which snapshot journey it belongs to and what it carries
+/// (the recording component adds the time and its store).
+#[derive(Clone, Copy, Debug)]
+pub struct StageOf {
+    /// Region.
+    pub region_id: u64,
+    /// The snapshot, once it has a key.
+    pub key: Option<SnapKey>,
+    /// The follower peer the snapshot is for.
+    pub to_peer: u64,
+    /// Stage.
+    pub stage: SnapStage,
+    /// Bytes involved, 0 when none.
+    pub bytes: u64,
+}
+
+impl StageOf {
+    /// The event for `s` reached at `at_ms` on `store`, with its `detail`.
+    pub fn at(self, at_ms: u64, store: u64, detail: String) -> SnapStageEvent {
+        SnapStageEvent {
+            at_ms,
+            store,
+            region_id: self.region_id,
+            key: self.key,
+            to_peer: self.to_peer,
+            stage: self.stage,
+            bytes: self.bytes,
+            detail,
+        }
+    }
 }
 
 /// Stage events a component keeps, newest last.

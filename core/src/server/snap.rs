@@ -28,9 +28,9 @@ use crate::kernel::effect::Node;
 use crate::kernel::log::Level;
 use crate::kernel::metrics::Counter;
 use crate::kernel::time::{to_ms, Micros};
-use crate::proto::{Ctx, Msg, SnapKey, SnapshotHead, Timer};
+use crate::proto::{Ctx, Msg, SnapKey, SnapshotChunk, SnapshotHead, Timer};
 use crate::raftstore::snap::{
-    decode_region_data, push_stage, SnapStage, SnapStageEvent, SnapshotFile, SnapshotMeta,
+    decode_region_data, push_stage, SnapStage, SnapStageEvent, SnapshotFile, SnapshotMeta, StageOf,
 };
 
 /// TiKV's `SNAP_CHUNK_LEN`: bytes of the files per `SnapshotChunk`.
@@ -164,29 +164,15 @@ impl SnapWorker {
         ctx.log("server", level, Some(self.store_id), Some(region), msg);
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn stage(
-        &mut self,
-        now: Micros,
-        region_id: u64,
-        key: SnapKey,
-        to_peer: u64,
-        stage: SnapStage,
-        bytes: u64,
-        detail: String,
-    ) {
+    /// Records a snapshot stage reached on this store and, with a level,
+    /// logs its line.
+    fn stage(&mut self, ctx: &Ctx, s: StageOf, level: Option<Level>, detail: String) {
+        if let Some(level) = level {
+            self.log(ctx, level, s.region_id, detail.clone());
+        }
         push_stage(
             &mut self.stages,
-            SnapStageEvent {
-                at_ms: to_ms(now),
-                store: self.store_id,
-                region_id,
-                key: Some(key),
-                to_peer,
-                stage,
-                bytes,
-                detail,
-            },
+            s.at(to_ms(ctx.now), self.store_id, detail),
         );
     }
 
@@ -244,16 +230,14 @@ impl SnapWorker {
                 "too many sending snapshot tasks, drop Send Snap[to: store {to_store}, snap: {}]",
                 file.key
             );
-            self.log(ctx, Level::Warn, region_id, line.clone());
-            self.stage(
-                ctx.now,
+            let s = StageOf {
                 region_id,
-                file.key,
+                key: Some(file.key),
                 to_peer,
-                SnapStage::SendFailed,
-                0,
-                line,
-            );
+                stage: SnapStage::SendFailed,
+                bytes: 0,
+            };
+            self.stage(ctx, s, Some(Level::Warn), line);
             ctx.count(SNAPSHOT_SEND_REJECTED, 1);
             return false;
         }
@@ -262,14 +246,14 @@ impl SnapWorker {
         ctx.send(
             Node::Store(self.store_id),
             Node::Store(to_store),
-            Msg::SnapshotChunk {
+            Msg::SnapshotChunk(SnapshotChunk {
                 from_store: self.store_id,
                 key: file.key,
                 head: Some(Box::new(head)),
                 data: Vec::new(),
                 len: 0,
                 last: file.size == 0,
-            },
+            }),
         );
         let first = file.size.min(SNAP_CHUNK_LEN);
         let at = self.reserve(ctx.now, first);
@@ -309,14 +293,14 @@ impl SnapWorker {
         let lo = (d as u128 * job.sent as u128 / job.size.max(1) as u128) as usize;
         let hi = (d as u128 * (job.sent + len) as u128 / job.size.max(1) as u128) as usize;
         let last = job.sent + len >= job.size;
-        let msg = Msg::SnapshotChunk {
+        let msg = Msg::SnapshotChunk(SnapshotChunk {
             from_store: self.store_id,
             key: job.key,
             head: None,
             data: job.data[lo..hi].to_vec(),
             len,
             last,
-        };
+        });
         let to = job.to_store;
         ctx.send(Node::Store(self.store_id), Node::Store(to), msg);
         let job = self.sending.get_mut(&send_id).expect("present");
@@ -355,16 +339,14 @@ impl SnapWorker {
                     "sent snapshot, region_id: {}, snap_key: {key}, size: {}, duration: {took}ms",
                     job.region_id, job.size
                 );
-                self.log(ctx, Level::Info, job.region_id, line.clone());
-                self.stage(
-                    ctx.now,
-                    job.region_id,
-                    key,
-                    job.to_peer,
-                    SnapStage::Sent,
-                    job.size,
-                    line,
-                );
+                let s = StageOf {
+                    region_id: job.region_id,
+                    key: Some(key),
+                    to_peer: job.to_peer,
+                    stage: SnapStage::Sent,
+                    bytes: job.size,
+                };
+                self.stage(ctx, s, Some(Level::Info), line);
                 ctx.count(SNAPSHOTS_SENT, 1);
                 SnapStatus::Finish
             }
@@ -383,16 +365,14 @@ impl SnapWorker {
             "failed to send snap, to_addr: store {}, snap: {}, err: {err}",
             job.to_store, job.key
         );
-        self.log(ctx, Level::Error, job.region_id, line.clone());
-        self.stage(
-            ctx.now,
-            job.region_id,
-            job.key,
-            job.to_peer,
-            SnapStage::SendFailed,
-            job.sent,
-            line,
-        );
+        let s = StageOf {
+            region_id: job.region_id,
+            key: Some(job.key),
+            to_peer: job.to_peer,
+            stage: SnapStage::SendFailed,
+            bytes: job.sent,
+        };
+        self.stage(ctx, s, Some(Level::Error), line);
         ctx.count(SNAPSHOT_SEND_FAILED, 1);
         SnapStatus::Failure
     }
@@ -411,18 +391,16 @@ impl SnapWorker {
         );
     }
 
-    /// A chunk of a stream from `from_store` arrived.
-    #[allow(clippy::too_many_arguments)]
-    pub fn on_chunk(
-        &mut self,
-        ctx: &mut Ctx,
-        from_store: u64,
-        key: SnapKey,
-        head: Option<Box<SnapshotHead>>,
-        data: Vec<u8>,
-        len: u64,
-        last: bool,
-    ) -> Option<SnapOutcome> {
+    /// A chunk of a stream arrived.
+    pub fn on_chunk(&mut self, ctx: &mut Ctx, chunk: SnapshotChunk) -> Option<SnapOutcome> {
+        let SnapshotChunk {
+            from_store,
+            key,
+            head,
+            data,
+            len,
+            last,
+        } = chunk;
         if let Some(head) = head {
             let (region_id, to_peer) = (head.region_id, head.to_peer.id);
             if self.receiving.len() >= self.cfg.concurrent_recv_snap_limit {
@@ -431,31 +409,27 @@ impl SnapWorker {
                     self.receiving.len(),
                     self.cfg.concurrent_recv_snap_limit
                 );
-                self.log(ctx, Level::Warn, region_id, err.clone());
-                self.stage(
-                    ctx.now,
+                let s = StageOf {
                     region_id,
-                    key,
+                    key: Some(key),
                     to_peer,
-                    SnapStage::RecvRefused,
-                    0,
-                    err.clone(),
-                );
+                    stage: SnapStage::RecvRefused,
+                    bytes: 0,
+                };
+                self.stage(ctx, s, Some(Level::Warn), err.clone());
                 ctx.count(SNAPSHOT_SEND_REJECTED, 1);
                 self.answer(ctx, from_store, key, Err(err));
                 return None;
             }
             let line = format!("saving snapshot file, snap_key: {key}");
-            self.log(ctx, Level::Info, region_id, line.clone());
-            self.stage(
-                ctx.now,
+            let s = StageOf {
                 region_id,
-                key,
+                key: Some(key),
                 to_peer,
-                SnapStage::Receiving,
-                0,
-                line,
-            );
+                stage: SnapStage::Receiving,
+                bytes: 0,
+            };
+            self.stage(ctx, s, Some(Level::Info), line);
             self.receiving.insert(
                 (from_store, key),
                 RecvJob {
@@ -496,15 +470,15 @@ impl SnapWorker {
             return None;
         };
         ctx.count(SNAPSHOTS_RECEIVED, 1);
-        self.stage(
-            ctx.now,
-            job.head.region_id,
-            key,
-            job.head.to_peer.id,
-            SnapStage::Received,
-            job.bytes,
-            format!("received snapshot {key}, size: {}", job.bytes),
-        );
+        let s = StageOf {
+            region_id: job.head.region_id,
+            key: Some(key),
+            to_peer: job.head.to_peer.id,
+            stage: SnapStage::Received,
+            bytes: job.bytes,
+        };
+        let detail = format!("received snapshot {key}, size: {}", job.bytes);
+        self.stage(ctx, s, None, detail);
         Some(SnapOutcome::Received {
             file: SnapshotFile {
                 key,
@@ -647,22 +621,12 @@ mod tests {
         env.out = rest;
         for e in sends {
             if let Effect::Send {
-                msg:
-                    Msg::SnapshotChunk {
-                        from_store,
-                        key,
-                        head,
-                        data,
-                        len,
-                        last,
-                    },
+                msg: Msg::SnapshotChunk(chunk),
                 ..
             } = e
             {
                 let mut ctx = env.ctx(now);
-                outcome = rx
-                    .on_chunk(&mut ctx, from_store, key, head, data, len, last)
-                    .or(outcome);
+                outcome = rx.on_chunk(&mut ctx, chunk).or(outcome);
             }
         }
         outcome

@@ -180,22 +180,12 @@ impl PeerStorage {
             hard_state: hs.clone(),
             truncated_index: RAFT_INIT_LOG_INDEX,
             truncated_term: RAFT_INIT_LOG_TERM,
-            entries: VecDeque::new(),
             durable_last_index: RAFT_INIT_LOG_INDEX,
             durable_hs: hs,
-            pre_snapshot: None,
             applied_index: RAFT_INIT_LOG_INDEX,
             applied_term: RAFT_INIT_LOG_TERM,
             conf_state: cs,
-            region,
-            kv: Rc::new(BTreeMap::new()),
-            mvcc: Rc::default(),
-            snap_state: Cell::new(SnapState::Relax),
-            snap_tried_cnt: Cell::new(0),
-            gen_snap_task: Cell::new(None),
-            generated: RefCell::new(None),
-            snap_events: RefCell::new(Vec::new()),
-            pending_apply: None,
+            ..PeerStorage::new_uninitialized(region)
         }
     }
 

@@ -74,6 +74,18 @@ pub enum Modify {
     PutDefault(Key, u64, i64),
 }
 
+impl Modify {
+    /// The key modified.
+    pub fn key(&self) -> Key {
+        match *self {
+            Modify::PutLock(k, _)
+            | Modify::DeleteLock(k)
+            | Modify::PutWrite(k, _, _)
+            | Modify::PutDefault(k, _, _) => k,
+        }
+    }
+}
+
 /// A region's MVCC data.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MvccData {

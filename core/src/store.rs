@@ -140,6 +140,9 @@ impl Store {
     /// The worker pools this process runs, from its components.
     pub fn pools(&self) -> Vec<PoolConfig> {
         let mut pools = crate::raftstore::POOLS.to_vec();
+        if self.raftstore.cfg.split_check.is_some() {
+            pools.push(crate::raftstore::split::SPLIT_CHECK);
+        }
         if self.lock_manager.is_some() {
             pools.extend_from_slice(&crate::lock_manager::POOLS);
         }
@@ -170,6 +173,13 @@ impl Store {
             Timer::PdStoreHeartbeatTick,
         );
         ctx.timer(node, cfg.raft_log_gc_tick_interval, Timer::RaftLogGcTick);
+        if let Some(split) = &cfg.split_check {
+            ctx.timer(
+                node,
+                split.split_region_check_tick_interval,
+                Timer::SplitRegionCheckTick,
+            );
+        }
         ctx.timer(
             node,
             crate::health_controller::slow_score::INSPECT_INTERVAL,
@@ -185,6 +195,10 @@ impl Store {
             Timer::PdHeartbeatTick => self.raftstore.on_pd_heartbeat_tick(ctx),
             Timer::PdStoreHeartbeatTick => self.on_store_heartbeat_tick(ctx),
             Timer::RaftLogGcTick => self.raftstore.on_raft_log_gc_tick(ctx),
+            Timer::SplitRegionCheckTick => self.raftstore.on_split_region_check_tick(ctx),
+            Timer::SplitCheckDone { region_id, peer_id } => {
+                self.raftstore.on_split_check_done(ctx, region_id, peer_id)
+            }
             Timer::InspectTick => self.health.on_inspect_tick(ctx, self.id),
             Timer::LockManagerSliceDone { detector } => {
                 let mut out = Vec::new();
@@ -220,10 +234,18 @@ impl Store {
                 region_id,
                 from_peer,
                 to_peer,
+                range,
                 msg,
             } => self
                 .raftstore
-                .on_raft_message(ctx, region_id, from_peer, to_peer, *msg),
+                .on_raft_message(ctx, region_id, from_peer, to_peer, range, *msg),
+            Msg::AskBatchSplitResponse {
+                region,
+                split_keys,
+                ids,
+            } => self
+                .raftstore
+                .on_ask_batch_split_response(ctx, region, split_keys, ids),
             Msg::Write(req) => self.raftstore.on_write(ctx, req),
             Msg::PdCommand { region_id, cmd, .. } => {
                 self.raftstore.on_pd_command(ctx, region_id, cmd)
@@ -366,10 +388,17 @@ impl Store {
                 );
             }
             SnapOutcome::Received { head, file } => {
-                self.raftstore.snap_mgr.register(file);
                 let h = *head;
-                self.raftstore
-                    .on_raft_message(ctx, h.region_id, h.from_peer, h.to_peer, h.msg);
+                let range = (file.region.start_key, file.region.end_key);
+                self.raftstore.snap_mgr.register(file);
+                self.raftstore.on_raft_message(
+                    ctx,
+                    h.region_id,
+                    h.from_peer,
+                    h.to_peer,
+                    range,
+                    h.msg,
+                );
             }
         }
     }

@@ -31,6 +31,10 @@ pub struct WorkloadConfig {
     pub hot_range: (Key, Key),
     /// Whole keyspace `[0, keyspace)`.
     pub keyspace: Key,
+    /// Share of writes that insert a new key after the last one (an
+    /// auto-increment key: `keyspace`, `keyspace + 1`, ...), percent. They
+    /// all land in the last region, which grows and splits.
+    pub insert_ratio: u64,
     /// Value size of each write, bytes.
     pub value_len: u32,
     /// Time a thread waits for a response before giving up on that try, virtual µs.
@@ -97,6 +101,8 @@ pub struct RawWorkload {
     pub pd_client: PdClient,
     /// Per-second stats, reset by the sampler.
     pub stats: WorkloadStats,
+    /// The next key an insert writes (`keyspace` at start).
+    next_insert_key: Key,
 }
 
 impl RawWorkload {
@@ -129,6 +135,7 @@ impl RawWorkload {
             })
             .collect();
         RawWorkload {
+            next_insert_key: cfg.keyspace,
             cfg,
             clients,
             pd_client: PdClient::new(pd_client_id),
@@ -151,13 +158,17 @@ impl RawWorkload {
         }
         let cfg = self.cfg.clone();
         let pdc = &mut self.pd_client;
+        let next_insert_key = &mut self.next_insert_key;
         let Some(c) = self.clients.get_mut(client as usize) else {
             return;
         };
         match timer {
             Timer::ClientNext => {
                 if c.op.is_none() {
-                    let key = if c.rng.below(100) < cfg.hot_write_ratio {
+                    let key = if cfg.insert_ratio > 0 && c.rng.below(100) < cfg.insert_ratio {
+                        *next_insert_key += 1;
+                        *next_insert_key - 1
+                    } else if c.rng.below(100) < cfg.hot_write_ratio {
                         c.rng.range(cfg.hot_range.0, cfg.hot_range.1)
                     } else {
                         c.rng.below(cfg.keyspace)
@@ -247,6 +258,19 @@ impl RawWorkload {
                 }
                 ctx.timer(Node::Client(c.id), 1, Timer::ClientNext);
             }
+            Err(RegionError::EpochNotMatch { current_regions }) => {
+                // client-go `onRegionEpochNotMatch`: the cache takes the
+                // store's current regions (led, as far as it knows, by the
+                // store that answered) and the write goes again at once.
+                ctx.count(crate::client::metrics::CLIENT_REGION_ERRORS, 1);
+                let key = op.key;
+                let store = c.cached_leader(key);
+                c.update_regions(current_regions, store);
+                if let Some(op) = c.op.as_mut() {
+                    op.in_flight = false;
+                }
+                ctx.timer(Node::Client(c.id), 1, Timer::ClientNext);
+            }
             Err(e) => {
                 ctx.count(crate::client::metrics::CLIENT_REGION_ERRORS, 1);
                 let key = op.key;
@@ -276,6 +300,30 @@ impl Client {
             if let Some(r) = self.cache.get_mut(&id) {
                 r.leader_store = Some(store);
             }
+        }
+    }
+
+    /// Replaces every cached region older than one of `regions` and
+    /// overlapping it by that region, led by `leader_store`.
+    fn update_regions(&mut self, regions: Vec<RegionMeta>, leader_store: Option<u64>) {
+        for r in regions {
+            self.cache.retain(|_, c| {
+                !(c.meta.overlaps(r.start_key, r.end_key) && c.meta.is_epoch_stale(&r))
+            });
+            if self
+                .cache
+                .values()
+                .any(|c| c.meta.overlaps(r.start_key, r.end_key))
+            {
+                continue;
+            }
+            self.cache.insert(
+                r.id,
+                Cached {
+                    meta: r,
+                    leader_store,
+                },
+            );
         }
     }
 
@@ -310,6 +358,8 @@ impl Client {
         match (self.awaiting.take(), answer) {
             (Some(Awaiting::Region), PdAnswer::Region { region, .. }) => match region {
                 Some((meta, leader)) if leader.is_some() => {
+                    self.cache
+                        .retain(|_, c| !c.meta.overlaps(meta.start_key, meta.end_key));
                     self.cache.insert(
                         meta.id,
                         Cached {

@@ -9,13 +9,21 @@
 //!
 //! - a raw `Put` is last-writer-wins in log order, so the checker reads the
 //!   key's record in the leader's state machine (the acknowledged write, or a
-//!   later one that overwrote it in the same apply batch) and the log index
-//!   that wrote it: every replica that has applied that index must hold the
-//!   key written at that index or a later one;
+//!   later one that overwrote it in the same apply batch) and the region
+//!   epoch version and log index that wrote it: every replica that has
+//!   applied that index must hold the key written at that `(version, index)`
+//!   or a later one;
 //! - a committed transaction's write record is ordered by `commit_ts`, and
 //!   the leader's applied index bounds the commit's index from above: every
 //!   replica that has applied up to that bound must hold a write record of
 //!   the key at `commit_ts` or later (MVCC GC keeps the newest one).
+//!
+//! Splits move keys into new regions, whose replicas start from the parent's
+//! state at the split (or from a snapshot of the new region): a replica of a
+//! region other than the one that acknowledged the write, holding the key in
+//! its range, must hold it too (a split that moved the key applied after
+//! the write, or the write would have been refused for a key outside its
+//! region).
 //!
 //! Per key only the newest acknowledged write is kept (an older one is
 //! implied by it on every replica past the newer index), so memory is
@@ -29,6 +37,8 @@ use crate::kernel::time::{to_ms, Micros};
 use crate::proto::{Key, Msg, TxnCommand};
 use crate::store::Store;
 
+/// A store's regions by start key: `start -> (end, region id)`.
+type RegionsByStart = BTreeMap<Key, (Key, u64)>;
 /// What an in-flight request writes, when it is acknowledged.
 #[derive(Clone, Debug)]
 enum Pending {
@@ -54,9 +64,15 @@ enum Space {
 /// The newest acknowledged write of one key.
 #[derive(Clone, Copy, Debug)]
 struct Acked {
-    /// Raw: the log index that wrote the key's record on the leader;
-    /// MVCC: the commit_ts.
-    version: u64,
+    /// The region that acknowledged it.
+    region: u64,
+    /// Its epoch version then: a replica of another region is checked only
+    /// if its region is at least as new (a stale replica of a parent that
+    /// has not applied the split yet is not).
+    region_version: u64,
+    /// Raw: the region epoch version and log index that wrote the key's
+    /// record on the leader; MVCC: `(0, commit_ts)`.
+    version: (u64, u64),
     /// Replicas that have applied this index must hold the write.
     index_bound: u64,
     /// When it was acknowledged, virtual µs.
@@ -71,7 +87,7 @@ const KEPT_PER_CLIENT: u64 = 16;
 #[derive(Debug, Default)]
 pub struct AckedWrites {
     pending: BTreeMap<(u32, u64), Pending>,
-    acked: BTreeMap<(u64, Space, Key), Acked>,
+    acked: BTreeMap<(Space, Key), Acked>,
     reported: BTreeSet<(u64, Space, Key, u64)>,
 }
 
@@ -184,22 +200,21 @@ impl AckedWrites {
         for key in keys {
             let (version, bound) = match space {
                 Space::Raw => match leader.kv.get(&key) {
-                    Some(v) => (v.index, v.index),
+                    Some(v) => ((v.version, v.index), v.index),
                     None => continue,
                 },
-                Space::Mvcc => (version, leader.applied_index),
+                Space::Mvcc => ((0, version), leader.applied_index),
             };
-            let slot = self.acked.entry((region, space, key)).or_insert(Acked {
+            let acked = Acked {
+                region,
+                region_version: leader.region.version,
                 version,
                 index_bound: bound,
                 at: now,
-            });
+            };
+            let slot = self.acked.entry((space, key)).or_insert(acked);
             if version >= slot.version {
-                *slot = Acked {
-                    version,
-                    index_bound: bound,
-                    at: now,
-                };
+                *slot = acked;
             }
         }
     }
@@ -208,27 +223,49 @@ impl AckedWrites {
     /// the violations not reported before.
     pub fn check(&mut self, now: Micros, stores: &BTreeMap<u64, Store>) -> Vec<Violation> {
         let mut found = Vec::new();
-        for (&(region, space, key), a) in &self.acked {
-            for st in stores.values() {
-                let Some(p) = st.raftstore.peers.get(&region) else {
+        // Each store's initialized regions by start key, to find the replica
+        // holding a key whatever region it is in now.
+        let ranges: Vec<(u64, RegionsByStart)> = stores
+            .values()
+            .map(|st| {
+                let by_start = st
+                    .raftstore
+                    .peers
+                    .values()
+                    .map(|p| p.region())
+                    .filter(|r| r.start_key < r.end_key)
+                    .map(|r| (r.start_key, (r.end_key, r.id)))
+                    .collect();
+                (st.id, by_start)
+            })
+            .collect();
+        for (&(space, key), a) in &self.acked {
+            for (store_id, by_start) in &ranges {
+                let Some((_, &(end, region))) = by_start.range(..=key).next_back() else {
+                    continue;
+                };
+                if key >= end {
+                    continue;
+                }
+                let Some(p) = stores[store_id].raftstore.peers.get(&region) else {
                     continue;
                 };
                 let ps = p.raft.store();
-                if ps.applied_index < a.index_bound
-                    || !ps.region.contains(key)
+                if (region == a.region && ps.applied_index < a.index_bound)
+                    || (region != a.region && ps.region.version < a.region_version)
                     || ps.is_applying_snapshot()
                 {
                     continue;
                 }
                 let held = match space {
-                    Space::Raw => ps.kv.get(&key).map(|v| v.index),
+                    Space::Raw => ps.kv.get(&key).map(|v| (v.version, v.index)),
                     Space::Mvcc => ps
                         .mvcc
                         .latest_data_write(key)
-                        .map(|(commit_ts, _)| commit_ts),
+                        .map(|(commit_ts, _)| (0, commit_ts)),
                 };
                 if held.is_some_and(|v| v >= a.version)
-                    || !self.reported.insert((region, space, key, st.id))
+                    || !self.reported.insert((region, space, key, *store_id))
                 {
                     continue;
                 }
@@ -237,16 +274,16 @@ impl AckedWrites {
                     invariant: "acked-write-lost",
                     region,
                     details: format!(
-                        "key {key} acknowledged at {} ms ({} {}) but store {} (applied {}) holds {}",
+                        "key {key} acknowledged at {} ms ({} {:?}) but store {} (applied {}) holds {}",
                         to_ms(a.at),
                         match space {
                             Space::Raw => "written at index",
                             Space::Mvcc => "commit_ts",
                         },
                         a.version,
-                        st.id,
+                        store_id,
                         ps.applied_index,
-                        held.map_or("nothing".to_string(), |v| format!("{v}"))
+                        held.map_or("nothing".to_string(), |v| format!("{v:?}"))
                     ),
                 });
             }

@@ -21,7 +21,9 @@ use crate::kernel::effect::Node;
 use crate::kernel::log::Level;
 use crate::kernel::time::{to_ms, Micros, SEC};
 use crate::proto::{Ctx, Timer};
-use crate::proto::{Msg, PdCommand, PeerMeta, RegionHeartbeat, RegionMeta, StoreHeartbeat};
+use crate::proto::{
+    Msg, PdCommand, PeerMeta, RegionHeartbeat, RegionMeta, SplitId, StoreHeartbeat,
+};
 
 /// PD's `slowStoreEvictThreshold`: a store whose slow score reaches it is evicted.
 pub const SLOW_STORE_EVICT_THRESHOLD: u64 = 100;
@@ -98,6 +100,7 @@ pub struct Pd {
     running: BTreeMap<u64, Operator>,
     finished: VecDeque<Operator>,
     next_operator_id: u64,
+    /// PD's id allocator (`alloc_id`): new peers and new regions.
     next_peer_id: u64,
     hot_moved: BTreeMap<u64, Micros>,
 }
@@ -206,6 +209,50 @@ impl Pd {
                 let regions = keys.iter().map(|&k| self.get_region(k)).collect();
                 ctx.send(Node::Pd, from, Msg::QueryRegionResponse { req_id, regions });
             }
+            Msg::AskBatchSplit { region, split_keys } => {
+                // PD's `HandleAskBatchSplit`: one new region id and one id per
+                // peer for each split key.
+                let ids: Vec<SplitId> = split_keys
+                    .iter()
+                    .map(|_| SplitId {
+                        new_region_id: self.alloc_id(),
+                        new_peer_ids: region.peers.iter().map(|_| self.alloc_id()).collect(),
+                    })
+                    .collect();
+                Self::log(
+                    ctx,
+                    Level::Info,
+                    Some(region.id),
+                    format!(
+                        "alloc ids for region split, region-id: {}, number: {}",
+                        region.id,
+                        ids.len()
+                    ),
+                );
+                ctx.send(
+                    Node::Pd,
+                    from,
+                    Msg::AskBatchSplitResponse {
+                        region,
+                        split_keys,
+                        ids,
+                    },
+                );
+            }
+            Msg::ReportBatchSplit { regions } => {
+                if let Some(origin) = regions.last() {
+                    Self::log(
+                        ctx,
+                        Level::Info,
+                        Some(origin.id),
+                        format!(
+                            "region batch split, generate new regions, region-id: {}, total: {}",
+                            origin.id,
+                            regions.len()
+                        ),
+                    );
+                }
+            }
             _ => {}
         }
     }
@@ -243,6 +290,32 @@ impl Pd {
     fn on_region_heartbeat(&mut self, ctx: &mut Ctx, hb: RegionHeartbeat) {
         let rid = hb.region.id;
         let now = ctx.now;
+        // Stale heartbeats (older term or epoch) are ignored, as PD's
+        // `checkStaleRegion`: against the region's own entry, and against
+        // the regions it overlaps in PD's region tree. Those it overlaps are
+        // older: they leave the tree (their own heartbeat puts them back
+        // with their new range).
+        if let Some(entry) = self.regions.get(&rid) {
+            if hb.term < entry.term || hb.region.is_epoch_stale(&entry.meta) {
+                return;
+            }
+        }
+        let (start, end) = (hb.region.start_key, hb.region.end_key);
+        let overlaps: Vec<u64> = self
+            .regions
+            .iter()
+            .filter(|(&id, r)| id != rid && r.meta.overlaps(start, end))
+            .map(|(&id, _)| id)
+            .collect();
+        if overlaps
+            .iter()
+            .any(|id| self.regions[id].meta.version > hb.region.version)
+        {
+            return;
+        }
+        for id in overlaps {
+            self.regions.remove(&id);
+        }
         let entry = self.regions.entry(rid).or_insert_with(|| RegionInfo {
             meta: hb.region.clone(),
             leader: None,
@@ -252,9 +325,16 @@ impl Pd {
             last_heartbeat: now,
             hot_degree: 0,
         });
-        // Stale heartbeats (older term or epoch) are ignored, as PD's `checkStaleRegion`.
-        if hb.term < entry.term || hb.region.conf_ver < entry.meta.conf_ver {
-            return;
+        if hb.region.version != entry.meta.version {
+            Self::log(
+                ctx,
+                Level::Info,
+                Some(rid),
+                format!(
+                    "region Version changed, region-id: {rid}, old-version: {}, new-version: {}, range: [{}, {})",
+                    entry.meta.version, hb.region.version, hb.region.start_key, hb.region.end_key
+                ),
+            );
         }
         let elapsed = now.saturating_sub(entry.last_heartbeat).max(SEC);
         entry.write_bytes_rate = hb.written_bytes * SEC / elapsed;
@@ -591,8 +671,7 @@ impl Pd {
         else {
             return;
         };
-        self.next_peer_id += 1;
-        let new_peer = self.next_peer_id;
+        let new_peer = self.alloc_id();
         self.hot_moved.insert(rid, now);
         self.add_operator(
             ctx,
@@ -695,6 +774,12 @@ impl Pd {
     /// finished ones, newest first (at most 30).
     pub fn operators(&self) -> impl Iterator<Item = &Operator> {
         self.running.values().chain(self.finished.iter().rev())
+    }
+
+    /// PD's `alloc_id`: the next id for a region or a peer.
+    fn alloc_id(&mut self) -> u64 {
+        self.next_peer_id += 1;
+        self.next_peer_id
     }
 
     /// The region a key belongs to and its leader, as PD knows them (`GetRegion`).

@@ -32,7 +32,8 @@ pub struct RegionMeta {
     pub end_key: Key,
     /// Epoch `conf_ver`: bumped by every applied conf change.
     pub conf_ver: u64,
-    /// Epoch `version`: bumped by splits and merges (constant here).
+    /// Epoch `version`: bumped by splits (by the number of new regions, as
+    /// TiKV's `exec_batch_split`) and merges.
     pub version: u64,
     /// Peers.
     pub peers: Vec<PeerMeta>,
@@ -53,6 +54,57 @@ impl RegionMeta {
     pub fn contains(&self, key: Key) -> bool {
         key >= self.start_key && key < self.end_key
     }
+
+    /// True if the region's range and `[start, end)` share a key (an empty
+    /// range, an uninitialized peer's `0..0`, overlaps nothing).
+    pub fn overlaps(&self, start: Key, end: Key) -> bool {
+        self.start_key < self.end_key && start < end && self.start_key < end && start < self.end_key
+    }
+
+    /// The region as TiKV's logs print it (`id`, range, `region_epoch`,
+    /// peers as `peer_id@store_id`, learners marked `L`).
+    pub fn describe(&self) -> String {
+        let end = if self.end_key == Key::MAX {
+            "+inf".to_string()
+        } else {
+            self.end_key.to_string()
+        };
+        let peers: Vec<String> = self
+            .peers
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}@{}{}",
+                    p.id,
+                    p.store_id,
+                    if p.is_learner { "L" } else { "" }
+                )
+            })
+            .collect();
+        format!(
+            "{{id: {}, start_key: {}, end_key: {end}, region_epoch: {{conf_ver: {}, version: {}}}, peers: [{}]}}",
+            self.id,
+            self.start_key,
+            self.conf_ver,
+            self.version,
+            peers.join(", ")
+        )
+    }
+
+    /// TiKV's `util::is_epoch_stale`: `self`'s epoch is older than `other`'s
+    /// in version or conf_ver.
+    pub fn is_epoch_stale(&self, other: &RegionMeta) -> bool {
+        self.version < other.version || self.conf_ver < other.conf_ver
+    }
+}
+
+/// PD's answer for one new region of a batch split (pdpb `SplitID`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SplitId {
+    /// Id of the new region.
+    pub new_region_id: u64,
+    /// Ids of its peers, in the order of the parent region's peers.
+    pub new_peer_ids: Vec<u64>,
 }
 
 /// Why a write was refused (kvproto `errorpb::Error`, the variants used here).
@@ -69,6 +121,14 @@ pub enum RegionError {
     ProposalDropped,
     /// `StaleCommand`: the entry was overwritten by a new leader before it applied.
     StaleCommand,
+    /// `EpochNotMatch`: the request's region was split (or its key is no
+    /// longer in the region), with the store's current regions for the range
+    /// (errorpb `EpochNotMatch.current_regions`), so the client can refresh
+    /// its region cache (client-go `onRegionEpochNotMatch`).
+    EpochNotMatch {
+        /// The regions the store now has for the request's range.
+        current_regions: Vec<RegionMeta>,
+    },
 }
 
 /// A scheduling command PD sends to a region leader in a heartbeat response.
@@ -387,6 +447,11 @@ pub enum Msg {
         from_peer: PeerMeta,
         /// Receiver peer.
         to_peer: PeerMeta,
+        /// The sender's region range `(start_key, end_key)` (kvproto
+        /// `RaftMessage.start_key` / `end_key`): a store that has no peer of
+        /// the region creates one only if no initialized peer of its own
+        /// overlaps it (TiKV `maybe_create_peer`).
+        range: (Key, Key),
         /// The raft-rs message.
         msg: Box<eraftpb::Message>,
     },
@@ -505,6 +570,30 @@ pub enum Msg {
         req_id: u64,
         /// In key order.
         regions: Vec<Option<(RegionMeta, Option<PeerMeta>)>>,
+    },
+    /// pdpb `AskBatchSplitRequest`: a region leader's PD worker asks PD for
+    /// the ids of `split_count` new regions and their peers.
+    AskBatchSplit {
+        /// The region as the leader has applied it.
+        region: RegionMeta,
+        /// Split keys (TiKV keeps them in the PD worker's task; they ride
+        /// along here so the answer can be matched to them).
+        split_keys: Vec<Key>,
+    },
+    /// pdpb `AskBatchSplitResponse`.
+    AskBatchSplitResponse {
+        /// The region (with the epoch it was asked at).
+        region: RegionMeta,
+        /// The split keys asked with.
+        split_keys: Vec<Key>,
+        /// One per split key.
+        ids: Vec<SplitId>,
+    },
+    /// pdpb `ReportBatchSplitRequest`: the regions a split produced (PD keeps
+    /// it for its history; its region tree learns them from heartbeats).
+    ReportBatchSplit {
+        /// Every region of the split, in key order.
+        regions: Vec<RegionMeta>,
     },
     /// PD command for a region leader.
     PdCommand {

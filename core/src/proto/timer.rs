@@ -63,4 +63,13 @@ pub enum Timer {
         /// The applying peer.
         peer_id: u64,
     },
+    /// raftstore's `split-region-check-tick-interval` tick for every leader.
+    SplitRegionCheckTick,
+    /// The `split-check` worker finished checking a region.
+    SplitCheckDone {
+        /// Region.
+        region_id: u64,
+        /// The leader peer that asked.
+        peer_id: u64,
+    },
 }

@@ -58,6 +58,9 @@ pub const TSO_REQUEST_BYTES: u64 = 14;
 pub const TSO_RESPONSE_BYTES: u64 = 26;
 /// A `SnapshotChunk` around its data (field tags and length prefixes).
 pub const SNAPSHOT_CHUNK_OVERHEAD_BYTES: u64 = 8;
+/// A `metapb.Region` with three peers and two 20-byte keys (id, range,
+/// epoch, peers), as in `AskBatchSplit` and `ReportBatchSplit`.
+pub const REGION_META_BYTES: u64 = 80;
 /// A small answer or error status.
 pub const SMALL_MESSAGE_BYTES: u64 = 24;
 
@@ -108,6 +111,16 @@ impl Msg {
             Msg::RegionHeartbeat(_) => REGION_HEARTBEAT_BYTES,
             Msg::StoreHeartbeat(_) => STORE_HEARTBEAT_BYTES,
             Msg::PdCommand { .. } => PD_COMMAND_BYTES,
+            Msg::AskBatchSplit { split_keys, .. } => {
+                REGION_META_BYTES + 8 + (KEY_BYTES + 2) * split_keys.len() as u64
+            }
+            Msg::AskBatchSplitResponse { ids, .. } => {
+                8 + ids
+                    .iter()
+                    .map(|i| 12 + 10 * i.new_peer_ids.len() as u64)
+                    .sum::<u64>()
+            }
+            Msg::ReportBatchSplit { regions } => 8 + REGION_META_BYTES * regions.len() as u64,
             Msg::TsoRequest { .. } => TSO_REQUEST_BYTES,
             Msg::TsoResponse { .. } => TSO_RESPONSE_BYTES,
             Msg::QueryRegion { keys, .. } => {
@@ -152,6 +165,7 @@ mod tests {
             region_id: 1,
             from_peer: p,
             to_peer: p,
+            range: (0, u64::MAX),
             msg: Box::new(m),
         }
     }

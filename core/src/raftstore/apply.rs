@@ -14,8 +14,11 @@ use super::coprocessor::{
 };
 use super::entry::{decode_peer_ctx, decode_put};
 use super::peer::{Peer, ProposalOwner};
+use super::split::{exec_batch_split, split_off_range};
+use super::storage::{KvData, MvccShared};
 use crate::kernel::log::Level;
-use crate::proto::{Ctx, PeerMeta, RegionError};
+use crate::proto::cmd::BatchSplitRequest;
+use crate::proto::{Ctx, PeerMeta, RegionError, RegionMeta};
 
 /// What applying a batch produced for raftstore to finish.
 #[derive(Debug, Default)]
@@ -24,6 +27,25 @@ pub struct ApplyResult {
     pub settled: Vec<(ProposalOwner, Result<(), RegionError>)>,
     /// The batch removed this peer: raftstore destroys it.
     pub destroy: bool,
+    /// The batch applied a `BatchSplit`: raftstore creates the new peers.
+    pub split: Option<SplitResult>,
+}
+
+/// What an applied `BatchSplit` left for raftstore (TiKV's
+/// `ExecResult::SplitRegion`): the new regions with their share of the data.
+#[derive(Debug)]
+pub struct SplitResult {
+    /// Log index of the `BatchSplit`.
+    pub index: u64,
+    /// Every region of the split in key order (the parent among them).
+    pub regions: Vec<RegionMeta>,
+    /// The new regions (not the parent) with their data.
+    pub new: Vec<(RegionMeta, KvData, MvccShared)>,
+    /// In-memory pessimistic locks moved to each new region, by region id.
+    pub locks: Vec<(
+        u64,
+        std::collections::BTreeMap<crate::proto::Key, crate::mvcc::Lock>,
+    )>,
 }
 
 /// Applies `entries` (committed, their apply write durable) to `peer` on
@@ -44,46 +66,67 @@ pub fn apply_entries(
         if index <= peer.raft.store().applied_index {
             continue;
         }
+        let mut rejected: Option<RegionError> = None;
         match e.get_entry_type() {
             EntryType::EntryNormal => {
-                if let Some((key, ts, len)) = decode_put(e.get_data()) {
-                    let st = peer.raft.mut_store();
-                    Rc::make_mut(&mut st.kv).insert(
-                        key,
-                        super::storage::RawValue {
-                            ts,
-                            index,
-                            value_len: len,
-                        },
-                    );
-                    peer.written_bytes += len as u64;
-                    peer.written_keys += 1;
-                    if observe {
-                        batch.push(AppliedCmd {
-                            index,
-                            term,
-                            change: AppliedChange::RawPut { key, ts },
-                        });
+                let data = e.get_data();
+                if let Some(req) = BatchSplitRequest::decode(data) {
+                    match exec_split(ctx, store_id, peer, &req, index, host) {
+                        Ok(split) => result.split = Some(split),
+                        Err(err) => rejected = Some(err),
                     }
-                } else if let Some(mods) = crate::mvcc::decode_modifies(e.get_data()) {
-                    let st = peer.raft.mut_store();
-                    Rc::make_mut(&mut st.mvcc).apply(&mods);
-                    peer.written_bytes += e.get_data().len() as u64;
-                    peer.written_keys += mods.len() as u64;
-                    // A prewrite replaces the in-memory pessimistic lock it was built on.
-                    for m in &mods {
-                        if let crate::mvcc::Modify::PutLock(k, l) = m {
-                            if peer.pessimistic_locks.get(k).is_some_and(|p| p.ts == l.ts) {
-                                peer.pessimistic_locks.remove(k);
-                            }
+                } else if let Some((key, ts, len)) = decode_put(data) {
+                    if !peer.region().contains(key) {
+                        // TiKV's `check_region_epoch` at apply: the write was
+                        // proposed before a split moved its key away.
+                        rejected = Some(epoch_not_match(peer));
+                    } else {
+                        let st = peer.raft.mut_store();
+                        let version = st.region.version;
+                        Rc::make_mut(&mut st.kv).insert(
+                            key,
+                            super::storage::RawValue {
+                                ts,
+                                index,
+                                version,
+                                value_len: len,
+                            },
+                        );
+                        peer.written_bytes += len as u64;
+                        peer.written_keys += 1;
+                        peer.size_diff_hint += len as u64;
+                        if observe {
+                            batch.push(AppliedCmd {
+                                index,
+                                term,
+                                change: AppliedChange::RawPut { key, ts },
+                            });
                         }
                     }
-                    if observe {
-                        batch.push(AppliedCmd {
-                            index,
-                            term,
-                            change: AppliedChange::Mvcc(mods),
-                        });
+                } else if let Some(mods) = crate::mvcc::decode_modifies(data) {
+                    if mods.iter().any(|m| !peer.region().contains(m.key())) {
+                        rejected = Some(epoch_not_match(peer));
+                    } else {
+                        let st = peer.raft.mut_store();
+                        Rc::make_mut(&mut st.mvcc).apply(&mods);
+                        peer.written_bytes += data.len() as u64;
+                        peer.written_keys += mods.len() as u64;
+                        peer.size_diff_hint += data.len() as u64;
+                        // A prewrite replaces the in-memory pessimistic lock it was built on.
+                        for m in &mods {
+                            if let crate::mvcc::Modify::PutLock(k, l) = m {
+                                if peer.pessimistic_locks.get(k).is_some_and(|p| p.ts == l.ts) {
+                                    peer.pessimistic_locks.remove(k);
+                                }
+                            }
+                        }
+                        if observe {
+                            batch.push(AppliedCmd {
+                                index,
+                                term,
+                                change: AppliedChange::Mvcc(mods),
+                            });
+                        }
                     }
                 }
             }
@@ -112,7 +155,7 @@ pub fn apply_entries(
             }
             let p = peer.proposals.pop_front().expect("front exists");
             let outcome = if p.index == index && p.term == term {
-                Ok(())
+                rejected.clone().map_or(Ok(()), Err)
             } else {
                 Err(RegionError::StaleCommand)
             };
@@ -124,6 +167,79 @@ pub fn apply_entries(
     }
     host.on_flush_applied_cmd_batch(peer.region(), &batch);
     result
+}
+
+/// `EpochNotMatch` with the peer's region as it is now.
+fn epoch_not_match(peer: &Peer) -> RegionError {
+    RegionError::EpochNotMatch {
+        current_regions: vec![peer.region().clone()],
+    }
+}
+
+/// Applies a `BatchSplit` (TiKV's `exec_batch_split`): checks it against the
+/// region, logs `split region`, narrows the parent to its new range with the
+/// new epoch and moves the other ranges' data and in-memory pessimistic
+/// locks out for the new regions.
+fn exec_split(
+    ctx: &mut Ctx,
+    store_id: u64,
+    peer: &mut Peer,
+    req: &BatchSplitRequest,
+    index: u64,
+    host: &mut CoprocessorHost,
+) -> Result<SplitResult, RegionError> {
+    let regions = exec_batch_split(peer.region(), req)?;
+    let region_id = peer.region_id();
+    ctx.log(
+        "raftstore",
+        Level::Info,
+        Some(store_id),
+        Some(region_id),
+        format!(
+            "split region, peer_id: {}, region: {}, keys: {:?}",
+            peer.meta.id,
+            peer.region().describe(),
+            req.split_keys
+        ),
+    );
+    let st = peer.raft.mut_store();
+    let kv = Rc::make_mut(&mut st.kv);
+    let mvcc = Rc::make_mut(&mut st.mvcc);
+    let mut new = Vec::new();
+    let mut locks = Vec::new();
+    for r in regions.iter().filter(|r| r.id != region_id) {
+        let (part_kv, part_mvcc) = split_off_range(kv, mvcc, r.start_key, r.end_key);
+        new.push((r.clone(), Rc::new(part_kv), Rc::new(part_mvcc)));
+    }
+    let derived = regions
+        .iter()
+        .find(|r| r.id == region_id)
+        .expect("the parent is among the split's regions")
+        .clone();
+    st.region = derived;
+    for (r, _, _) in &new {
+        let moved: std::collections::BTreeMap<_, _> = peer
+            .pessimistic_locks
+            .iter()
+            .filter(|(k, _)| r.contains(**k))
+            .map(|(k, l)| (*k, *l))
+            .collect();
+        for k in moved.keys() {
+            peer.pessimistic_locks.remove(k);
+        }
+        locks.push((r.id, moved));
+    }
+    host.on_region_changed(
+        peer.region(),
+        RegionChangeEvent::Update(RegionChangeReason::Split),
+        peer.raft.raft.state,
+    );
+    Ok(SplitResult {
+        index,
+        regions,
+        new,
+        locks,
+    })
 }
 
 /// Applies one conf change to the peer's raft node, conf state and region.

@@ -36,6 +36,8 @@ pub struct RoleChange {
 pub enum RegionChangeReason {
     /// A conf change applied (`ChangePeer`).
     ChangePeer,
+    /// A `BatchSplit` applied: the parent's range and epoch changed.
+    Split,
 }
 
 /// TiKV's `RegionChangeEvent`.

@@ -13,7 +13,7 @@ use raft::eraftpb::{
 };
 use raft::StateRole;
 
-use super::apply::apply_entries;
+use super::apply::{apply_entries, SplitResult};
 use super::coprocessor::{CoprocessorHost, RegionChangeEvent, RoleChange};
 use super::entry::{decode_peer_ctx, encode_peer_ctx, encode_put, entry_disk_bytes};
 use super::peer::TransferOutcome;
@@ -22,13 +22,17 @@ use super::snap::{
     encode_region_data, push_stage, region_data_bytes, SnapKey, SnapManager, SnapStage,
     SnapStageEvent, SnapshotFile, SnapshotMeta, StageOf,
 };
+use super::split::{
+    key_sizes, size_split_keys, SplitCheckConfig, SPLIT_CHECK, SPLIT_CHECK_BYTES_PER_MICRO,
+    SPLIT_CHECK_COST_PER_KEY,
+};
 use super::storage::{KvData, MvccShared, PeerStorage, SnapEvent};
 use super::{RaftstoreConfig, TransferLeaderCheck};
 use crate::kernel::effect::Node;
 use crate::kernel::log::Level;
 use crate::kernel::time::to_ms;
 use crate::proto::{
-    Ctx, Effect, Msg, PdCommand, PeerMeta, RegionError, RegionHeartbeat, RegionMeta, Timer,
+    Ctx, Effect, Key, Msg, PdCommand, PeerMeta, RegionError, RegionHeartbeat, RegionMeta, Timer,
     WriteRequest,
 };
 
@@ -71,6 +75,17 @@ struct GenJob {
     started: crate::kernel::time::Micros,
 }
 
+/// A split check on the `split-check` worker: what its scan found, for the
+/// epoch it scanned (TiKV's `SplitCheckTask` and the `SplitRegion` message
+/// its runner sends back).
+struct SplitCheckJob {
+    peer_id: u64,
+    version: u64,
+    conf_ver: u64,
+    size: u64,
+    split_keys: Vec<Key>,
+}
+
 /// A `MsgSnapshot` raft-rs produced, for the store's snap worker to send.
 #[derive(Clone, Debug)]
 pub struct OutgoingSnapshot {
@@ -100,6 +115,14 @@ pub struct Raftstore {
     pub snap_mgr: SnapManager,
     /// Generations running on the `snap-generator` pool, by region.
     generating: BTreeMap<u64, GenJob>,
+    /// Split checks running on the `split-check` worker, by region.
+    split_checks: BTreeMap<u64, SplitCheckJob>,
+    /// TiKV's `StoreMeta::pending_msgs`: the first vote (or pre-vote) of a
+    /// region this store cannot create yet because its parent here has not
+    /// applied the split, one per target peer, oldest first, at most
+    /// [`PENDING_MSG_CAP`]. `on_ready_split_region` replays them, so the new
+    /// region's election does not wait for the next election timeout.
+    pending_msgs: VecDeque<PendingRaftMessage>,
     /// `MsgSnapshot`s for the snap worker (taken by the store).
     pub outgoing_snapshots: Vec<OutgoingSnapshot>,
     /// The snapshot stages raftstore saw, newest last.
@@ -135,6 +158,8 @@ impl Raftstore {
             writes: BTreeMap::new(),
             snap_mgr: SnapManager::default(),
             generating: BTreeMap::new(),
+            split_checks: BTreeMap::new(),
+            pending_msgs: VecDeque::new(),
             outgoing_snapshots: Vec::new(),
             snap_stages: VecDeque::new(),
             logger,
@@ -190,6 +215,7 @@ impl Raftstore {
                     super::storage::RawValue {
                         ts,
                         index,
+                        version: region.version,
                         value_len,
                     },
                 );
@@ -288,6 +314,7 @@ impl Raftstore {
                     region_id,
                     from_peer: peer.meta,
                     to_peer,
+                    range: (peer.region().start_key, peer.region().end_key),
                     msg: Box::new(m),
                 },
             );
@@ -314,6 +341,35 @@ impl Raftstore {
             })
     }
 
+    /// The regions of this store a client with a stale cache should learn
+    /// for `key` (errorpb `EpochNotMatch.current_regions`): the one holding
+    /// the key, if any, and its neighbours.
+    pub fn current_regions(&self, key: Key) -> Vec<RegionMeta> {
+        let mut regions: Vec<&RegionMeta> = self
+            .peers
+            .values()
+            .map(Peer::region)
+            .filter(|r| r.start_key < r.end_key)
+            .collect();
+        regions.sort_by_key(|r| r.start_key);
+        let Some(i) = regions.iter().position(|r| r.contains(key)) else {
+            return Vec::new();
+        };
+        regions[i.saturating_sub(1)..(i + 2).min(regions.len())]
+            .iter()
+            .map(|r| (*r).clone())
+            .collect()
+    }
+
+    /// An initialized region of this store other than `region_id` that
+    /// overlaps `range`, if any.
+    fn overlapping_region(&self, region_id: u64, range: (Key, Key)) -> Option<&RegionMeta> {
+        self.peers
+            .values()
+            .map(Peer::region)
+            .find(|r| r.id != region_id && r.overlaps(range.0, range.1))
+    }
+
     // ---------------------------------------------------------------- events
 
     /// A raft message from another store's peer.
@@ -323,6 +379,7 @@ impl Raftstore {
         region_id: u64,
         from: PeerMeta,
         to: PeerMeta,
+        range: (Key, Key),
         m: eraftpb::Message,
     ) {
         if to.store_id != self.store_id {
@@ -330,6 +387,29 @@ impl Raftstore {
         }
         if self.tombstones.contains(&(region_id, to.id)) {
             return;
+        }
+        if m.get_msg_type() == MessageType::MsgSnapshot {
+            // TiKV's `check_snapshot`: a snapshot whose range overlaps another
+            // initialized region of this store is dropped (the leader sends
+            // again after `report_snapshot`), so a store's regions never overlap.
+            if let Some(exist) = self.overlapping_region(region_id, range) {
+                self.log(
+                    ctx,
+                    Level::Info,
+                    Some(region_id),
+                    format!(
+                        "region overlapped, exist: {}, snap range: [{}, {})",
+                        exist.describe(),
+                        range.0,
+                        range.1
+                    ),
+                );
+                if let Some(key) = SnapshotMeta::decode(m.get_snapshot().get_data()).map(|m| m.key)
+                {
+                    self.snap_mgr.delete(&key);
+                }
+                return;
+            }
         }
         if let Some(p) = self.peers.get(&region_id) {
             if p.meta.id != to.id {
@@ -342,7 +422,26 @@ impl Raftstore {
             }
         }
         if !self.peers.contains_key(&region_id) {
-            // TiKV `maybe_create_peer`: a message for a region this store does not have.
+            // TiKV `maybe_create_peer`: a message for a region this store does
+            // not have creates its peer, unless an initialized region of this
+            // store overlaps the sender's range (this store has not applied a
+            // split the sender has; it creates the peer when it does).
+            if self.overlapping_region(region_id, range).is_some() {
+                if is_first_vote_msg(&m) {
+                    self.pending_msgs.retain(|p| p.to != to);
+                    if self.pending_msgs.len() == PENDING_MSG_CAP {
+                        self.pending_msgs.pop_front();
+                    }
+                    self.pending_msgs.push_back(PendingRaftMessage {
+                        region_id,
+                        from,
+                        to,
+                        range,
+                        msg: m,
+                    });
+                }
+                return;
+            }
             let region = RegionMeta {
                 id: region_id,
                 start_key: 0,
@@ -479,6 +578,7 @@ impl Raftstore {
                 format!("ack transfer leader, applied_index: {}", ack.get_index()),
             );
             let me = peer.meta;
+            let range = (peer.region().start_key, peer.region().end_key);
             ctx.send(
                 Node::Store(store_id),
                 Node::Store(from.store_id),
@@ -486,6 +586,7 @@ impl Raftstore {
                     region_id,
                     from_peer: me,
                     to_peer: from,
+                    range,
                     msg: Box::new(ack),
                 },
             );
@@ -513,6 +614,12 @@ impl Raftstore {
             let leader_store = peer.leader_store();
             return reply(ctx, Err(RegionError::NotLeader { leader_store }));
         }
+        if !peer.region().contains(req.key) {
+            // The client's cache predates a split: TiKV's `check_region_epoch`.
+            let current_regions = self.current_regions(req.key);
+            return reply(ctx, Err(RegionError::EpochNotMatch { current_regions }));
+        }
+        let peer = self.peers.get_mut(&req.region_id).expect("checked above");
         let before = peer.raft.raft.raft_log.last_index();
         match peer
             .raft
@@ -600,6 +707,7 @@ impl Raftstore {
                 m.set_log_term(peer.raft.raft.term);
                 m.set_index(peer.raft.store().first_index_value());
                 let me = peer.meta;
+                let range = (peer.region().start_key, peer.region().end_key);
                 ctx.send(
                     Node::Store(store_id),
                     Node::Store(target.store_id),
@@ -607,6 +715,7 @@ impl Raftstore {
                         region_id,
                         from_peer: me,
                         to_peer: target,
+                        range,
                         msg: Box::new(m),
                     },
                 );
@@ -718,6 +827,286 @@ impl Raftstore {
             Node::Pd,
             Msg::RegionHeartbeat(hb),
         );
+    }
+
+    // ----------------------------------------------------------------- split
+
+    /// `split-region-check-tick-interval`: every leader whose region was
+    /// written more than `region-split-check-diff` since its last check (or
+    /// never checked) schedules a split check on the `split-check` worker
+    /// (TiKV `PeerFsm::on_split_region_check_tick`).
+    pub fn on_split_region_check_tick(&mut self, ctx: &mut Ctx) {
+        let Some(cfg) = self.cfg.split_check else {
+            return;
+        };
+        let rids: Vec<u64> = self.peers.keys().copied().collect();
+        for rid in rids {
+            self.maybe_schedule_split_check(ctx, rid, &cfg);
+        }
+        ctx.timer(
+            Node::Store(self.store_id),
+            cfg.split_region_check_tick_interval,
+            Timer::SplitRegionCheckTick,
+        );
+    }
+
+    fn maybe_schedule_split_check(&mut self, ctx: &mut Ctx, rid: u64, cfg: &SplitCheckConfig) {
+        let Some(peer) = self.peers.get_mut(&rid) else {
+            return;
+        };
+        if !peer.is_leader()
+            || (peer.may_skip_split_check && peer.size_diff_hint < cfg.region_split_check_diff)
+            || peer.splitting
+            || self.split_checks.contains_key(&rid)
+        {
+            return;
+        }
+        // A snapshot being generated: skip at most 3 checks in a row
+        // (`region_split_skip_max_count`), so a region too large to
+        // snapshot in time still splits.
+        if self.generating.contains_key(&rid) && peer.skip_split_count < 3 {
+            peer.skip_split_count += 1;
+            return;
+        }
+        peer.skip_split_count = 0;
+        peer.may_skip_split_check = true;
+        peer.size_diff_hint = 0;
+        let st = peer.raft.store();
+        let sizes = key_sizes(&st.kv, &st.mvcc);
+        let size: u64 = sizes.values().sum();
+        let split_keys = size_split_keys(sizes.iter().map(|(k, s)| (*k, *s)), cfg);
+        // Below region-max-size the runner only reads the approximate size
+        // from SST properties; above it, it scans the region.
+        let cost = if size < cfg.region_max_size {
+            SPLIT_CHECK_COST_PER_KEY * 10
+        } else {
+            SPLIT_CHECK_COST_PER_KEY * sizes.len() as u64 + size / SPLIT_CHECK_BYTES_PER_MICRO
+        };
+        self.split_checks.insert(
+            rid,
+            SplitCheckJob {
+                peer_id: peer.meta.id,
+                version: st.region.version,
+                conf_ver: st.region.conf_ver,
+                size,
+                split_keys,
+            },
+        );
+        let done = Timer::SplitCheckDone {
+            region_id: rid,
+            peer_id: peer.meta.id,
+        };
+        ctx.spawn(self.store_id, SPLIT_CHECK.name, cost.max(1), done);
+    }
+
+    /// The `split-check` worker finished: the approximate size is updated,
+    /// and split keys go to PD for ids (TiKV `on_prepare_split_region`,
+    /// validated by `validate_split_region`: still leader, same epoch, not
+    /// splitting).
+    pub fn on_split_check_done(&mut self, ctx: &mut Ctx, region_id: u64, peer_id: u64) {
+        let Some(job) = self.split_checks.remove(&region_id) else {
+            return;
+        };
+        let store_id = self.store_id;
+        let Some(peer) = self.peers.get_mut(&region_id) else {
+            return;
+        };
+        if peer.meta.id != peer_id || job.peer_id != peer_id {
+            return;
+        }
+        peer.approximate_size = Some(job.size);
+        if job.split_keys.is_empty() {
+            return;
+        }
+        let region = peer.region().clone();
+        let reason = if !peer.is_leader() {
+            Some("not leader")
+        } else if region.version != job.version || region.conf_ver != job.conf_ver {
+            Some("epoch changed")
+        } else if peer.splitting {
+            Some("is splitting")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            ctx.log(
+                "raftstore",
+                Level::Info,
+                Some(store_id),
+                Some(region_id),
+                format!(
+                    "invalid split request, err: {reason}, split_keys: {:?}",
+                    job.split_keys
+                ),
+            );
+            return;
+        }
+        ctx.log(
+            "raftstore",
+            Level::Info,
+            Some(store_id),
+            Some(region_id),
+            format!(
+                "on split, peer_id: {peer_id}, split_keys: {:?}, region size: {} bytes",
+                job.split_keys, job.size
+            ),
+        );
+        ctx.send(
+            Node::Store(store_id),
+            Node::Pd,
+            Msg::AskBatchSplit {
+                region,
+                split_keys: job.split_keys,
+            },
+        );
+    }
+
+    /// PD allocated the new regions' ids: the PD worker logs `try to batch
+    /// split region` and proposes the `BatchSplit` admin command (TiKV
+    /// `worker/pd.rs` `handle_ask_batch_split`, `right_derive` true).
+    pub fn on_ask_batch_split_response(
+        &mut self,
+        ctx: &mut Ctx,
+        region: RegionMeta,
+        split_keys: Vec<Key>,
+        ids: Vec<crate::proto::SplitId>,
+    ) {
+        let store_id = self.store_id;
+        let Some(peer) = self.peers.get_mut(&region.id) else {
+            return;
+        };
+        let new_ids: Vec<u64> = ids.iter().map(|i| i.new_region_id).collect();
+        ctx.log(
+            "pd_worker",
+            Level::Info,
+            Some(store_id),
+            Some(region.id),
+            format!(
+                "try to batch split region, new_region_ids: {new_ids:?}, region: {}",
+                region.describe()
+            ),
+        );
+        if !peer.is_leader()
+            || peer.region().is_epoch_stale(&region)
+            || region.is_epoch_stale(peer.region())
+        {
+            // Proposing would fail the epoch check at apply anyway.
+            return;
+        }
+        let req = crate::proto::cmd::BatchSplitRequest {
+            version: region.version,
+            conf_ver: region.conf_ver,
+            split_keys,
+            ids,
+            right_derive: true,
+        };
+        let before = peer.raft.raft.raft_log.last_index();
+        match peer.raft.propose(vec![], req.encode()) {
+            Ok(()) if peer.raft.raft.raft_log.last_index() > before => {
+                peer.splitting = true;
+                // TiKV `is_urgent_request`: a split is broadcast as soon as
+                // it commits.
+                peer.last_urgent_proposal_idx = peer.raft.raft.raft_log.last_index();
+                peer.raft.skip_bcast_commit(false);
+                self.dirty.insert(region.id);
+            }
+            _ => ctx.log(
+                "raftstore",
+                Level::Warn,
+                Some(store_id),
+                Some(region.id),
+                "propose batch split failed, proposal dropped".to_string(),
+            ),
+        }
+    }
+
+    /// A `BatchSplit` applied on this store (TiKV
+    /// `PeerFsm::on_ready_split_region`): the new regions' peers are created
+    /// with their data (`insert new region`), their raft state at
+    /// `RAFT_INIT_LOG_INDEX`; on the parent leader's store they campaign at
+    /// once and every region of the split heartbeats PD.
+    fn on_ready_split_region(&mut self, ctx: &mut Ctx, region_id: u64, split: SplitResult) {
+        let store_id = self.store_id;
+        let Some(parent) = self.peers.get_mut(&region_id) else {
+            return;
+        };
+        parent.splitting = false;
+        parent.may_skip_split_check = false;
+        let is_leader = parent.is_leader();
+        let mut locks: BTreeMap<u64, _> = split.locks.into_iter().collect();
+        for (region, kv, mvcc) in split.new {
+            let Some(meta) = region.peer_on(store_id) else {
+                continue;
+            };
+            if self.tombstones.contains(&(region.id, meta.id)) {
+                continue;
+            }
+            if let Some(existing) = self.peers.get(&region.id) {
+                if existing.raft.store().is_initialized() {
+                    // A snapshot already brought this region here.
+                    continue;
+                }
+                // An uninitialized peer a message created: replaced.
+                self.peers.remove(&region.id);
+            }
+            ctx.log(
+                "raftstore",
+                Level::Info,
+                Some(store_id),
+                Some(region.id),
+                format!(
+                    "insert new region, region: {}, store_id: {store_id}",
+                    region.describe()
+                ),
+            );
+            let mut storage = PeerStorage::new_initialized(region.clone());
+            storage.kv = kv;
+            storage.mvcc = mvcc;
+            storage.split_from = Some((region_id, split.index));
+            let mut peer = Peer::new(meta, storage, &self.cfg, &self.logger);
+            if is_leader {
+                // `Peer::maybe_campaign`: the parent's leader store starts the
+                // new region's first election at once.
+                let _ = peer.raft.campaign();
+                peer.pessimistic_locks = locks.remove(&region.id).unwrap_or_default();
+            }
+            let role = peer.raft.raft.state;
+            self.peers.insert(region.id, peer);
+            self.host
+                .on_region_changed(&region, RegionChangeEvent::Create, role);
+            self.moved.push(region.id);
+            self.dirty.insert(region.id);
+        }
+        if is_leader {
+            ctx.count(super::metrics::REGION_SPLITS, 1);
+            ctx.log(
+                "raftstore",
+                Level::Info,
+                Some(store_id),
+                Some(region_id),
+                format!("notify pd with split, split_count: {}", split.regions.len()),
+            );
+            ctx.send(
+                Node::Store(store_id),
+                Node::Pd,
+                Msg::ReportBatchSplit {
+                    regions: split.regions.clone(),
+                },
+            );
+            for r in &split.regions {
+                self.heartbeat_pd(ctx, r.id);
+            }
+        }
+        // Replay the first votes that arrived before this store had the new
+        // regions (TiKV `on_ready_split_region`, `pending_msgs`).
+        let new_ids: BTreeSet<u64> = split.regions.iter().map(|r| r.id).collect();
+        let (replay, keep): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.pending_msgs)
+            .into_iter()
+            .partition(|p| new_ids.contains(&p.region_id));
+        self.pending_msgs = keep;
+        for p in replay {
+            self.on_raft_message(ctx, p.region_id, p.from, p.to, p.range, p.msg);
+        }
     }
 
     /// Raft log GC: compact each peer's log up to `applied - raft_log_gc_keep`, and
@@ -835,8 +1224,19 @@ impl Raftstore {
         if peer.meta.id != peer_id {
             return;
         }
-        let result = apply_entries(ctx, store_id, peer, entries, &mut self.host);
+        let mut result = apply_entries(ctx, store_id, peer, entries, &mut self.host);
+        if peer.last_urgent_proposal_idx != u64::MAX
+            && peer.raft.store().applied_index >= peer.last_urgent_proposal_idx
+        {
+            // TiKV `post_apply`: the urgent proposal applied, back to
+            // skipping commit broadcasts.
+            peer.last_urgent_proposal_idx = u64::MAX;
+            peer.raft.skip_bcast_commit(true);
+        }
         self.moved.push(region_id);
+        if let Some(split) = result.split.take() {
+            self.on_ready_split_region(ctx, region_id, split);
+        }
         for (owner, outcome) in result.settled {
             answer_proposal(
                 ctx,
@@ -1434,6 +1834,8 @@ impl Raftstore {
         self.dirty.clear();
         self.txn_applied.clear();
         self.generating.clear();
+        self.split_checks.clear();
+        self.pending_msgs.clear();
         self.outgoing_snapshots.clear();
         for p in self.peers.values_mut() {
             p.pessimistic_locks.clear();
@@ -1476,6 +1878,29 @@ const SNAPSHOT_STATE_BYTES: u64 = 256;
 /// Settles a proposal: a raw write's client gets its `WriteResponse`; a txn
 /// command's outcome is queued for the scheduler (`on_txn_applied`), which
 /// runs once the apply loop has released the peer.
+/// TiKV's `PENDING_MSG_CAP` (fsm/store.rs): how many first votes
+/// [`Raftstore`] keeps for regions it cannot create yet.
+pub const PENDING_MSG_CAP: usize = 100;
+
+/// A raft message kept until the region it is for exists on this store.
+struct PendingRaftMessage {
+    region_id: u64,
+    from: PeerMeta,
+    to: PeerMeta,
+    range: (Key, Key),
+    msg: eraftpb::Message,
+}
+
+/// TiKV `util::is_first_vote_msg`: a vote or pre-vote of a region's first
+/// election (term `RAFT_INIT_LOG_TERM + 1`), sent by a peer just created by
+/// a split.
+fn is_first_vote_msg(m: &eraftpb::Message) -> bool {
+    matches!(
+        m.get_msg_type(),
+        MessageType::MsgRequestVote | MessageType::MsgRequestPreVote
+    ) && m.get_term() == super::storage::RAFT_INIT_LOG_TERM + 1
+}
+
 fn answer_proposal(
     ctx: &mut Ctx,
     store_id: u64,

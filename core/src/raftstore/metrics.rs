@@ -23,5 +23,7 @@ pub const SNAPSHOTS_GENERATED: Counter = Counter::new("snapshots_generated");
 /// (the first call of every generation, and calls while it runs).
 pub const SNAPSHOT_TEMPORARILY_UNAVAILABLE: Counter =
     Counter::new("snapshot_temporarily_unavailable");
+/// Regions split (`BatchSplit`s applied, counted on the parent's leader).
+pub const REGION_SPLITS: Counter = Counter::new("region_splits");
 /// Snapshots whose data a `region-worker` applied ("apply new data").
 pub const SNAPSHOTS_APPLIED: Counter = Counter::new("snapshots_applied");

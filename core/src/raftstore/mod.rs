@@ -22,6 +22,7 @@ pub mod logger;
 pub mod metrics;
 pub mod peer;
 pub mod snap;
+pub mod split;
 pub mod storage;
 
 pub use fsm::Raftstore;
@@ -68,6 +69,9 @@ pub struct RaftstoreConfig {
     /// The storage engine layout (`storage.engine`: `raft-kv` or
     /// `partitioned-raft-kv`), which sets what a snapshot costs.
     pub engine: snap::EngineKind,
+    /// The split checker (`None`: not run; the scenario's regions never
+    /// approach a split size, and no `split-region-check-tick` is armed).
+    pub split_check: Option<split::SplitCheckConfig>,
 }
 
 /// The `snap-generator` pool (TiKV `raftstore.snap-generator-pool-size`,

@@ -65,6 +65,27 @@ pub struct Peer {
     /// In-memory pessimistic locks of the region while this peer leads
     /// (TiKV's `PeerPessimisticLocks` in the peer's `TxnExt`), by key.
     pub pessimistic_locks: BTreeMap<Key, Lock>,
+    /// Bytes written to the region since its last split check (TiKV's
+    /// `split_check_trigger` size diff hint).
+    pub size_diff_hint: u64,
+    /// TiKV's `may_skip_split_check`: false until the first check was
+    /// scheduled (a new or restarted peer checks on its first tick).
+    pub may_skip_split_check: bool,
+    /// Split checks skipped while a snapshot is generated (TiKV skips at
+    /// most 3 in a row, `region_split_skip_max_count`).
+    pub skip_split_count: u32,
+    /// The region's size the last split check measured, bytes (TiKV's
+    /// `approximate_size`).
+    pub approximate_size: Option<u64>,
+    /// A `BatchSplit` this peer proposed is not applied yet (TiKV's
+    /// `is_splitting`): no new split check meanwhile.
+    pub splitting: bool,
+    /// TiKV's `last_urgent_proposal_idx`: the log index of the last urgent
+    /// admin command (`BatchSplit`) this peer proposed, `u64::MAX` for none.
+    /// Until it applies, raft-rs broadcasts every commit
+    /// (`skip_bcast_commit(false)`), so followers apply the split without
+    /// waiting for the next append or heartbeat.
+    pub last_urgent_proposal_idx: u64,
 }
 
 /// Probability (per million) that raftstore withholds one base tick from a
@@ -127,6 +148,12 @@ impl Peer {
             written_keys: 0,
             inflight_log_writes: 0,
             pessimistic_locks: BTreeMap::new(),
+            size_diff_hint: 0,
+            may_skip_split_check: false,
+            skip_split_count: 0,
+            approximate_size: None,
+            splitting: false,
+            last_urgent_proposal_idx: u64::MAX,
         }
     }
 

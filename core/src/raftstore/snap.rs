@@ -129,6 +129,7 @@ pub fn encode_region_data(region: &RegionMeta, kv: &KvData, mvcc: &MvccData) -> 
         v.extend_from_slice(&k.to_le_bytes());
         v.extend_from_slice(&r.ts.to_le_bytes());
         v.extend_from_slice(&r.index.to_le_bytes());
+        v.extend_from_slice(&r.version.to_le_bytes());
         v.extend_from_slice(&r.value_len.to_le_bytes());
     }
     v.extend_from_slice(&crate::mvcc::encode_modifies(&mvcc.snapshot_modifies()));
@@ -166,18 +167,19 @@ pub fn decode_region_data(data: &[u8]) -> Option<RegionData> {
     let mut kv = BTreeMap::new();
     at += 8;
     for _ in 0..n {
-        let rec = data.get(at..at + 28)?;
+        let rec = data.get(at..at + 36)?;
         let u = |i: usize| u64::from_le_bytes(rec[i..i + 8].try_into().expect("8 bytes"));
-        let len = u32::from_le_bytes(rec[24..28].try_into().ok()?);
+        let len = u32::from_le_bytes(rec[32..36].try_into().ok()?);
         kv.insert(
             u(0),
             RawValue {
                 ts: u(8),
                 index: u(16),
+                version: u(24),
                 value_len: len,
             },
         );
-        at += 28;
+        at += 36;
     }
     let mods: Vec<Modify> = crate::mvcc::decode_modifies(data.get(at..)?)?;
     Some((region, kv, MvccData::from_snapshot(&mods)))
@@ -242,6 +244,7 @@ mod tests {
                 RawValue {
                     ts: k * 3,
                     index: 6 + k,
+                    version: 1 + k % 3,
                     value_len: 1000,
                 },
             );

@@ -20,14 +20,18 @@ use super::snap::{SnapKey, SnapshotMeta};
 use crate::proto::{Key, RegionMeta};
 
 /// One raw key's applied value: the writer's TSO ts, the log index of the
-/// entry that wrote it, and the value's length in bytes (the simulation keeps
-/// lengths, not value bytes).
+/// entry that wrote it and the region epoch version it applied at, and the
+/// value's length in bytes (the simulation keeps lengths, not value bytes).
+/// `(version, index)` orders the writes of a key across splits: a region a
+/// split creates starts a new log, at a higher version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RawValue {
     /// The writer's TSO timestamp.
     pub ts: u64,
     /// Log index of the entry that wrote it.
     pub index: u64,
+    /// Region epoch version of the region that applied it.
+    pub version: u64,
     /// Value length, bytes.
     pub value_len: u32,
 }
@@ -154,6 +158,10 @@ pub struct PeerStorage {
     /// A persisted snapshot whose data the region worker has not applied yet
     /// (durable: TiKV's `PeerState::Applying`); applied again after a restart.
     pub pending_apply: Option<SnapKey>,
+    /// For a region a split created on this store: the parent region and the
+    /// log index of its `BatchSplit` (the new region's data is the parent's
+    /// state at that index).
+    pub split_from: Option<(u64, u64)>,
 }
 
 /// TiKV's `RAFT_INIT_LOG_INDEX` / `RAFT_INIT_LOG_TERM`: a bootstrapped region's
@@ -212,6 +220,7 @@ impl PeerStorage {
             generated: RefCell::new(None),
             snap_events: RefCell::new(Vec::new()),
             pending_apply: None,
+            split_from: None,
         }
     }
 

@@ -300,6 +300,7 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
         raft_log_gc_tick_interval: 3 * SEC,
         raft_log_gc_keep: 256,
         engine: crate::raftstore::snap::EngineKind::RaftKv,
+        split_check: None,
     });
     let lm_cfg = LockManagerConfig {
         wait_for_lock_timeout: p.num("wait_for_lock_timeout") * MS,

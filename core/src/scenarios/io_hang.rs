@@ -205,6 +205,7 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
         raft_log_gc_tick_interval: 3 * SEC,
         raft_log_gc_keep: 256,
         engine: crate::raftstore::snap::EngineKind::RaftKv,
+        split_check: None,
     });
     let hot_region = n_regions.min(4);
     let store_ids: Vec<u64> = (1..=n_stores).collect();
@@ -262,6 +263,7 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
             clients: p.num("clients") as u32,
             think_time: p.num("think_time") * MS,
             hot_write_ratio: p.num("hot_write_ratio"),
+            insert_ratio: 0,
             hot_range: (
                 hot_meta.start_key,
                 hot_meta.end_key.min(n_regions * KEYS_PER_REGION),

@@ -61,7 +61,7 @@ sends, on the same link as the Raft messages. The receiver saves the chunks, ans
 report_snapshot(Finish)), persists the snapshot's raft state, and its region-worker applies the data (\"begin apply \
 snap data\" … \"apply new data\"); then the leader's probe finds the follower at the snapshot's index and it goes \
 back to Replicate. With more streams than concurrent-recv-snap-limit the receiver answers RESOURCE_EXHAUSTED, the \
-leader reports Failure and raft-rs sends a new snapshot later.",
+leader reports Failure and raft-rs sends a new snapshot later. Meanwhile a share of the writes inserts ever-larger keys, so the last region grows: every 10 s its leader's split-check worker measures it, and past region-max-size (3/2 of region-split-size) it asks PD for new ids (\"on split\", \"try to batch split region\") and proposes a BatchSplit through Raft. Each store applies it (\"split region\"): the parent keeps the right part and its id, the new region takes the left part and its peers are created on every store (\"insert new region\"), both epochs' version go up by one, and the new region elects its leader at once. Clients still routing to the old range get EpochNotMatch and refresh their route from PD.",
         what_to_watch: "The event log filtered on \"snap\": requesting snapshot, scan snapshot, start sending snapshot, \
 saving snapshot file, sent snapshot, begin to apply snapshot, apply new data, for each region of the cut-off store. \
 The counters: the first snapshot() call of every generation is counted as temporarily unavailable; generated, sent, \
@@ -72,7 +72,7 @@ follower's progress as its leader sees it (Snapshot while the files travel, Prob
 follower answers from the snapshot's index), and above it each store's open streams against the limits and its busy \
 threads. The memory trace tree of the cut-off store while its streams are open: server → \
 snap_recv_buffers holds a 1 MiB chunk buffer per stream (the leaders' trees hold snap_send_buffers). Switch engine to \
-partitioned-raft-kv on the same seed: generation takes milliseconds instead of scanning the region.",
+partitioned-raft-kv on the same seed: generation takes milliseconds instead of scanning the region. The cluster map gains a region at every split (the region-splits counter); a split while the store is cut off reaches it through the log when it returns.",
         what_the_fix_changes: "There is no bug here: the switches compare designs. engine=raft-kv is one RocksDB for \
 every region: generating a snapshot scans the region's keys out of the shared engine and writes SST files (cost grows \
 with the region's size), and applying one clears the range and ingests them. engine=partitioned-raft-kv (TiKV 7.x) \
@@ -84,7 +84,9 @@ take longer.",
     params: &[
         ParamSpec::number("stores", "Stores", Unit::Count, "3", 3, 5, "TiKV stores; every region has 3 replicas"),
         ParamSpec::number("regions", "Regions", Unit::Count, "40", 1, 128, "Regions, pre-split over the keyspace, 3 replicas each (with 3 stores every region has a peer on the cut-off store; those whose log the leader compacted past it need a snapshot)"),
-        ParamSpec::number("region_size", "Region size", Unit::Mebibytes, "16", 1, 256, "Data in each region, loaded before the run (TiKV splits at region-split-size 96 MiB; smaller here so a run stays light)"),
+        ParamSpec::number("region_size", "Region size", Unit::Mebibytes, "16", 1, 256, "Data in each region, loaded before the run (far below TiKV's 256 MiB region-split-size so a run stays light; a region loaded past 3/2 of region_split_size splits at its first check)"),
+        ParamSpec::number("region_split_size", "Region split size", Unit::Mebibytes, "24", 1, 1024, "coprocessor.region-split-size (TiKV default 256 MiB, scaled down): a region is split once it reaches region-max-size, 3/2 of this, into pieces of this size; the leader checks every 10 s (split-region-check-tick-interval) once it was written 1/16 of this since its last check"),
+        ParamSpec::number("insert_ratio", "Insert share", Unit::Percent, "10", 0, 100, "Share of writes inserting a new key after the last one (an auto-increment key): they all land in the last region, which grows and splits"),
         ParamSpec::number("value_size", "Value size", Unit::Bytes, "16384", 16, 1_048_576, "Size of each value written; keys per region = region size / (value size + 28)"),
         ParamSpec::number("clients", "Client threads", Unit::Count, "32", 0, 256, "Closed-loop client threads writing random keys"),
         ParamSpec::number("think_time", "Think time", Unit::Millis, "20", 0, 10_000, "Pause of a client thread between two writes"),
@@ -173,6 +175,12 @@ take longer.",
             label: "applied",
             meaning: "Snapshots a region-worker applied (\"apply new data\")",
             alarm: Alarm::GoodWhenNonZero,
+        },
+        CounterSpec {
+            counter: rm::REGION_SPLITS,
+            label: "region splits",
+            meaning: "BatchSplit commands applied by the parent region's leader (\"notify pd with split\")",
+            alarm: Alarm::Neutral,
         },
     ],
 };
@@ -263,6 +271,9 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
         raft_log_gc_tick_interval: p.num("raft_log_gc_tick_interval") * MS,
         raft_log_gc_keep: p.num("raft_log_gc_keep"),
         engine: engine_of(p.choice("engine")),
+        split_check: Some(crate::raftstore::split::SplitCheckConfig::with_split_size(
+            p.num("region_split_size") << 20,
+        )),
     });
     let keys = keys_per_region(p);
     let value_len = p.num("value_size") as u32;
@@ -317,6 +328,7 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
             clients: p.num("clients") as u32,
             think_time: p.num("think_time") * MS,
             hot_write_ratio: 0,
+            insert_ratio: p.num("insert_ratio"),
             hot_range: (0, 0),
             keyspace: n_regions * keys,
             value_len,

@@ -85,8 +85,11 @@ impl TxnScheduler {
                 leader_store: peer.leader_store(),
             });
         }
-        if keys.iter().any(|&k| !peer.region().contains(k)) {
-            return Err(RegionError::RegionNotFound);
+        if let Some(&k) = keys.iter().find(|&&k| !peer.region().contains(k)) {
+            // The session's cache predates a split (TiKV's `check_region_epoch`).
+            return Err(RegionError::EpochNotMatch {
+                current_regions: rs.current_regions(k),
+            });
         }
         Ok(())
     }

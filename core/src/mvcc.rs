@@ -104,6 +104,14 @@ pub struct MvccData {
 pub const GC_LIFE_TIME_TSO: u64 = 10_000 << 18;
 
 impl MvccData {
+    /// Takes every record of `other` (a merged source region's column
+    /// families; the two ranges are disjoint).
+    pub fn absorb(&mut self, mut other: MvccData) {
+        self.lock.append(&mut other.lock);
+        self.write.append(&mut other.write);
+        self.default.append(&mut other.default);
+    }
+
     /// Applies modifications in order, then garbage-collects the versions of
     /// each written key older than [`GC_LIFE_TIME_TSO`] behind the commit,
     /// keeping the newest version below the safe point (TiKV's GC keeps the

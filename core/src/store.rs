@@ -235,10 +235,16 @@ impl Store {
                 from_peer,
                 to_peer,
                 range,
+                version,
                 msg,
-            } => self
-                .raftstore
-                .on_raft_message(ctx, region_id, from_peer, to_peer, range, *msg),
+            } => self.raftstore.on_raft_message(
+                ctx,
+                region_id,
+                from_peer,
+                to_peer,
+                (range, version),
+                *msg,
+            ),
             Msg::AskBatchSplitResponse {
                 region,
                 split_keys,
@@ -390,13 +396,14 @@ impl Store {
             SnapOutcome::Received { head, file } => {
                 let h = *head;
                 let range = (file.region.start_key, file.region.end_key);
+                let version = file.region.version;
                 self.raftstore.snap_mgr.register(file);
                 self.raftstore.on_raft_message(
                     ctx,
                     h.region_id,
                     h.from_peer,
                     h.to_peer,
-                    range,
+                    (range, version),
                     h.msg,
                 );
             }

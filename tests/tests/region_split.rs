@@ -77,7 +77,11 @@ fn the_growing_last_region_splits_on_every_store_with_tikvs_epoch_rule() {
         v.sort_by_key(|r| r.start_key);
         v
     };
-    assert_eq!(pd.len() as u64, 40 + splits);
+    // (The dropped table's empty regions merge away meanwhile.)
+    assert_eq!(
+        pd.len() as u64,
+        40 + splits - counter(&sim, rm::REGION_MERGES)
+    );
     assert_covers_keyspace(&pd, "PD");
     // Every split had one split key: the parent's version went up by one per
     // split, and each new region carries the parent's version at its split.

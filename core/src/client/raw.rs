@@ -31,6 +31,9 @@ pub struct WorkloadConfig {
     pub hot_range: (Key, Key),
     /// Whole keyspace `[0, keyspace)`.
     pub keyspace: Key,
+    /// First key of the randomly written part of the keyspace (below it,
+    /// nothing is written: a dropped table's range).
+    pub keyspace_start: Key,
     /// Share of writes that insert a new key after the last one (an
     /// auto-increment key: `keyspace`, `keyspace + 1`, ...), percent. They
     /// all land in the last region, which grows and splits.
@@ -171,7 +174,7 @@ impl RawWorkload {
                     } else if c.rng.below(100) < cfg.hot_write_ratio {
                         c.rng.range(cfg.hot_range.0, cfg.hot_range.1)
                     } else {
-                        c.rng.below(cfg.keyspace)
+                        cfg.keyspace_start + c.rng.below(cfg.keyspace - cfg.keyspace_start)
                     };
                     c.op = Some(Op {
                         key,

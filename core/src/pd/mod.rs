@@ -51,6 +51,26 @@ pub struct PdConfig {
     /// (the article's placement rule keeping the table's leader away from
     /// the first region's leader).
     pub leader_rules: Vec<(u64, u64)>,
+    /// The merge checker, when on.
+    pub merge: Option<MergeCheckerConfig>,
+}
+
+/// PD's merge checker settings (`schedule.*`). PD's defaults are
+/// `max-merge-region-size` 54 MiB (with TiKV's 256 MiB `region-split-size`),
+/// `split-merge-interval` 1 h and `merge-schedule-limit` 8; scenarios scale
+/// the size and the interval down.
+#[derive(Clone, Copy, Debug)]
+pub struct MergeCheckerConfig {
+    /// `max-merge-region-size`, bytes: a region above it is not merged.
+    pub max_merge_region_size: u64,
+    /// TiKV's `region-max-size`, bytes: two regions whose sizes add up to
+    /// more are not merged (`AllowMerge`).
+    pub max_region_size: u64,
+    /// `split-merge-interval`, virtual µs: no merge of a region split this
+    /// recently, nor of any region this soon after PD started.
+    pub split_merge_interval: Micros,
+    /// `merge-schedule-limit`: merges running at once.
+    pub merge_schedule_limit: usize,
 }
 
 /// What PD knows of a region (its `RegionInfo`).
@@ -71,6 +91,8 @@ pub struct RegionInfo {
     /// Consecutive heartbeats with the write flow above the hot threshold (PD's
     /// hot degree); the region counts as hot from [`HOT_REGION_CACHE_HITS_THRESHOLD`].
     pub hot_degree: u32,
+    /// The leader's last `approximate_size`, bytes.
+    pub approximate_size: Option<u64>,
 }
 
 /// PD's `hot-region-cache-hits-threshold`: heartbeats in a row above the hot
@@ -103,6 +125,9 @@ pub struct Pd {
     /// PD's id allocator (`alloc_id`): new peers and new regions.
     next_peer_id: u64,
     hot_moved: BTreeMap<u64, Micros>,
+    /// When each region last took part in a split (PD's split cache for
+    /// `split-merge-interval`), virtual µs.
+    split_at: BTreeMap<u64, Micros>,
 }
 
 impl Pd {
@@ -126,6 +151,7 @@ impl Pd {
                         write_bytes_rate: 0,
                         last_heartbeat: 0,
                         hot_degree: 0,
+                        approximate_size: None,
                     },
                 )
             })
@@ -153,6 +179,7 @@ impl Pd {
             next_operator_id: 0,
             next_peer_id,
             hot_moved: BTreeMap::new(),
+            split_at: BTreeMap::new(),
         }
     }
 
@@ -240,6 +267,9 @@ impl Pd {
                 );
             }
             Msg::ReportBatchSplit { regions } => {
+                for r in &regions {
+                    self.split_at.insert(r.id, ctx.now);
+                }
                 if let Some(origin) = regions.last() {
                     Self::log(
                         ctx,
@@ -315,6 +345,33 @@ impl Pd {
         }
         for id in overlaps {
             self.regions.remove(&id);
+            self.split_at.remove(&id);
+            // A merge source covered by its target: its operator is done.
+            if let Some(mut op) = self.running.remove(&id) {
+                let merged = matches!(
+                    op.steps.get(op.current),
+                    Some(OpStep::MergeRegion { passive: false, .. })
+                );
+                op.status = if merged {
+                    OperatorStatus::Success
+                } else {
+                    OperatorStatus::Canceled
+                };
+                op.finished = Some(now);
+                if merged {
+                    ctx.count(crate::pd::metrics::PD_OPERATORS_SUCCEEDED, 1);
+                }
+                Self::log(
+                    ctx,
+                    Level::Info,
+                    Some(id),
+                    format!(
+                        "operator finish, region-id: {id}, operator: \"{}\"",
+                        op.describe()
+                    ),
+                );
+                self.push_finished(op);
+            }
         }
         let entry = self.regions.entry(rid).or_insert_with(|| RegionInfo {
             meta: hb.region.clone(),
@@ -324,6 +381,7 @@ impl Pd {
             write_bytes_rate: 0,
             last_heartbeat: now,
             hot_degree: 0,
+            approximate_size: None,
         });
         if hb.region.version != entry.meta.version {
             Self::log(
@@ -348,6 +406,9 @@ impl Pd {
         entry.term = hb.term;
         entry.pending_peers = hb.pending_peers;
         entry.last_heartbeat = now;
+        if hb.approximate_size.is_some() {
+            entry.approximate_size = hb.approximate_size;
+        }
         self.check_operator(ctx, rid, true);
     }
 
@@ -429,6 +490,17 @@ impl Pd {
                     is_learner: false,
                 },
             },
+            OpStep::MergeRegion {
+                to_region,
+                passive: false,
+                ..
+            } => match self.regions.get(&to_region) {
+                Some(t) => PdCommand::Merge {
+                    target: t.meta.clone(),
+                },
+                None => return,
+            },
+            OpStep::MergeRegion { passive: true, .. } => return,
         };
         Self::log(
             ctx,
@@ -541,7 +613,98 @@ impl Pd {
             self.balance_leader(ctx);
         }
         self.check_leader_rules(ctx);
+        if let Some(m) = self.cfg.merge {
+            self.merge_checker(ctx, &m);
+        }
         ctx.timer(Node::Pd, self.cfg.schedule_interval, Timer::PdSchedule);
+    }
+
+    /// PD's merge checker (`checker/merge_checker.go`): a region below
+    /// `max-merge-region-size`, healthy, not split within
+    /// `split-merge-interval`, merges into its next region, or its previous
+    /// one when that is smaller, if the target is healthy, on the same
+    /// stores, and the two together stay within `region-max-size`. Two
+    /// operators `merge-region`, the target's passive.
+    fn merge_checker(&mut self, ctx: &mut Ctx, m: &MergeCheckerConfig) {
+        let now = ctx.now;
+        if now < m.split_merge_interval {
+            // "recently-start".
+            return;
+        }
+        let running_merges = self
+            .running
+            .values()
+            .filter(|op| op.desc == "merge-region")
+            .count()
+            / 2;
+        if running_merges >= m.merge_schedule_limit {
+            return;
+        }
+        let usable = |pd: &Pd, id: u64| -> Option<u64> {
+            let r = pd.regions.get(&id)?;
+            let recently_split = pd
+                .split_at
+                .get(&id)
+                .is_some_and(|&t| now.saturating_sub(t) < m.split_merge_interval);
+            let healthy = r.leader.is_some() && r.pending_peers.is_empty();
+            (!pd.running.contains_key(&id) && !recently_split && healthy)
+                .then_some(r.approximate_size?)
+        };
+        let by_start: BTreeMap<u64, u64> = self
+            .regions
+            .values()
+            .map(|r| (r.meta.start_key, r.meta.id))
+            .collect();
+        let ids: Vec<u64> = self.regions.keys().copied().collect();
+        for id in ids {
+            let Some(size) = usable(self, id) else {
+                continue;
+            };
+            if size > m.max_merge_region_size {
+                continue;
+            }
+            let meta = self.regions[&id].meta.clone();
+            let next = by_start.get(&meta.end_key).copied();
+            let prev = self
+                .regions
+                .values()
+                .find(|r| r.meta.end_key == meta.start_key && r.meta.id != id)
+                .map(|r| r.meta.id);
+            let check = |pd: &Pd, t: Option<u64>| -> Option<(u64, u64)> {
+                let t = t?;
+                let tsize = usable(pd, t)?;
+                let same_stores =
+                    crate::raftstore::merge::region_on_same_stores(&meta, &pd.regions[&t].meta);
+                (same_stores && size + tsize <= m.max_region_size).then_some((t, tsize))
+            };
+            let mut target = check(self, next);
+            if let Some((p, psize)) = check(self, prev) {
+                if target.is_none_or(|(_, nsize)| psize < nsize) {
+                    target = Some((p, psize));
+                }
+            }
+            let Some((t, _)) = target else { continue };
+            let to = self.regions[&t].meta.clone();
+            Self::log(
+                ctx,
+                Level::Info,
+                Some(id),
+                format!(
+                    "try to merge region, from: {}, to: {}",
+                    meta.describe(),
+                    to.describe()
+                ),
+            );
+            let step = |passive| OpStep::MergeRegion {
+                from_region: id,
+                to_region: t,
+                to_range: (to.start_key, to.end_key),
+                passive,
+            };
+            self.add_operator(ctx, t, "merge-region", vec![step(true)]);
+            self.add_operator(ctx, id, "merge-region", vec![step(false)]);
+            return;
+        }
     }
 
     fn leader_counts(&self) -> BTreeMap<u64, usize> {

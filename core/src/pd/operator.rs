@@ -38,6 +38,19 @@ pub enum OpStep {
         /// Peer id.
         peer_id: u64,
     },
+    /// PD's `MergeRegion`: on the source (`passive` false) PD sends the
+    /// leader `merge { target }`; on the target (`passive` true) nothing is
+    /// sent and the step is done once the target's range changed.
+    MergeRegion {
+        /// The source region.
+        from_region: u64,
+        /// The target region.
+        to_region: u64,
+        /// The target's range when the operator was made.
+        to_range: (crate::proto::Key, crate::proto::Key),
+        /// This operator is the target's.
+        passive: bool,
+    },
 }
 
 impl fmt::Display for OpStep {
@@ -66,6 +79,16 @@ impl fmt::Display for OpStep {
                 from_store,
                 peer_id,
             } => write!(f, "remove peer on store {from_store} (peer {peer_id})"),
+            OpStep::MergeRegion {
+                from_region,
+                to_region,
+                passive,
+                ..
+            } => write!(
+                f,
+                "merge region {from_region} into region {to_region}{}",
+                if *passive { " (passive)" } else { "" }
+            ),
         }
     }
 }
@@ -86,6 +109,11 @@ impl OpStep {
                 .peer_on(to_store)
                 .is_some_and(|p| p.id == peer_id && !p.is_learner),
             OpStep::RemovePeer { from_store, .. } => r.meta.peer_on(from_store).is_none(),
+            // The source's operator ends when PD drops the source region
+            // (the target's heartbeat covers it).
+            OpStep::MergeRegion {
+                passive, to_range, ..
+            } => passive && (r.meta.start_key, r.meta.end_key) != to_range,
         }
     }
 

@@ -129,6 +129,10 @@ pub enum RegionError {
         /// The regions the store now has for the request's range.
         current_regions: Vec<RegionMeta>,
     },
+    /// `ProposalInMergingMode`: the region is merging (its `PrepareMerge`
+    /// applied) and takes no proposal until the merge commits or rolls
+    /// back; client-go backs off (`regionScheduling`) and retries.
+    ProposalInMergingMode,
 }
 
 /// A scheduling command PD sends to a region leader in a heartbeat response.
@@ -145,6 +149,12 @@ pub enum PdCommand {
         change: eraftpb::ConfChangeType,
         /// The peer concerned.
         peer: PeerMeta,
+    },
+    /// `Merge`: merge this region (the source) into `target`, an adjacent
+    /// region (pdpb `RegionHeartbeatResponse.merge`).
+    Merge {
+        /// The target region as PD knows it.
+        target: RegionMeta,
     },
 }
 
@@ -163,6 +173,9 @@ pub struct RegionHeartbeat {
     pub written_bytes: u64,
     /// Keys written since the last heartbeat.
     pub written_keys: u64,
+    /// The region's size from its last split check, bytes (pdpb
+    /// `approximate_size`); `None` before the first check.
+    pub approximate_size: Option<u64>,
 }
 
 /// Store heartbeat to PD (pdpb `StoreHeartbeatRequest`).
@@ -452,6 +465,11 @@ pub enum Msg {
         /// the region creates one only if no initialized peer of its own
         /// overlaps it (TiKV `maybe_create_peer`).
         range: (Key, Key),
+        /// The sender's region epoch `version` (kvproto
+        /// `RaftMessage.region_epoch`): a snapshot whose region is newer than
+        /// an overlapped local region it covers replaces that region (a
+        /// merge source this store never saw merged).
+        version: u64,
         /// The raft-rs message.
         msg: Box<eraftpb::Message>,
     },

@@ -166,6 +166,7 @@ mod tests {
             from_peer: p,
             to_peer: p,
             range: (0, u64::MAX),
+            version: 1,
             msg: Box::new(m),
         }
     }

@@ -17,7 +17,9 @@ use super::peer::{Peer, ProposalOwner};
 use super::split::{exec_batch_split, split_off_range};
 use super::storage::{KvData, MvccShared};
 use crate::kernel::log::Level;
-use crate::proto::cmd::BatchSplitRequest;
+use crate::proto::cmd::{
+    BatchSplitRequest, CommitMergeRequest, PrepareMergeRequest, RollbackMergeRequest,
+};
 use crate::proto::{Ctx, PeerMeta, RegionError, RegionMeta};
 
 /// What applying a batch produced for raftstore to finish.
@@ -29,6 +31,28 @@ pub struct ApplyResult {
     pub destroy: bool,
     /// The batch applied a `BatchSplit`: raftstore creates the new peers.
     pub split: Option<SplitResult>,
+    /// The batch applied a `PrepareMerge`: the source schedules its
+    /// `CommitMerge` at once.
+    pub prepare_merge: bool,
+    /// The batch applied a `RollbackMerge` (its `commit`).
+    pub rollback_merge: Option<u64>,
+    /// The batch reached a `CommitMerge`: apply pauses there until
+    /// raftstore has caught the local source up and merged it (TiKV's
+    /// `ApplyResult::WaitMergeSource`); the entries after it follow.
+    pub commit_merge: Option<CommitMergeApply>,
+}
+
+/// A `CommitMerge` entry waiting for raftstore, and the entries after it.
+#[derive(Debug)]
+pub struct CommitMergeApply {
+    /// The command.
+    pub req: CommitMergeRequest,
+    /// Its log index in the target region.
+    pub index: u64,
+    /// Its term.
+    pub term: u64,
+    /// The committed entries after it, applied once the merge is done.
+    pub rest: Vec<Entry>,
 }
 
 /// What an applied `BatchSplit` left for raftstore (TiKV's
@@ -61,7 +85,8 @@ pub fn apply_entries(
     let mut batch = Vec::new();
     let observe = host.has_cmd_observers();
     let mut last = None;
-    for e in entries {
+    let mut entries = entries.into_iter();
+    while let Some(e) = entries.next() {
         let (index, term) = (e.get_index(), e.get_term());
         if index <= peer.raft.store().applied_index {
             continue;
@@ -70,11 +95,75 @@ pub fn apply_entries(
         match e.get_entry_type() {
             EntryType::EntryNormal => {
                 let data = e.get_data();
+                let merging = peer.raft.store().merge_state.is_some();
                 if let Some(req) = BatchSplitRequest::decode(data) {
                     match exec_split(ctx, store_id, peer, &req, index, host) {
                         Ok(split) => result.split = Some(split),
                         Err(err) => rejected = Some(err),
                     }
+                } else if let Some(req) = PrepareMergeRequest::decode(data) {
+                    match super::merge::exec_prepare_merge(peer.region(), &req, index) {
+                        Ok((region, state)) => {
+                            ctx.log(
+                                "raftstore",
+                                Level::Info,
+                                Some(store_id),
+                                Some(peer.region_id()),
+                                format!(
+                                    "execute PrepareMerge, min_index: {}, index: {index}, target_region: {}",
+                                    state.min_index,
+                                    state.target.describe()
+                                ),
+                            );
+                            let st = peer.raft.mut_store();
+                            st.region = region;
+                            st.merge_state = Some(state);
+                            result.prepare_merge = true;
+                            host.on_region_changed(
+                                peer.region(),
+                                RegionChangeEvent::Update(RegionChangeReason::PrepareMerge),
+                                peer.raft.raft.state,
+                            );
+                        }
+                        Err(err) => rejected = Some(err),
+                    }
+                } else if let Some(req) = RollbackMergeRequest::decode(data) {
+                    let st = peer.raft.mut_store();
+                    if st
+                        .merge_state
+                        .as_ref()
+                        .is_some_and(|m| m.commit == req.commit)
+                    {
+                        st.region = super::merge::exec_rollback_merge(&st.region);
+                        st.merge_state = None;
+                        result.rollback_merge = Some(req.commit);
+                        host.on_region_changed(
+                            peer.region(),
+                            RegionChangeEvent::Update(RegionChangeReason::RollbackMerge),
+                            peer.raft.raft.state,
+                        );
+                    }
+                } else if let Some(req) = CommitMergeRequest::decode(data) {
+                    let r = peer.region();
+                    if req.target_version != r.version || req.target_conf_ver != r.conf_ver {
+                        rejected = Some(epoch_not_match(peer));
+                    } else {
+                        // Pause here: raftstore catches the source up and
+                        // merges it, then applies the rest.
+                        result.commit_merge = Some(CommitMergeApply {
+                            req,
+                            index,
+                            term,
+                            rest: entries.collect(),
+                        });
+                        break;
+                    }
+                } else if merging
+                    && (decode_put(data).is_some() || crate::mvcc::decode_modifies(data).is_some())
+                {
+                    // Proposed after the PrepareMerge by a leader that had not
+                    // applied it yet: its epoch is stale at apply.
+                    rejected = Some(RegionError::ProposalInMergingMode);
                 } else if let Some((key, ts, len)) = decode_put(data) {
                     if !peer.region().contains(key) {
                         // TiKV's `check_region_epoch` at apply: the write was
@@ -163,7 +252,13 @@ pub fn apply_entries(
         }
     }
     if let Some(i) = last {
-        peer.raft.advance_apply_to(i);
+        let log = &peer.raft.raft.raft_log;
+        let known = log.committed.min(log.persisted);
+        // Entries a `CommitMerge` carried to a lagging source peer
+        // (`CatchUpLogs`) are committed in the source's group, but this
+        // peer's raft-rs has not learned so: its applied index stays where
+        // raft-rs allows (the source is destroyed right after).
+        peer.raft.advance_apply_to(i.min(known).max(log.applied));
     }
     host.on_flush_applied_cmd_batch(peer.region(), &batch);
     result

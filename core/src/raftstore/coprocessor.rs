@@ -38,6 +38,12 @@ pub enum RegionChangeReason {
     ChangePeer,
     /// A `BatchSplit` applied: the parent's range and epoch changed.
     Split,
+    /// A `PrepareMerge` applied: the source's epoch changed, it is merging.
+    PrepareMerge,
+    /// A `CommitMerge` applied: the target took the source's range.
+    CommitMerge,
+    /// A `RollbackMerge` applied: the source serves again.
+    RollbackMerge,
 }
 
 /// TiKV's `RegionChangeEvent`.

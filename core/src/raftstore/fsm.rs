@@ -14,7 +14,7 @@ use raft::eraftpb::{
 use raft::StateRole;
 
 use super::apply::{apply_entries, SplitResult};
-use super::coprocessor::{CoprocessorHost, RegionChangeEvent, RoleChange};
+use super::coprocessor::{CoprocessorHost, RegionChangeEvent, RegionChangeReason, RoleChange};
 use super::entry::{decode_peer_ctx, encode_peer_ctx, encode_put, entry_disk_bytes};
 use super::peer::TransferOutcome;
 use super::peer::{Peer, ProposalOwner};
@@ -315,6 +315,7 @@ impl Raftstore {
                     from_peer: peer.meta,
                     to_peer,
                     range: (peer.region().start_key, peer.region().end_key),
+                    version: peer.region().version,
                     msg: Box::new(m),
                 },
             );
@@ -379,7 +380,7 @@ impl Raftstore {
         region_id: u64,
         from: PeerMeta,
         to: PeerMeta,
-        range: (Key, Key),
+        (range, version): ((Key, Key), u64),
         m: eraftpb::Message,
     ) {
         if to.store_id != self.store_id {
@@ -392,6 +393,34 @@ impl Raftstore {
             // TiKV's `check_snapshot`: a snapshot whose range overlaps another
             // initialized region of this store is dropped (the leader sends
             // again after `report_snapshot`), so a store's regions never overlap.
+            // Overlapped regions the snapshot's region covers and is newer
+            // than are merge sources merged while this store was away (TiKV
+            // `maybe_destroy_source`): destroyed, and the snapshot goes on.
+            let covered: Vec<u64> = self
+                .peers
+                .values()
+                .map(Peer::region)
+                .filter(|r| r.id != region_id && r.overlaps(range.0, range.1))
+                .filter(|r| {
+                    r.start_key >= range.0
+                        && r.end_key <= range.1
+                        && r.version < version
+                        && r.start_key < r.end_key
+                })
+                .map(|r| r.id)
+                .collect();
+            let all_covered = self
+                .peers
+                .values()
+                .map(Peer::region)
+                .filter(|r| r.id != region_id && r.overlaps(range.0, range.1))
+                .count()
+                == covered.len();
+            if all_covered {
+                for id in covered {
+                    self.destroy_peer(ctx, id, "stale merge source covered by a snapshot");
+                }
+            }
             if let Some(exist) = self.overlapping_region(region_id, range) {
                 self.log(
                     ctx,
@@ -437,6 +466,7 @@ impl Raftstore {
                         from,
                         to,
                         range,
+                        version,
                         msg: m,
                     });
                 }
@@ -579,6 +609,7 @@ impl Raftstore {
             );
             let me = peer.meta;
             let range = (peer.region().start_key, peer.region().end_key);
+            let version = peer.region().version;
             ctx.send(
                 Node::Store(store_id),
                 Node::Store(from.store_id),
@@ -587,6 +618,7 @@ impl Raftstore {
                     from_peer: me,
                     to_peer: from,
                     range,
+                    version,
                     msg: Box::new(ack),
                 },
             );
@@ -613,6 +645,9 @@ impl Raftstore {
         if !peer.is_leader() {
             let leader_store = peer.leader_store();
             return reply(ctx, Err(RegionError::NotLeader { leader_store }));
+        }
+        if peer.raft.store().merge_state.is_some() {
+            return reply(ctx, Err(RegionError::ProposalInMergingMode));
         }
         if !peer.region().contains(req.key) {
             // The client's cache predates a split: TiKV's `check_region_epoch`.
@@ -708,6 +743,7 @@ impl Raftstore {
                 m.set_index(peer.raft.store().first_index_value());
                 let me = peer.meta;
                 let range = (peer.region().start_key, peer.region().end_key);
+                let version = peer.region().version;
                 ctx.send(
                     Node::Store(store_id),
                     Node::Store(target.store_id),
@@ -716,6 +752,7 @@ impl Raftstore {
                         from_peer: me,
                         to_peer: target,
                         range,
+                        version,
                         msg: Box::new(m),
                     },
                 );
@@ -759,12 +796,333 @@ impl Raftstore {
                 }
                 self.dirty.insert(region_id);
             }
+            PdCommand::Merge { target } => self.propose_prepare_merge(ctx, region_id, target),
+        }
+    }
+
+    // ----------------------------------------------------------------- merge
+
+    /// PD asked this source leader to merge into `target` (TiKV
+    /// `worker/pd.rs` "try to merge", then `pre_propose_prepare_merge` and
+    /// the proposal of `PrepareMerge`, an urgent command).
+    fn propose_prepare_merge(&mut self, ctx: &mut Ctx, region_id: u64, target: RegionMeta) {
+        let store_id = self.store_id;
+        let Some(peer) = self.peers.get_mut(&region_id) else {
+            return;
+        };
+        if peer.raft.store().merge_state.is_some() || peer.splitting {
+            // Already merging (PD repeats the command on every heartbeat).
+            return;
+        }
+        ctx.log(
+            "pd_worker",
+            Level::Info,
+            Some(store_id),
+            Some(region_id),
+            format!("try to merge, merge: {{target: {}}}", target.describe()),
+        );
+        let last_index = peer.raft.raft.raft_log.last_index();
+        let mut progress: Vec<(u64, u64, bool)> = peer
+            .raft
+            .raft
+            .prs()
+            .iter()
+            .map(|(id, pr)| {
+                let snap = pr.state == raft::ProgressState::Snapshot
+                    || pr.pending_request_snapshot != raft::INVALID_INDEX;
+                (*id, pr.matched, snap)
+            })
+            .collect();
+        progress.sort_unstable();
+        let log = &peer.raft.raft.raft_log;
+        let gap_has_conf_change = |from: u64| {
+            log.entries(from, raft::NO_LIMIT, raft::GetEntriesContext::empty(false))
+                .map(|es| {
+                    es.iter()
+                        .any(|e| e.get_entry_type() != EntryType::EntryNormal)
+                })
+                .unwrap_or(true)
+        };
+        let checked = if peer.raft.raft.has_pending_conf() {
+            Err("there is a pending conf change, skip merge".to_string())
+        } else {
+            super::merge::check_prepare_merge(
+                peer.region(),
+                &target,
+                last_index,
+                &progress,
+                gap_has_conf_change,
+            )
+        };
+        let min_index = match checked {
+            Ok(i) => i,
+            Err(err) => {
+                ctx.log(
+                    "raftstore",
+                    Level::Info,
+                    Some(store_id),
+                    Some(region_id),
+                    format!("failed to propose PrepareMerge, err: {err}"),
+                );
+                return;
+            }
+        };
+        let req = crate::proto::cmd::PrepareMergeRequest {
+            version: peer.region().version,
+            conf_ver: peer.region().conf_ver,
+            min_index,
+            target,
+        };
+        let before = peer.raft.raft.raft_log.last_index();
+        if peer.raft.propose(vec![], req.encode()).is_ok()
+            && peer.raft.raft.raft_log.last_index() > before
+        {
+            peer.last_urgent_proposal_idx = peer.raft.raft.raft_log.last_index();
+            peer.raft.skip_bcast_commit(false);
+            self.dirty.insert(region_id);
+        }
+    }
+
+    /// TiKV `on_check_merge` / `schedule_merge`: a merging source peer sends
+    /// its local target peer the `CommitMerge` (only a target leader can
+    /// propose it); a target whose epoch moved past PD's makes the source
+    /// leader roll the merge back.
+    fn on_check_merge(&mut self, ctx: &mut Ctx, region_id: u64) {
+        let store_id = self.store_id;
+        let Some(src) = self.peers.get_mut(&region_id) else {
+            return;
+        };
+        src.next_merge_check = ctx.now + super::merge::MERGE_CHECK_TICK_INTERVAL;
+        let Some(state) = src.raft.store().merge_state.clone() else {
+            return;
+        };
+        let expect = &state.target;
+        // `validate_merge_peer`.
+        let verdict = match self.peers.get(&expect.id).map(|t| t.region().clone()) {
+            Some(exist) if expect.is_epoch_stale(&exist) => Err(format!(
+                "target region changed {} -> {}",
+                expect.describe(),
+                exist.describe()
+            )),
+            Some(exist) if exist.is_epoch_stale(expect) => Ok(false),
+            Some(_) => Ok(true),
+            None => Ok(false),
+        };
+        match verdict {
+            Ok(false) => {}
+            Ok(true) => {
+                let src = &self.peers[&region_id];
+                let st = src.raft.store();
+                let entries: Vec<crate::proto::cmd::CarriedEntry> = st
+                    .entries_between(state.min_index, state.commit + 1)
+                    .into_iter()
+                    .map(|e| crate::proto::cmd::CarriedEntry {
+                        index: e.get_index(),
+                        term: e.get_term(),
+                        data: e.get_data().to_vec(),
+                    })
+                    .collect();
+                let req = crate::proto::cmd::CommitMergeRequest {
+                    target_version: expect.version,
+                    target_conf_ver: expect.conf_ver,
+                    source: st.region.clone(),
+                    commit: state.commit,
+                    entries,
+                };
+                let Some(tgt) = self.peers.get_mut(&expect.id) else {
+                    return;
+                };
+                if !tgt.is_leader() {
+                    return;
+                }
+                let before = tgt.raft.raft.raft_log.last_index();
+                if tgt.raft.propose(vec![], req.encode()).is_ok()
+                    && tgt.raft.raft.raft_log.last_index() > before
+                {
+                    tgt.last_urgent_proposal_idx = tgt.raft.raft.raft_log.last_index();
+                    tgt.raft.skip_bcast_commit(false);
+                    self.dirty.insert(expect.id);
+                }
+            }
+            Err(err) => {
+                let src = self.peers.get_mut(&region_id).expect("checked above");
+                if !src.is_leader() {
+                    return;
+                }
+                ctx.log(
+                    "raftstore",
+                    Level::Info,
+                    Some(store_id),
+                    Some(region_id),
+                    format!("failed to schedule merge, rollback, err: {err}"),
+                );
+                let req = crate::proto::cmd::RollbackMergeRequest {
+                    commit: state.commit,
+                };
+                if src.raft.propose(vec![], req.encode()).is_ok() {
+                    self.dirty.insert(region_id);
+                }
+            }
+        }
+    }
+
+    /// A `CommitMerge` reached apply on this store (TiKV `exec_commit_merge`
+    /// with `CatchUpLogs`, then `on_ready_commit_merge`): the local source
+    /// peer applies up to its `PrepareMerge` from its own log and the
+    /// carried entries, the target takes its range and data, the source is
+    /// destroyed, and the entries after the `CommitMerge` apply.
+    fn exec_commit_merge(
+        &mut self,
+        ctx: &mut Ctx,
+        region_id: u64,
+        peer_id: u64,
+        cm: super::apply::CommitMergeApply,
+    ) {
+        let store_id = self.store_id;
+        let source_id = cm.req.source.id;
+        let mut source_data = None;
+        let lagging = self
+            .peers
+            .get(&source_id)
+            .filter(|p| p.raft.store().applied_index < cm.req.commit)
+            .map(|p| (p.meta.id, p.raft.store().applied_index));
+        if let Some((src_peer_id, applied)) = lagging {
+            // `CatchUpLogs`: the source's own entries, then the carried ones,
+            // through the whole apply path (they may hold a merge or a split
+            // of their own).
+            let src = &self.peers[&source_id];
+            let own = src
+                .raft
+                .store()
+                .entries_between(applied + 1, cm.req.commit + 1);
+            let next = own.last().map_or(applied + 1, |e| e.get_index() + 1);
+            let mut entries = own;
+            for c in cm.req.entries.iter().filter(|c| c.index >= next) {
+                let mut e = Entry::default();
+                e.set_index(c.index);
+                e.set_term(c.term);
+                e.set_data(c.data.clone().into());
+                entries.push(e);
+            }
+            self.apply(ctx, source_id, src_peer_id, entries);
+            if let Some(src) = self.peers.get(&source_id) {
+                ctx.log(
+                    "raftstore",
+                    Level::Info,
+                    Some(store_id),
+                    Some(source_id),
+                    format!(
+                        "source logs are all applied now, applied_index: {}, commit: {}",
+                        src.raft.store().applied_index,
+                        cm.req.commit
+                    ),
+                );
+            }
+        }
+        if let Some(src) = self.peers.get_mut(&source_id) {
+            let st = src.raft.mut_store();
+            if st.merge_state.is_none() || st.region != cm.req.source {
+                ctx.log(
+                    "raftstore",
+                    Level::Error,
+                    Some(store_id),
+                    Some(source_id),
+                    format!(
+                        "source_region {} not match exist region {}",
+                        cm.req.source.describe(),
+                        st.region.describe()
+                    ),
+                );
+            }
+            let kv = std::mem::take(Rc::make_mut(&mut st.kv));
+            let mvcc = std::mem::take(Rc::make_mut(&mut st.mvcc));
+            let locks = std::mem::take(&mut src.pessimistic_locks);
+            source_data = Some((kv, mvcc, locks));
+        } else {
+            ctx.log(
+                "raftstore",
+                Level::Warn,
+                Some(store_id),
+                Some(source_id),
+                "source peer is missing".to_string(),
+            );
+        }
+        let Some(tgt) = self.peers.get_mut(&region_id) else {
+            return;
+        };
+        if tgt.meta.id != peer_id {
+            return;
+        }
+        ctx.log(
+            "raftstore",
+            Level::Info,
+            Some(store_id),
+            Some(region_id),
+            format!(
+                "execute CommitMerge, commit: {}, entries: {}, index: {}, source_region: {}",
+                cm.req.commit,
+                cm.req.entries.len(),
+                cm.index,
+                cm.req.source.describe()
+            ),
+        );
+        let st = tgt.raft.mut_store();
+        st.region = super::merge::commit_merge_region(&st.region, &cm.req.source);
+        if let Some((mut kv, mvcc, locks)) = source_data {
+            Rc::make_mut(&mut st.kv).append(&mut kv);
+            Rc::make_mut(&mut st.mvcc).absorb(mvcc);
+            tgt.pessimistic_locks.extend(locks);
+        }
+        st.set_applied(cm.index, cm.term);
+        tgt.raft.advance_apply_to(cm.index);
+        tgt.clear_urgent_if_applied();
+        // `on_ready_commit_merge`: check the merged region's size soon.
+        tgt.may_skip_split_check = false;
+        tgt.approximate_size = None;
+        let is_leader = tgt.is_leader();
+        let role = tgt.raft.raft.state;
+        let region = tgt.region().clone();
+        self.host.on_region_changed(
+            &region,
+            RegionChangeEvent::Update(RegionChangeReason::CommitMerge),
+            role,
+        );
+        self.destroy_peer(ctx, source_id, "merged by target");
+        self.moved.push(region_id);
+        self.dirty.insert(region_id);
+        if is_leader {
+            ctx.count(super::metrics::REGION_MERGES, 1);
+            ctx.log(
+                "raftstore",
+                Level::Info,
+                Some(store_id),
+                Some(region_id),
+                format!(
+                    "notify pd with merge {} into {}",
+                    cm.req.source.describe(),
+                    region.describe()
+                ),
+            );
+            self.heartbeat_pd(ctx, region_id);
+        }
+        if !cm.rest.is_empty() {
+            self.apply(ctx, region_id, peer_id, cm.rest);
         }
     }
 
     /// raftstore's base tick: ticks every peer's raft-rs node.
     pub fn on_tick(&mut self, ctx: &mut Ctx) {
         let store_id = self.store_id;
+        // `merge-check-tick-interval` of each merging source peer.
+        let due: Vec<u64> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.raft.store().merge_state.is_some() && ctx.now >= p.next_merge_check)
+            .map(|(&rid, _)| rid)
+            .collect();
+        for rid in due {
+            self.on_check_merge(ctx, rid);
+        }
         for (&rid, peer) in self.peers.iter_mut() {
             let was_transferring = peer.raft.raft.lead_transferee;
             peer.tick(ctx.rng);
@@ -821,6 +1179,7 @@ impl Raftstore {
             pending_peers: peer.pending_peers(),
             written_bytes: std::mem::take(&mut peer.written_bytes),
             written_keys: std::mem::take(&mut peer.written_keys),
+            approximate_size: peer.approximate_size,
         };
         ctx.send(
             Node::Store(self.store_id),
@@ -1105,7 +1464,7 @@ impl Raftstore {
             .partition(|p| new_ids.contains(&p.region_id));
         self.pending_msgs = keep;
         for p in replay {
-            self.on_raft_message(ctx, p.region_id, p.from, p.to, p.range, p.msg);
+            self.on_raft_message(ctx, p.region_id, p.from, p.to, (p.range, p.version), p.msg);
         }
     }
 
@@ -1115,6 +1474,11 @@ impl Raftstore {
     pub fn on_raft_log_gc_tick(&mut self, ctx: &mut Ctx) {
         let keep = self.cfg.raft_log_gc_keep;
         for peer in self.peers.values_mut() {
+            if peer.raft.store().merge_state.is_some() {
+                // "in merging mode, skip compact": the CommitMerge carries
+                // the source's entries from min_index.
+                continue;
+            }
             let applied = peer.raft.store().applied_index;
             let mut to = applied.saturating_sub(keep);
             if peer.is_leader() {
@@ -1225,17 +1589,27 @@ impl Raftstore {
             return;
         }
         let mut result = apply_entries(ctx, store_id, peer, entries, &mut self.host);
-        if peer.last_urgent_proposal_idx != u64::MAX
-            && peer.raft.store().applied_index >= peer.last_urgent_proposal_idx
-        {
-            // TiKV `post_apply`: the urgent proposal applied, back to
-            // skipping commit broadcasts.
-            peer.last_urgent_proposal_idx = u64::MAX;
-            peer.raft.skip_bcast_commit(true);
-        }
+        peer.clear_urgent_if_applied();
         self.moved.push(region_id);
         if let Some(split) = result.split.take() {
             self.on_ready_split_region(ctx, region_id, split);
+        }
+        if result.prepare_merge {
+            // `on_ready_prepare_merge`: schedule the CommitMerge at once.
+            self.on_check_merge(ctx, region_id);
+        }
+        if let Some(commit) = result.rollback_merge {
+            if self.peers.get(&region_id).is_some_and(Peer::is_leader) {
+                ctx.count(super::metrics::REGION_MERGES_ROLLED_BACK, 1);
+                ctx.log(
+                    "raftstore",
+                    Level::Info,
+                    Some(store_id),
+                    Some(region_id),
+                    format!("notify pd with rollback merge {commit}"),
+                );
+                self.heartbeat_pd(ctx, region_id);
+            }
         }
         for (owner, outcome) in result.settled {
             answer_proposal(
@@ -1250,6 +1624,11 @@ impl Raftstore {
         self.dirty.insert(region_id);
         if result.destroy {
             self.destroy_peer(ctx, region_id, "peer removed by conf change");
+        }
+        if let Some(cm) = result.commit_merge.take() {
+            if !result.destroy {
+                self.exec_commit_merge(ctx, region_id, peer_id, cm);
+            }
         }
     }
 
@@ -1888,6 +2267,7 @@ struct PendingRaftMessage {
     from: PeerMeta,
     to: PeerMeta,
     range: (Key, Key),
+    version: u64,
     msg: eraftpb::Message,
 }
 

@@ -27,3 +27,7 @@ pub const SNAPSHOT_TEMPORARILY_UNAVAILABLE: Counter =
 pub const REGION_SPLITS: Counter = Counter::new("region_splits");
 /// Snapshots whose data a `region-worker` applied ("apply new data").
 pub const SNAPSHOTS_APPLIED: Counter = Counter::new("snapshots_applied");
+/// Regions merged (`CommitMerge`s applied, counted on the target's leader).
+pub const REGION_MERGES: Counter = Counter::new("region_merges");
+/// Merges rolled back (`RollbackMerge`s applied, counted on the source's leader).
+pub const REGION_MERGES_ROLLED_BACK: Counter = Counter::new("region_merges_rolled_back");

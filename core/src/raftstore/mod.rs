@@ -19,6 +19,7 @@ pub mod coprocessor;
 pub mod entry;
 pub mod fsm;
 pub mod logger;
+pub mod merge;
 pub mod metrics;
 pub mod peer;
 pub mod snap;

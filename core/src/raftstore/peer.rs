@@ -86,6 +86,9 @@ pub struct Peer {
     /// (`skip_bcast_commit(false)`), so followers apply the split without
     /// waiting for the next append or heartbeat.
     pub last_urgent_proposal_idx: u64,
+    /// When this merging source peer next sends its `CommitMerge`, virtual
+    /// µs (`merge-check-tick-interval` after the last time).
+    pub next_merge_check: crate::kernel::time::Micros,
 }
 
 /// Probability (per million) that raftstore withholds one base tick from a
@@ -154,6 +157,18 @@ impl Peer {
             approximate_size: None,
             splitting: false,
             last_urgent_proposal_idx: u64::MAX,
+            next_merge_check: 0,
+        }
+    }
+
+    /// TiKV `post_apply`: once the last urgent proposal applied, raft-rs
+    /// goes back to skipping commit broadcasts.
+    pub fn clear_urgent_if_applied(&mut self) {
+        if self.last_urgent_proposal_idx != u64::MAX
+            && self.raft.store().applied_index >= self.last_urgent_proposal_idx
+        {
+            self.last_urgent_proposal_idx = u64::MAX;
+            self.raft.skip_bcast_commit(true);
         }
     }
 

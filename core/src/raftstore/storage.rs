@@ -162,6 +162,10 @@ pub struct PeerStorage {
     /// log index of its `BatchSplit` (the new region's data is the parent's
     /// state at that index).
     pub split_from: Option<(u64, u64)>,
+    /// TiKV's `PeerState::Merging` with its `MergeState`: set when a
+    /// `PrepareMerge` applied, cleared by `RollbackMerge`; durable with the
+    /// region (part of `RegionLocalState`).
+    pub merge_state: Option<super::merge::MergeState>,
 }
 
 /// TiKV's `RAFT_INIT_LOG_INDEX` / `RAFT_INIT_LOG_TERM`: a bootstrapped region's
@@ -221,6 +225,7 @@ impl PeerStorage {
             snap_events: RefCell::new(Vec::new()),
             pending_apply: None,
             split_from: None,
+            merge_state: None,
         }
     }
 
@@ -239,6 +244,16 @@ impl PeerStorage {
     /// Last readable index.
     pub fn last_index_readable(&self) -> u64 {
         self.truncated_index + self.entries.len() as u64
+    }
+
+    /// The readable entries with index in `lo..hi` (those compacted away or
+    /// not appended yet are left out).
+    pub fn entries_between(&self, lo: u64, hi: u64) -> Vec<Entry> {
+        self.entries
+            .iter()
+            .filter(|e| e.get_index() >= lo && e.get_index() < hi)
+            .cloned()
+            .collect()
     }
 
     /// First index still in the log (`truncated_index + 1`).

@@ -380,6 +380,7 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
             hot_write_bytes_threshold: u64::MAX,
             balance_leader: false,
             leader_rules: vec![(1, 1), (TABLE_REGION, table_leader)],
+            merge: None,
         },
         &regions,
         &store_ids,

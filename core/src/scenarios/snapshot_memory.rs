@@ -61,7 +61,7 @@ sends, on the same link as the Raft messages. The receiver saves the chunks, ans
 report_snapshot(Finish)), persists the snapshot's raft state, and its region-worker applies the data (\"begin apply \
 snap data\" … \"apply new data\"); then the leader's probe finds the follower at the snapshot's index and it goes \
 back to Replicate. With more streams than concurrent-recv-snap-limit the receiver answers RESOURCE_EXHAUSTED, the \
-leader reports Failure and raft-rs sends a new snapshot later. Meanwhile a share of the writes inserts ever-larger keys, so the last region grows: every 10 s its leader's split-check worker measures it, and past region-max-size (3/2 of region-split-size) it asks PD for new ids (\"on split\", \"try to batch split region\") and proposes a BatchSplit through Raft. Each store applies it (\"split region\"): the parent keeps the right part and its id, the new region takes the left part and its peers are created on every store (\"insert new region\"), both epochs' version go up by one, and the new region elects its leader at once. Clients still routing to the old range get EpochNotMatch and refresh their route from PD.",
+leader reports Failure and raft-rs sends a new snapshot later. Meanwhile a share of the writes inserts ever-larger keys, so the last region grows: every 10 s its leader's split-check worker measures it, and past region-max-size (3/2 of region-split-size) it asks PD for new ids (\"on split\", \"try to batch split region\") and proposes a BatchSplit through Raft. Each store applies it (\"split region\"): the parent keeps the right part and its id, the new region takes the left part and its peers are created on every store (\"insert new region\"), both epochs' version go up by one, and the new region elects its leader at once. Clients still routing to the old range get EpochNotMatch and refresh their route from PD. The first regions hold a dropped table's range and are empty: from 30 s PD's merge checker merges each into its neighbour (\"try to merge region\"). The source's leader proposes PrepareMerge (\"try to merge\", \"execute PrepareMerge\": its version and conf_ver go up by one and it refuses writes with ProposalInMergingMode), then sends the target's leader a CommitMerge carrying its last entries; every store applies it (\"execute CommitMerge\"): the target takes the range, its version becomes the larger of the two plus one, and the source's peers are destroyed. A store cut off meanwhile applies both when it returns.",
         what_to_watch: "The event log filtered on \"snap\": requesting snapshot, scan snapshot, start sending snapshot, \
 saving snapshot file, sent snapshot, begin to apply snapshot, apply new data, for each region of the cut-off store. \
 The counters: the first snapshot() call of every generation is counted as temporarily unavailable; generated, sent, \
@@ -72,7 +72,7 @@ follower's progress as its leader sees it (Snapshot while the files travel, Prob
 follower answers from the snapshot's index), and above it each store's open streams against the limits and its busy \
 threads. The memory trace tree of the cut-off store while its streams are open: server → \
 snap_recv_buffers holds a 1 MiB chunk buffer per stream (the leaders' trees hold snap_send_buffers). Switch engine to \
-partitioned-raft-kv on the same seed: generation takes milliseconds instead of scanning the region. The cluster map gains a region at every split (the region-splits counter); a split while the store is cut off reaches it through the log when it returns.",
+partitioned-raft-kv on the same seed: generation takes milliseconds instead of scanning the region. The cluster map gains a region at every split (the region-splits counter); a split while the store is cut off reaches it through the log when it returns. From 30 s the dropped table's empty regions merge away one by one (region-merges).",
         what_the_fix_changes: "There is no bug here: the switches compare designs. engine=raft-kv is one RocksDB for \
 every region: generating a snapshot scans the region's keys out of the shared engine and writes SST files (cost grows \
 with the region's size), and applying one clears the range and ingests them. engine=partitioned-raft-kv (TiKV 7.x) \
@@ -86,6 +86,7 @@ take longer.",
         ParamSpec::number("regions", "Regions", Unit::Count, "40", 1, 128, "Regions, pre-split over the keyspace, 3 replicas each (with 3 stores every region has a peer on the cut-off store; those whose log the leader compacted past it need a snapshot)"),
         ParamSpec::number("region_size", "Region size", Unit::Mebibytes, "16", 1, 256, "Data in each region, loaded before the run (far below TiKV's 256 MiB region-split-size so a run stays light; a region loaded past 3/2 of region_split_size splits at its first check)"),
         ParamSpec::number("region_split_size", "Region split size", Unit::Mebibytes, "24", 1, 1024, "coprocessor.region-split-size (TiKV default 256 MiB, scaled down): a region is split once it reaches region-max-size, 3/2 of this, into pieces of this size; the leader checks every 10 s (split-region-check-tick-interval) once it was written 1/16 of this since its last check"),
+        ParamSpec::number("dropped_regions", "Dropped table's regions", Unit::Count, "4", 0, 127, "The first regions hold a dropped table's range: empty and never written, so from 30 s (split-merge-interval, PD's 1 h scaled down) PD's merge checker merges them, one into the next, below max-merge-region-size (54/256 of region_split_size, as PD's 54 MiB to TiKV's 256 MiB); fewer than regions"),
         ParamSpec::number("insert_ratio", "Insert share", Unit::Percent, "10", 0, 100, "Share of writes inserting a new key after the last one (an auto-increment key): they all land in the last region, which grows and splits"),
         ParamSpec::number("value_size", "Value size", Unit::Bytes, "16384", 16, 1_048_576, "Size of each value written; keys per region = region size / (value size + 28)"),
         ParamSpec::number("clients", "Client threads", Unit::Count, "32", 0, 256, "Closed-loop client threads writing random keys"),
@@ -182,6 +183,12 @@ take longer.",
             meaning: "BatchSplit commands applied by the parent region's leader (\"notify pd with split\")",
             alarm: Alarm::Neutral,
         },
+        CounterSpec {
+            counter: rm::REGION_MERGES,
+            label: "region merges",
+            meaning: "CommitMerge commands applied by the target region's leader (\"notify pd with merge\")",
+            alarm: Alarm::Neutral,
+        },
     ],
 };
 
@@ -248,12 +255,37 @@ pub fn keys_per_region(p: &Params) -> u64 {
     ((p.num("region_size") << 20) / (p.num("value_size") + RAW_RECORD_OVERHEAD_BYTES)).max(1)
 }
 
+/// PD's merge checker for this scenario: `max-merge-region-size` 54/256 of
+/// the split size (PD's 54 MiB against TiKV's 256 MiB), `region-max-size`
+/// 3/2 of the split size, `split-merge-interval` 30 s (PD's 1 h, scaled
+/// down so merges start within the run), `merge-schedule-limit` 8.
+fn merge_checker_config(p: &Params) -> crate::pd::MergeCheckerConfig {
+    let split = p.num("region_split_size") << 20;
+    crate::pd::MergeCheckerConfig {
+        max_merge_region_size: split / 256 * 54,
+        max_region_size: split / 2 * 3,
+        split_merge_interval: 30 * SEC,
+        merge_schedule_limit: 8,
+    }
+}
+
 /// Builds the world: stores with the regions' data loaded, PD, the writers,
 /// and the cut-off.
 fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, ScenarioError> {
     let n_stores = p.num("stores");
     let n_regions = p.num("regions");
     let cut_store = p.num("cut_store");
+    let dropped = p.num("dropped_regions");
+    if dropped >= n_regions {
+        return Err(ScenarioError::BadValue {
+            name: "dropped_regions".into(),
+            value: dropped.to_string(),
+            reason: format!(
+                "must leave at least one region with data: 0..={}",
+                n_regions - 1
+            ),
+        });
+    }
     if cut_store > n_stores {
         return Err(ScenarioError::BadValue {
             name: "cut_store".into(),
@@ -303,6 +335,13 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
     );
     for st in stores.values_mut() {
         st.raftstore.load_raw_data(keys, value_len, 1);
+        // The dropped table's regions: their data is gone (deleted and
+        // compacted away) before the run.
+        for rid in 1..=dropped {
+            if let Some(peer) = st.raftstore.peers.get_mut(&rid) {
+                std::rc::Rc::make_mut(&mut peer.raft.mut_store().kv).clear();
+            }
+        }
         st.start_timers(ctx);
     }
     let pd = Pd::new(
@@ -317,6 +356,7 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
             // stall those regions. The story is about the follower's return.
             balance_leader: false,
             leader_rules: Vec::new(),
+            merge: Some(merge_checker_config(p)),
         },
         &regions,
         &store_ids,
@@ -331,6 +371,7 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
             insert_ratio: p.num("insert_ratio"),
             hot_range: (0, 0),
             keyspace: n_regions * keys,
+            keyspace_start: dropped * keys,
             value_len,
             request_timeout: 2 * SEC,
             max_backoff: 20 * SEC,

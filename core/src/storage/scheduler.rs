@@ -85,6 +85,9 @@ impl TxnScheduler {
                 leader_store: peer.leader_store(),
             });
         }
+        if peer.raft.store().merge_state.is_some() {
+            return Err(RegionError::ProposalInMergingMode);
+        }
         if let Some(&k) = keys.iter().find(|&&k| !peer.region().contains(k)) {
             // The session's cache predates a split (TiKV's `check_region_epoch`).
             return Err(RegionError::EpochNotMatch {

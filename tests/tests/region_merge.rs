@@ -1,0 +1,234 @@
+//! Region merge in scenario `snapshot-and-memory`: PD's merge checker merges
+//! small adjacent regions (the dropped table's empty regions, or small
+//! regions with data) through `PrepareMerge` and `CommitMerge`. Expected
+//! values come from TiKV's rules, checked against an independent reading of
+//! the stores' regions before and after each merge: `PrepareMerge` raises
+//! the source's `version` and `conf_ver` by one; `CommitMerge` gives the
+//! target the source's range and `version = max(source, target) + 1`, keeps
+//! the target's id and `conf_ver`, and destroys the source on every store;
+//! every acknowledged write of the source is found in the target.
+
+use std::collections::BTreeMap;
+
+use kvscope_core::client::metrics as cm;
+use kvscope_core::proto::{Key, RegionMeta};
+use kvscope_core::raftstore::metrics as rm;
+use kvscope_core::time::MS;
+use kvscope_core::Simulation;
+use kvscope_tests::counter;
+
+const ID: &str = "snapshot-and-memory";
+
+fn settings(list: &[(&str, String)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(n, v)| (n.to_string(), v.clone()))
+        .collect()
+}
+
+/// Store `store`'s initialized regions by id, with whether each is merging.
+fn regions_of(sim: &Simulation, store: u64) -> BTreeMap<u64, (RegionMeta, bool)> {
+    sim.world().stores[&store]
+        .raftstore
+        .peers
+        .values()
+        .filter(|p| p.raft.store().is_initialized())
+        .map(|p| {
+            (
+                p.region().id,
+                (p.region().clone(), p.raft.store().merge_state.is_some()),
+            )
+        })
+        .collect()
+}
+
+fn assert_tiles_keyspace(mut regions: Vec<RegionMeta>, what: &str) {
+    regions.sort_by_key(|r| r.start_key);
+    assert_eq!(regions.first().map(|r| r.start_key), Some(0), "{what}");
+    assert_eq!(regions.last().map(|r| r.end_key), Some(Key::MAX), "{what}");
+    for w in regions.windows(2) {
+        assert_eq!(
+            w[0].end_key,
+            w[1].start_key,
+            "{what}: {} then {}",
+            w[0].describe(),
+            w[1].describe()
+        );
+    }
+}
+
+#[test]
+fn the_dropped_tables_regions_merge_away_with_tikvs_epoch_rules() {
+    let mut sim = Simulation::new(ID, 1, &settings(&[("cut_start", "3600s".into())])).unwrap();
+    let mut before = regions_of(&sim, 1);
+    let mut merges_seen = 0;
+    for t in 1..=120u64 {
+        sim.run_until(t * 1000 * MS);
+        let now = regions_of(&sim, 1);
+        for (gone, (src, was_merging)) in before.iter().filter(|(id, _)| !now.contains_key(id)) {
+            // The region that took the source's range is its target.
+            let (tgt_now, _) = now
+                .values()
+                .find(|(r, _)| r.start_key <= src.start_key && src.end_key <= r.end_key)
+                .unwrap_or_else(|| panic!("t {t}: nobody took region {gone}'s range"));
+            let (tgt_before, _) = &before[&tgt_now.id];
+            let src_version = src.version + if *was_merging { 0 } else { 1 };
+            assert_eq!(
+                tgt_now.version,
+                src_version.max(tgt_before.version) + 1,
+                "t {t}: {gone} into {}",
+                tgt_now.id
+            );
+            assert_eq!(tgt_now.conf_ver, tgt_before.conf_ver);
+            assert_eq!(
+                (tgt_now.start_key, tgt_now.end_key),
+                (
+                    tgt_before.start_key.min(src.start_key),
+                    tgt_before.end_key.max(src.end_key)
+                )
+            );
+            merges_seen += 1;
+        }
+        before = now;
+    }
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    // The four empty regions all merged away, into region 5, the first with data.
+    assert_eq!(merges_seen, 4);
+    assert_eq!(counter(&sim, rm::REGION_MERGES), 4);
+    for id in 1..=4 {
+        for store in 1..=3 {
+            assert!(
+                !regions_of(&sim, store).contains_key(&id),
+                "region {id} left on store {store}"
+            );
+        }
+    }
+    let world = sim.world();
+    assert_eq!(world.pd.regions[&5].meta.start_key, 0);
+    let pd: Vec<RegionMeta> = world.pd.regions.values().map(|r| r.meta.clone()).collect();
+    assert_eq!(pd.len() as u64, 40 - 4 + counter(&sim, rm::REGION_SPLITS));
+    assert_tiles_keyspace(pd, "PD");
+    for store in 1..=3 {
+        let mine: Vec<RegionMeta> = regions_of(&sim, store).into_values().map(|r| r.0).collect();
+        assert_tiles_keyspace(mine, &format!("store {store}"));
+    }
+}
+
+#[test]
+fn a_store_cut_off_during_merges_catches_up_and_destroys_the_sources() {
+    // Default cut: store 3 is away from 15 s to 55 s; merges from 30 s
+    // commit on stores 1 and 2, and store 3 applies them from the log.
+    let sim = kvscope_tests::run_scenario(ID, 1, &[], 120);
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    assert!(counter(&sim, rm::REGION_MERGES) >= 2);
+    let cut_away_merges = sim
+        .log()
+        .iter()
+        .filter(|l| {
+            l.store == Some(3) && l.msg.starts_with("execute CommitMerge") && l.t_ms >= 55_000
+        })
+        .count();
+    assert!(
+        cut_away_merges >= 1,
+        "store 3 applied no merge after it came back"
+    );
+    let on_1: Vec<u64> = regions_of(&sim, 1).into_keys().collect();
+    let on_3: Vec<u64> = regions_of(&sim, 3).into_keys().collect();
+    assert_eq!(on_1, on_3);
+}
+
+#[test]
+fn merges_and_splits_under_faults_keep_acknowledged_writes_and_disjoint_regions() {
+    // Small regions with data: 1 MiB each, below max-merge-region-size
+    // (54/256 of the 8 MiB split size, 1.7 MiB), so PD merges pairs while
+    // clients write to them, and the growing last region splits.
+    // (seed, cut-off store, cut at s, crashed store, crash at s); the last
+    // case cuts a store while a merged region merges again, so on its return
+    // the source it catches up holds a CommitMerge of its own.
+    let mut cases: Vec<(u64, u64, u64, u64, u64)> = (1..=6u64)
+        .map(|seed| {
+            (
+                seed,
+                seed % 3 + 1,
+                25 + seed * 2,
+                (seed % 3 + 1) % 3 + 1,
+                45 + seed * 3,
+            )
+        })
+        .collect();
+    cases.push((1, 3, 27, 3, 48));
+    for (seed, store, cut_at, other, crash_at) in cases {
+        let mut sim = Simulation::new(
+            ID,
+            seed,
+            &settings(&[
+                ("regions", "10".into()),
+                ("region_size", "1".into()),
+                ("region_split_size", "8".into()),
+                ("dropped_regions", "2".into()),
+                ("insert_ratio", "30".into()),
+                ("cut_store", store.to_string()),
+                ("cut_start", format!("{cut_at}s")),
+                ("cut_duration", "12s".into()),
+            ]),
+        )
+        .unwrap();
+        for at in [
+            format!("{crash_at}s:crash={other}/6s"),
+            format!("{}s:partition={store}/5s", 70 + seed),
+        ] {
+            sim.schedule_input(kvscope_core::input::Input::parse(&at).unwrap())
+                .unwrap();
+        }
+        sim.run_until(130_000 * MS);
+        assert!(
+            sim.violations().is_empty(),
+            "seed {seed}: {:?}",
+            sim.violations()
+        );
+        assert!(counter(&sim, rm::REGION_MERGES) >= 2, "seed {seed}: merges");
+        assert!(
+            counter(&sim, cm::CLIENT_WRITES_COMPLETED) > 10_000,
+            "seed {seed}"
+        );
+        for st in 1..=3 {
+            let mut mine: Vec<RegionMeta> =
+                regions_of(&sim, st).into_values().map(|r| r.0).collect();
+            mine.sort_by_key(|r| r.start_key);
+            for w in mine.windows(2) {
+                assert!(
+                    w[0].end_key <= w[1].start_key,
+                    "seed {seed} store {st}: {} overlaps {}",
+                    w[0].describe(),
+                    w[1].describe()
+                );
+            }
+        }
+        // Replicas of a region at the same applied index hold the same data
+        // and the same range.
+        let world = sim.world();
+        for rid in world.pd.regions.keys() {
+            let replicas: Vec<_> = world
+                .stores
+                .values()
+                .filter_map(|st| st.raftstore.peers.get(rid))
+                .filter(|p| p.raft.store().is_initialized())
+                .map(|p| {
+                    (
+                        p.raft.store().applied_index,
+                        p.region().clone(),
+                        p.raft.store().kv.clone(),
+                    )
+                })
+                .collect();
+            for a in &replicas {
+                for b in replicas.iter().filter(|b| b.0 == a.0) {
+                    assert!(
+                        a.1 == b.1 && a.2 == b.2,
+                        "seed {seed}: region {rid} replicas at index {} differ",
+                        a.0
+                    );
+                }
+            }
+        }
+    }
+}

@@ -84,6 +84,15 @@ enum EventKind {
     MemoryCheck,
 }
 
+/// One store's memory at a per-second sample: its trace tree and the live
+/// bytes per allocation site it was computed from.
+struct MemorySample {
+    t_ms: u64,
+    store: u64,
+    tree: MemoryTrace,
+    live: Vec<(usize, u64)>,
+}
+
 /// A running simulation. Deterministic: the same scenario, seed, parameters and
 /// commands give the same event trace (`trace_hash`) natively and in wasm.
 pub struct Simulation {
@@ -118,7 +127,7 @@ pub struct Simulation {
     /// Stores that crashed in the event being handled (their peers hear of it).
     crashed_now: Vec<u64>,
     /// Memory trees sampled every virtual second: (t_ms, store, tree).
-    memory_samples: Vec<(u64, u64, MemoryTrace)>,
+    memory_samples: Vec<MemorySample>,
 }
 
 impl Simulation {
@@ -892,12 +901,56 @@ impl Simulation {
                 d.depth() as f64,
             );
         }
+        let store_nodes: Vec<Node> = self.world.stores.keys().map(|&s| Node::Store(s)).collect();
         for st in self.world.stores.values_mut() {
             st.sample_second(t_ms, series);
             if st.memory_limit.is_none() {
                 continue;
             }
             let tree = st.memory_trace();
+            // The three memory views' common source: live bytes per
+            // allocation site, and the per-thread counters they advance.
+            let live = st.live_allocations(&tree);
+            let me = Node::Store(st.id);
+            let net = &self.world.network;
+            let sent: u64 = store_nodes.iter().map(|&n| net.bytes_sent(me, n)).sum();
+            let received: u64 = store_nodes.iter().map(|&n| net.bytes_sent(n, me)).sum();
+            let (sent_before, received_before) = st.raft_bytes_seen;
+            st.raft_bytes_seen = (sent, received);
+            if st.up {
+                st.thread_ledger.observe(
+                    &live,
+                    &[
+                        ("raft_messages_sent", sent.saturating_sub(sent_before)),
+                        (
+                            "raft_messages_received",
+                            received.saturating_sub(received_before),
+                        ),
+                    ],
+                );
+            } else {
+                st.thread_ledger.reset();
+            }
+            for (&thread, stats) in &st.thread_ledger.threads {
+                record(
+                    series,
+                    crate::env::metrics::THREAD_MEMORY.at(st.id, thread),
+                    t_ms,
+                    stats.net() as f64,
+                );
+                record(
+                    series,
+                    crate::env::metrics::THREAD_ALLOCATED.at(st.id, thread),
+                    t_ms,
+                    stats.allocated as f64,
+                );
+                record(
+                    series,
+                    crate::env::metrics::THREAD_DEALLOCATED.at(st.id, thread),
+                    t_ms,
+                    stats.deallocated as f64,
+                );
+            }
             for (path, bytes) in tree.flatten() {
                 record(
                     series,
@@ -906,7 +959,12 @@ impl Simulation {
                     bytes as f64,
                 );
             }
-            self.memory_samples.push((t_ms, st.id, tree));
+            self.memory_samples.push(MemorySample {
+                t_ms,
+                store: st.id,
+                tree,
+                live,
+            });
         }
         let now = self.now;
         for (&(store, name), p) in self.world.pools.iter_mut() {
@@ -952,11 +1010,27 @@ impl Simulation {
     /// before `at_ms` (virtual ms); `None` before the first sample or for a
     /// store without a memory limit.
     pub fn memory_tree_at(&self, store: u64, at_ms: u64) -> Option<MemoryTrace> {
+        self.memory_sample_at(store, at_ms).map(|m| m.tree.clone())
+    }
+
+    /// The heap profile of `store` at the last per-second sample at or
+    /// before `at_ms` (virtual ms): live bytes by allocation site, largest
+    /// first; `None` as [`Simulation::memory_tree_at`].
+    pub fn heap_profile_at(
+        &self,
+        store: u64,
+        at_ms: u64,
+    ) -> Option<Vec<crate::memory::alloc::HeapProfileEntry>> {
+        self.memory_sample_at(store, at_ms)
+            .map(|m| crate::memory::alloc::heap_profile(&m.live))
+    }
+
+    /// The last per-second memory sample of `store` at or before `at_ms`.
+    fn memory_sample_at(&self, store: u64, at_ms: u64) -> Option<&MemorySample> {
         self.memory_samples
             .iter()
             .rev()
-            .find(|(t, s, _)| *s == store && *t <= at_ms)
-            .map(|(_, _, tree)| tree.clone())
+            .find(|m| m.store == store && m.t_ms <= at_ms)
     }
 
     /// Schedules `input` for its virtual time (replaying a recorded run:

@@ -53,6 +53,12 @@ pub struct Store {
     /// (`None`: unlimited). TiKV sizes its block cache from it. Every
     /// scenario gives its stores one (`memory_limit`).
     pub memory_limit: Option<u64>,
+    /// jemalloc's per-thread counters of this process, advanced every
+    /// virtual second by the simulation ([`crate::memory::alloc`]).
+    pub thread_ledger: crate::memory::alloc::ThreadLedger,
+    /// Bytes this store had sent to and received from other stores at the
+    /// last per-second sample (the Raft messages' transient allocations).
+    pub raft_bytes_seen: (u64, u64),
     /// The `ChangeRole` tasks the role-change notifier produced, until the
     /// store hands them to the detector's channel.
     detector_roles: Rc<RefCell<Vec<DetectorRole>>>,
@@ -120,6 +126,8 @@ impl Store {
             lock_manager: None,
             health: HealthController::default(),
             memory_limit: None,
+            thread_ledger: Default::default(),
+            raft_bytes_seen: (0, 0),
             detector_roles: Rc::new(RefCell::new(Vec::new())),
         }
     }
@@ -522,6 +530,20 @@ impl Store {
             ],
         ));
         MemoryTrace::node("tikv", children)
+    }
+
+    /// Live bytes per allocation site ([`crate::memory::alloc::SITES`]
+    /// indexes), from the memory trace tree and the entry cache the store's
+    /// leaders hold (the rest of the entry cache came in `MsgAppend`s).
+    pub fn live_allocations(&self, tree: &MemoryTrace) -> Vec<(usize, u64)> {
+        let leader_entries: u64 = self
+            .raftstore
+            .peers
+            .values()
+            .filter(|p| p.is_leader())
+            .map(|p| p.raft.store().entry_cache_bytes())
+            .sum();
+        crate::memory::alloc::live_allocations(tree, &[("entry_cache_leader", leader_entries)])
     }
 
     /// Ends the virtual second at `t_ms`: the store's own series

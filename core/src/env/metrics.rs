@@ -14,6 +14,16 @@ pub const NETWORK_BATCHES_DROPPED: Counter = Counter::new("network_batches_dropp
 pub const DISK_QUEUE: SeriesFamily = SeriesFamily::per_store("disk_queue");
 /// The store's memory trace sum, bytes (`memory_store_N`), and each node of its tree (`memory_store_N:PATH`).
 pub const MEMORY: SeriesFamily = SeriesFamily::per_store("memory");
+/// A thread's allocated minus deallocated bytes since its process started,
+/// as jemalloc's per-thread counters (`thread_memory_store_N:THREAD`;
+/// negative for a thread that frees what others allocated).
+pub const THREAD_MEMORY: SeriesFamily = SeriesFamily::per_store("thread_memory");
+/// A thread's allocated bytes since its process started
+/// (`thread_allocated_store_N:THREAD`, jemalloc `thread.allocatedp`).
+pub const THREAD_ALLOCATED: SeriesFamily = SeriesFamily::per_store("thread_allocated");
+/// A thread's deallocated bytes since its process started
+/// (`thread_deallocated_store_N:THREAD`, jemalloc `thread.deallocatedp`).
+pub const THREAD_DEALLOCATED: SeriesFamily = SeriesFamily::per_store("thread_deallocated");
 /// Tasks waiting in a worker pool's queue (`pool_queue_store_N:POOL`).
 pub const POOL_QUEUE: SeriesFamily = SeriesFamily::per_store("pool_queue");
 /// Threads of a worker pool running a task (`pool_busy_store_N:POOL`).

@@ -203,6 +203,8 @@ pub fn region_view(sim: &Simulation, rid: u64) -> Option<RegionView> {
             meta.end_key.to_string()
         },
         conf_ver: meta.conf_ver,
+        version: meta.version,
+        merging: meta_src.1.raft.store().merge_state.is_some(),
         hot: rid == sim.focus_region() && sim.world().focus_is_hot,
         leader_store: leader.map(|(st, _)| st.id),
         peers: pv,

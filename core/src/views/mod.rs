@@ -123,6 +123,12 @@ pub struct RegionView {
     pub end_key: String,
     /// `conf_ver` of the region epoch as the leader last applied it.
     pub conf_ver: u64,
+    /// `version` of the region epoch as the leader last applied it (bumped
+    /// by splits and merges).
+    pub version: u64,
+    /// The region is a merge source between `PrepareMerge` and the end of
+    /// the merge (TiKV's `PeerState::Merging`).
+    pub merging: bool,
     /// True for the scenario's hot region.
     pub hot: bool,
     /// Store of the current leader, if any peer leads.

@@ -163,11 +163,14 @@ pub fn ClusterMap(props: &ClusterMapProps) -> Html {
                             <div class={classes!("region-label", r.hot.then_some("hot"), selected.then_some("selected"), r.leader_store.is_none().then_some("leaderless"))}
                                 data-region={r.id.to_string()}
                                 data-leader-store={r.leader_store.map(|s| s.to_string()).unwrap_or_default()}
-                                title={format!("region {} keys {range}, conf_ver {}", r.id, r.conf_ver)}
+                                title={format!("region {} keys {range}, epoch conf_ver {} version {}", r.id, r.conf_ver, r.version)}
                                 onclick={select(r.id)}>
                                 <span class="rid">{ format!("R{}", r.id) }</span>
                                 if r.hot {
                                     <span class="hot-tag" title="the scenario's hot region">{"HOT"}</span>
+                                }
+                                if r.merging {
+                                    <span class="hot-tag merging-tag" title="PrepareMerge applied: the region takes no writes until its CommitMerge (or RollbackMerge)">{"MERGING"}</span>
                                 }
                                 <span class="rl-leader">{ leader }</span>
                                 <span class="rl-qps">{ format::rate(r.qps) }</span>

@@ -13,6 +13,8 @@
 
 use serde::Serialize;
 
+pub mod alloc;
+
 /// Bytes of one queued `DeadlockRequest` (kvproto `deadlock.proto`): the message
 /// struct with its `WaitForEntry` (about 120 bytes: six scalar fields, two
 /// `Vec<u8>` headers), the key (a TiDB row key, about 20 bytes), a resource group

@@ -901,7 +901,12 @@ impl Simulation {
                 d.depth() as f64,
             );
         }
-        let store_nodes: Vec<Node> = self.world.stores.keys().map(|&s| Node::Store(s)).collect();
+        let link_bytes: BTreeMap<u64, (u64, u64)> = self
+            .world
+            .stores
+            .keys()
+            .map(|&s| (s, crate::views::memory::raft_link_bytes(&self.world, s)))
+            .collect();
         for st in self.world.stores.values_mut() {
             st.sample_second(t_ms, series);
             if st.memory_limit.is_none() {
@@ -911,10 +916,7 @@ impl Simulation {
             // The three memory views' common source: live bytes per
             // allocation site, and the per-thread counters they advance.
             let live = st.live_allocations(&tree);
-            let me = Node::Store(st.id);
-            let net = &self.world.network;
-            let sent: u64 = store_nodes.iter().map(|&n| net.bytes_sent(me, n)).sum();
-            let received: u64 = store_nodes.iter().map(|&n| net.bytes_sent(n, me)).sum();
+            let (sent, received) = link_bytes[&st.id];
             let (sent_before, received_before) = st.raft_bytes_seen;
             st.raft_bytes_seen = (sent, received);
             if st.up {

@@ -117,6 +117,10 @@ fn a_follower_store_frees_on_raftstore_what_grpc_threads_allocated() {
     // follower store, and the gRPC threads' positive; on store 1, which
     // leads most regions and sends more than it receives, the other way.
     assert!(raftstore.1 < 0.0 && grpc.1 > 0.0, "store 3: {threads:?}");
+    // Already five seconds after it came back (the page's test looks there).
+    let early = kvscope_core::views::memory::memory_views(&sim, 3, Some(60_000)).unwrap();
+    let rs = early.threads.iter().find(|t| t.0 == "raftstore").unwrap().1;
+    assert!(rs.net() < 0, "store 3 at 60 s: {:?}", early.threads);
     let leader_threads = threads_at(&sim, 1, 110_000);
     let leader_grpc = leader_threads
         .iter()
@@ -132,4 +136,38 @@ fn a_follower_store_frees_on_raftstore_what_grpc_threads_allocated() {
             .map_or(0, |e| e.bytes)
     };
     assert!(by_site("entry_cache_follower") > by_site("entry_cache_leader"));
+}
+
+#[test]
+fn between_samples_the_views_now_agree_too() {
+    // 55.4 s: snapshot streams are open on the store that came back, and
+    // the last per-second sample is 400 ms old.
+    let mut sim = Simulation::new("snapshot-and-memory", 1, &[]).unwrap();
+    sim.run_until(55_400 * kvscope_core::time::MS);
+    for store in 1..=3 {
+        for at in [None, Some(30_000)] {
+            let v = kvscope_core::views::memory::memory_views(&sim, store, at).unwrap();
+            let total = v.tree.sum();
+            assert_eq!(
+                v.profile.iter().map(|e| e.bytes).sum::<u64>(),
+                total,
+                "store {store} at {at:?}"
+            );
+            assert_eq!(
+                v.threads.iter().map(|t| t.1.net()).sum::<i64>(),
+                total as i64,
+                "store {store} at {at:?}"
+            );
+        }
+    }
+    let now = kvscope_core::views::memory::memory_views(&sim, 3, None).unwrap();
+    let recv = now
+        .profile
+        .iter()
+        .find(|e| e.site.id == "snap_recv_buffers")
+        .map_or(0, |e| e.bytes);
+    assert!(
+        recv >= 1 << 20,
+        "store 3 holds chunk buffers of its open streams: {recv}"
+    );
 }

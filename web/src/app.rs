@@ -465,7 +465,7 @@ impl App {
                 <MemoryCharts data={self.charts.clone()} marker_ms={self.tree_pick.at_ms} />
             },
             Panel::MemoryTree => html! {
-                <MemoryTree frame={frame} on_pick={link.callback(Msg::PickTree)} />
+                <MemoryTree frame={frame} charts={self.charts.clone()} on_pick={link.callback(Msg::PickTree)} />
             },
             Panel::SnapshotPipeline => html! { <SnapshotPipeline frame={frame} /> },
             Panel::FaultInjection => html! {

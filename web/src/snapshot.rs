@@ -5,11 +5,12 @@
 //! Each snapshot carries a sequence number; two snapshots are equal exactly
 //! when they are the same capture, which is what Yew's prop comparison needs.
 
-use kvscope_core::env::metrics::MEMORY;
+use kvscope_core::env::metrics::{MEMORY, THREAD_MEMORY};
 use kvscope_core::input::Input;
 use kvscope_core::kernel::log::{Level, LogLine};
 use kvscope_core::kernel::metrics::SeriesKey;
 use kvscope_core::lock_manager::metrics::{self as lm, DETECTOR_PENDING_MSGS};
+use kvscope_core::memory::alloc::{HeapProfileEntry, ThreadStats};
 use kvscope_core::memory::MemoryTrace;
 use kvscope_core::scenario::{CounterSpec, PageLayout, Panel};
 use kvscope_core::views::memory::StoreMemoryView;
@@ -61,6 +62,12 @@ pub struct MemoryFrame {
     pub tree_at_ms: Option<u64>,
     /// The tree (`None` when no sample exists at that moment).
     pub tree: Option<MemoryTrace>,
+    /// The heap profile of the same store and moment, from the same
+    /// allocations (`None` as `tree`).
+    pub profile: Option<Vec<HeapProfileEntry>>,
+    /// jemalloc's per-thread counters of the same store at the same moment
+    /// (the last per-second sample at or before it), by thread name.
+    pub threads: Vec<(String, ThreadStats)>,
 }
 
 impl MemoryFrame {
@@ -91,11 +98,18 @@ impl MemoryFrame {
                 .find(|s| s.store == tree_store)
                 .map(|s| s.memory.clone()),
         };
+        let views = kvscope_core::views::memory::memory_views(
+            sim,
+            tree_store,
+            pick.at_ms.filter(|at| *at < now_ms),
+        );
         MemoryFrame {
             now_ms,
             tree_store,
             tree_at_ms: pick.at_ms.filter(|at| *at < now_ms),
-            tree,
+            tree: views.as_ref().map(|v| v.tree.clone()).or(tree),
+            profile: views.as_ref().map(|v| v.profile.clone()),
+            threads: views.map(|v| v.threads).unwrap_or_default(),
             stores,
         }
     }
@@ -211,6 +225,10 @@ impl Frame {
     }
 }
 
+/// One thread's allocated minus deallocated bytes over time:
+/// `(thread, [(t_ms, bytes)])`.
+pub type ThreadSeries = (String, Vec<(u64, f64)>);
+
 /// The series the charts draw, copied at most a few times a second.
 #[derive(Clone, Debug, Default)]
 pub struct ChartData {
@@ -229,6 +247,9 @@ pub struct ChartData {
     /// Memory per store by top-level module, for every store that has memory
     /// series (`memory_store_{N}`); empty when none has.
     pub memory: Vec<StoreMemory>,
+    /// Per-thread allocated minus deallocated bytes over time, per store:
+    /// `(store, [(thread, [(t_ms, bytes)])])` from `thread_memory_store_N:THREAD`.
+    pub threads: Vec<(u64, Vec<ThreadSeries>)>,
     /// Stores killed by the OOM killer, for markers.
     pub oom_kills: Vec<OomKill>,
     /// Detector stream depth per store, `(store, [(t_ms, messages)])`, from
@@ -313,6 +334,20 @@ impl ChartData {
             p99: series(LATENCY_P99_MS.key()),
             faults: kvscope_core::views::cluster::fault_windows(sim),
             memory: memory_series(sim),
+            threads: {
+                let mut by_store: Vec<(u64, Vec<ThreadSeries>)> = Vec::new();
+                for (k, v) in sim
+                    .series()
+                    .iter()
+                    .filter(|(k, _)| k.family == THREAD_MEMORY)
+                {
+                    match by_store.iter_mut().find(|s| s.0 == k.id) {
+                        Some(s) => s.1.push((k.path.clone(), v.clone())),
+                        None => by_store.push((k.id, vec![(k.path.clone(), v.clone())])),
+                    }
+                }
+                by_store
+            },
             oom_kills: sim.oom_kills().to_vec(),
             backlog: sim
                 .series()

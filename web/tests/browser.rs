@@ -871,6 +871,8 @@ mod lock_fixture {
                 tree: Some(view.stores[1].memory.clone()),
                 tree_store: 2,
                 tree_at_ms: None,
+                profile: None,
+                threads: Vec::new(),
             }),
             locks: Some(LockFrame {
                 now_ms,
@@ -1100,6 +1102,7 @@ async fn the_lock_panels_draw_a_lock_view() {
 
     let (mt, mt_handle) = mount_component::<MemoryTree>(MemoryTreeProps {
         frame: frame.clone(),
+        charts: Default::default(),
         on_pick: yew::Callback::noop(),
     })
     .await;
@@ -1586,6 +1589,74 @@ async fn the_pipeline_panel_follows_a_snapshot_stage_by_stage() {
         if until == 58_000 {
             assert_eq!(stage, "Applied");
             assert!(page.text("#snapshot-pipeline").contains("Replicate"));
+        }
+    }
+}
+
+/// `data-total` of the element `selector` (a memory view's total, bytes).
+fn data_total(page: &Page, selector: &str) -> i64 {
+    let t = page
+        .get(selector)
+        .get_attribute("data-total")
+        .unwrap_or_default();
+    t.parse()
+        .unwrap_or_else(|_| panic!("{selector} has data-total '{t}'"))
+}
+
+#[wasm_bindgen_test]
+async fn the_three_memory_views_draw_for_a_chosen_store_and_moment() {
+    let until = 60_000;
+    let page = Page::mount(Launch {
+        scenario: "snapshot-and-memory".to_string(),
+        ..launch(&[], Speed::Max, true, Some(until))
+    })
+    .await;
+    page.wait_for("the run to stop at 60 s", 55_000, |p| {
+        p.clock_ms() >= until && p.text("#play").contains("Play")
+    })
+    .await;
+    page.choose("#mt-store", "3").await;
+    for moment in [None, Some("30")] {
+        if let Some(s) = moment {
+            page.enter("#mt-moment", s).await;
+            assert!(
+                page.text("#mt-when").contains("30"),
+                "{}",
+                page.text("#mt-when")
+            );
+        }
+        page.click("#mt-tab-tree").await;
+        let tree = data_total(&page, "#memory-tree .mt-tree");
+        assert!(tree > 0);
+        page.click("#mt-tab-profile").await;
+        assert_eq!(
+            data_total(&page, "#heap-profile"),
+            tree,
+            "profile vs tree at {moment:?}"
+        );
+        assert!(page.count("#heap-profile .hp-row") >= 4);
+        assert!(page.text("#heap-profile").contains("EntryCache::append"));
+        page.click("#mt-tab-threads").await;
+        assert_eq!(
+            data_total(&page, "#thread-memory"),
+            tree,
+            "threads vs tree at {moment:?}"
+        );
+        sleep(50).await;
+        assert!(
+            non_white_pixels("thread-chart") > 500,
+            "the per-thread chart is drawn"
+        );
+        // Store 3 came back as a follower of every region: raftstore frees
+        // entries that gRPC threads decoded, so its net is negative.
+        let net: i64 = page
+            .get("#thread-memory .tm-row[data-thread=\"raftstore\"]")
+            .get_attribute("data-net")
+            .unwrap_or_default()
+            .parse()
+            .expect("a number");
+        if moment.is_none() {
+            assert!(net < 0, "raftstore net on store 3: {net}");
         }
     }
 }

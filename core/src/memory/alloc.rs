@@ -61,7 +61,7 @@ pub const SITES: &[AllocSite] = &[
         frames: &[
             "tikv::server::engine_factory::KvEngineFactoryBuilder::new",
             "engine_rocks::util::new_block_cache",
-            "rocksdb::NewLRUCache (counted full from the start)",
+            "rocksdb::NewLRUCache",
         ],
         alloc_thread: "main",
         free_thread: "main",

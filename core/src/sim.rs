@@ -905,7 +905,7 @@ impl Simulation {
             .world
             .stores
             .keys()
-            .map(|&s| (s, crate::views::memory::raft_link_bytes(&self.world, s)))
+            .map(|&s| (s, self.world.raft_link_bytes(s)))
             .collect();
         for st in self.world.stores.values_mut() {
             st.sample_second(t_ms, series);

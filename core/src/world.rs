@@ -36,6 +36,22 @@ pub struct World {
 }
 
 impl World {
+    /// Bytes store `store` has sent to and received from the other stores
+    /// over the links so far (the Raft messages' transient allocations of
+    /// [`crate::memory::alloc`]).
+    pub fn raft_link_bytes(&self, store: u64) -> (u64, u64) {
+        let me = crate::kernel::effect::Node::Store(store);
+        self.stores
+            .keys()
+            .map(|&s| crate::kernel::effect::Node::Store(s))
+            .fold((0, 0), |(sent, recv), n| {
+                (
+                    sent + self.network.bytes_sent(me, n),
+                    recv + self.network.bytes_sent(n, me),
+                )
+            })
+    }
+
     /// The workload that owns client `client`.
     pub fn workload_of(&mut self, client: u32) -> Option<&mut Box<dyn Workload>> {
         self.workloads.iter_mut().find(|w| w.owns(client))

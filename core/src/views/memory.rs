@@ -4,11 +4,9 @@
 use serde::Serialize;
 
 use crate::env::metrics::{MEMORY, THREAD_ALLOCATED, THREAD_DEALLOCATED};
-use crate::kernel::effect::Node;
 use crate::memory::alloc::{heap_profile, HeapProfileEntry, ThreadStats};
 use crate::memory::MemoryTrace;
 use crate::sim::Simulation;
-use crate::world::World;
 
 /// One store's memory now.
 #[derive(Clone, Debug, Serialize)]
@@ -52,17 +50,6 @@ pub struct MemoryViews {
     pub threads: Vec<(String, ThreadStats)>,
 }
 
-/// Bytes store `store` has sent to and received from the other stores over
-/// the links so far (the Raft messages' transient allocations).
-pub fn raft_link_bytes(world: &World, store: u64) -> (u64, u64) {
-    let me = Node::Store(store);
-    let net = &world.network;
-    let nodes = world.stores.keys().map(|&s| Node::Store(s));
-    nodes.fold((0, 0), |(sent, recv), n| {
-        (sent + net.bytes_sent(me, n), recv + net.bytes_sent(n, me))
-    })
-}
-
 /// The three views of `store` now (`at_ms` `None`) or at the last
 /// per-second sample at or before `at_ms`; `None` for an unknown store, a
 /// store without a memory limit, or a moment before the first sample.
@@ -86,7 +73,7 @@ pub fn memory_views(sim: &Simulation, store: u64, at_ms: Option<u64>) -> Option<
             let live = st.live_allocations(&tree);
             let mut ledger = st.thread_ledger.clone();
             if st.up {
-                let (sent, recv) = raft_link_bytes(sim.world(), store);
+                let (sent, recv) = sim.world().raft_link_bytes(store);
                 let (sent0, recv0) = st.raft_bytes_seen;
                 ledger.observe(
                     &live,

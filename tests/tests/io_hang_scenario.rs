@@ -146,3 +146,69 @@ fn the_pd_worker_logs_try_to_change_peer_before_raftstore_proposes_it() {
         "PD resends while the hang holds the conf change"
     );
 }
+
+/// Without a hang, PD's hot-region move completes as PD builds it: add a
+/// learner, enter the joint state (promote it, demote the old voter in one
+/// `ConfChangeV2`), leave it, remove the demoted learner. TiKV's epoch rule
+/// (`exec_change_peer_v2`): `conf_ver` grows by one for the learner, by the
+/// number of changes on entering (2), by the number of role changes on
+/// leaving (2), and by one for the removal.
+#[test]
+fn pd_moves_the_hot_peer_with_joint_consensus() {
+    for seed in [1, 2] {
+        let sim = run_io_hang(seed, &["hang_duration=0"], 120);
+        assert!(
+            sim.violations().is_empty(),
+            "seed {seed}: {:?}",
+            sim.violations()
+        );
+        let log = sim.log();
+        let proposals: Vec<&str> = log
+            .iter()
+            .filter(|l| l.msg.starts_with("propose conf change peer"))
+            .map(|l| l.msg.as_str())
+            .collect();
+        let kinds: Vec<&str> = proposals
+            .iter()
+            .map(|m| m.rsplit("kind: ").next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["Simple", "EnterJoint", "LeaveJoint", "Simple"],
+            "seed {seed}: {proposals:?}"
+        );
+        assert!(proposals[0].contains("AddLearnerNode"));
+        assert!(proposals[1].contains("AddNode") && proposals[1].contains("AddLearnerNode"));
+        assert!(proposals[3].contains("RemoveNode"));
+        // Each proposal follows the PD worker's "try to change peer".
+        for p in log
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.msg.starts_with("propose conf change peer"))
+        {
+            assert!(
+                log[..p.0]
+                    .iter()
+                    .rev()
+                    .take(20)
+                    .any(|l| l.component == "pd_worker" && l.msg.starts_with("try to change peer")),
+                "seed {seed}: {}",
+                p.1.msg
+            );
+        }
+        assert!(log
+            .iter()
+            .any(|l| l.msg.starts_with("leave joint state successfully")));
+        // The epoch: conf_ver 1 at bootstrap, + 1 + 2 + 2 + 1.
+        let world = sim.world();
+        let moved = log
+            .iter()
+            .find(|l| l.msg.starts_with("propose conf change peer"))
+            .and_then(|l| l.region)
+            .unwrap();
+        let region = &world.pd.regions[&moved].meta;
+        assert_eq!(region.conf_ver, 1 + 6, "seed {seed}: {}", region.describe());
+        assert_eq!(region.peers.len(), 3);
+        assert!(region.peers.iter().all(|p| !p.is_learner));
+    }
+}

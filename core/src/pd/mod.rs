@@ -93,6 +93,8 @@ pub struct RegionInfo {
     pub hot_degree: u32,
     /// The leader's last `approximate_size`, bytes.
     pub approximate_size: Option<u64>,
+    /// Peers in the `DemotingVoter` role at the last heartbeat.
+    pub demoting_peers: Vec<u64>,
 }
 
 /// PD's `hot-region-cache-hits-threshold`: heartbeats in a row above the hot
@@ -152,6 +154,7 @@ impl Pd {
                         last_heartbeat: 0,
                         hot_degree: 0,
                         approximate_size: None,
+                        demoting_peers: Vec::new(),
                     },
                 )
             })
@@ -382,6 +385,7 @@ impl Pd {
             last_heartbeat: now,
             hot_degree: 0,
             approximate_size: None,
+            demoting_peers: Vec::new(),
         });
         if hb.region.version != entry.meta.version {
             Self::log(
@@ -405,6 +409,7 @@ impl Pd {
         entry.leader = Some(hb.leader);
         entry.term = hb.term;
         entry.pending_peers = hb.pending_peers;
+        entry.demoting_peers = hb.demoting_peers;
         entry.last_heartbeat = now;
         if hb.approximate_size.is_some() {
             entry.approximate_size = hb.approximate_size;
@@ -489,6 +494,29 @@ impl Pd {
                     store_id: from_store,
                     is_learner: false,
                 },
+            },
+            OpStep::ChangePeerV2Enter { promote, demote } => PdCommand::ChangePeerV2 {
+                changes: vec![
+                    (
+                        ConfChangeType::AddNode,
+                        PeerMeta {
+                            id: promote.1,
+                            store_id: promote.0,
+                            is_learner: false,
+                        },
+                    ),
+                    (
+                        ConfChangeType::AddLearnerNode,
+                        PeerMeta {
+                            id: demote.1,
+                            store_id: demote.0,
+                            is_learner: true,
+                        },
+                    ),
+                ],
+            },
+            OpStep::ChangePeerV2Leave { .. } => PdCommand::ChangePeerV2 {
+                changes: Vec::new(),
             },
             OpStep::MergeRegion {
                 to_region,
@@ -845,9 +873,17 @@ impl Pd {
                     to_store: to,
                     peer_id: new_peer,
                 },
-                OpStep::PromoteLearner {
-                    to_store: to,
-                    peer_id: new_peer,
+                // PD moves a voter with joint consensus: the new learner is
+                // promoted and the old voter demoted in one ConfChangeV2,
+                // then the region leaves the joint state and the demoted
+                // learner is removed.
+                OpStep::ChangePeerV2Enter {
+                    promote: (to, new_peer),
+                    demote: (from.store_id, from.id),
+                },
+                OpStep::ChangePeerV2Leave {
+                    promote: (to, new_peer),
+                    demote: (from.store_id, from.id),
                 },
                 OpStep::RemovePeer {
                     from_store: from.store_id,

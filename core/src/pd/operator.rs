@@ -38,6 +38,21 @@ pub enum OpStep {
         /// Peer id.
         peer_id: u64,
     },
+    /// PD's `ChangePeerV2Enter`: promote a learner and demote a voter in one
+    /// joint-consensus conf change.
+    ChangePeerV2Enter {
+        /// `(store, peer)` of the learner promoted to voter.
+        promote: (u64, u64),
+        /// `(store, peer)` of the voter demoted to learner.
+        demote: (u64, u64),
+    },
+    /// PD's `ChangePeerV2Leave`: leave the joint state.
+    ChangePeerV2Leave {
+        /// `(store, peer)` of the learner promoted to voter.
+        promote: (u64, u64),
+        /// `(store, peer)` of the voter demoted to learner.
+        demote: (u64, u64),
+    },
     /// PD's `MergeRegion`: on the source (`passive` false) PD sends the
     /// leader `merge { target }`; on the target (`passive` true) nothing is
     /// sent and the step is done once the target's range changed.
@@ -79,6 +94,16 @@ impl fmt::Display for OpStep {
                 from_store,
                 peer_id,
             } => write!(f, "remove peer on store {from_store} (peer {peer_id})"),
+            OpStep::ChangePeerV2Enter { promote, demote } => write!(
+                f,
+                "use joint consensus, promote learner peer {} on store {} to voter, demote voter peer {} on store {} to learner",
+                promote.1, promote.0, demote.1, demote.0
+            ),
+            OpStep::ChangePeerV2Leave { promote, demote } => write!(
+                f,
+                "leave joint state, promote learner peer {} on store {} to voter, demote voter peer {} on store {} to learner",
+                promote.1, promote.0, demote.1, demote.0
+            ),
             OpStep::MergeRegion {
                 from_region,
                 to_region,
@@ -109,6 +134,26 @@ impl OpStep {
                 .peer_on(to_store)
                 .is_some_and(|p| p.id == peer_id && !p.is_learner),
             OpStep::RemovePeer { from_store, .. } => r.meta.peer_on(from_store).is_none(),
+            // PD's IsFinish: the promoted peer is a voter (incoming or not)
+            // and the demoted one a learner or demoting voter.
+            OpStep::ChangePeerV2Enter { promote, demote } => {
+                r.meta
+                    .peer_on(promote.0)
+                    .is_some_and(|p| p.id == promote.1 && !p.is_learner)
+                    && r.meta.peer_on(demote.0).is_some_and(|p| {
+                        p.id == demote.1 && (p.is_learner || r.demoting_peers.contains(&p.id))
+                    })
+            }
+            // Out of the joint state: the demoted peer is a plain learner.
+            OpStep::ChangePeerV2Leave { promote, demote } => {
+                r.meta
+                    .peer_on(promote.0)
+                    .is_some_and(|p| p.id == promote.1 && !p.is_learner)
+                    && r.meta
+                        .peer_on(demote.0)
+                        .is_some_and(|p| p.id == demote.1 && p.is_learner)
+                    && r.demoting_peers.is_empty()
+            }
             // The source's operator ends when PD drops the source region
             // (the target's heartbeat covers it).
             OpStep::MergeRegion {

@@ -150,6 +150,14 @@ pub enum PdCommand {
         /// The peer concerned.
         peer: PeerMeta,
     },
+    /// `ChangePeerV2` (pdpb `ChangePeerV2`): a joint-consensus conf change.
+    /// With changes, enter the joint state (promote learners with
+    /// `AddNode`, demote voters with `AddLearnerNode`, as one
+    /// `ConfChangeV2`); with none, leave it.
+    ChangePeerV2 {
+        /// `(change type, peer)`, empty to leave the joint state.
+        changes: Vec<(eraftpb::ConfChangeType, PeerMeta)>,
+    },
     /// `Merge`: merge this region (the source) into `target`, an adjacent
     /// region (pdpb `RegionHeartbeatResponse.merge`).
     Merge {
@@ -176,6 +184,9 @@ pub struct RegionHeartbeat {
     /// The region's size from its last split check, bytes (pdpb
     /// `approximate_size`); `None` before the first check.
     pub approximate_size: Option<u64>,
+    /// Peers in the `DemotingVoter` role (the region is in a joint state:
+    /// voters of the outgoing configuration becoming learners).
+    pub demoting_peers: Vec<u64>,
 }
 
 /// Store heartbeat to PD (pdpb `StoreHeartbeatRequest`).

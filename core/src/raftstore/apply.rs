@@ -7,7 +7,7 @@
 use std::rc::Rc;
 
 use protobuf::Message as _;
-use raft::eraftpb::{ConfChange, ConfChangeType, Entry, EntryType};
+use raft::eraftpb::{ConfChange, ConfChangeType, ConfChangeV2, Entry, EntryType};
 
 use super::coprocessor::{
     AppliedChange, AppliedCmd, CoprocessorHost, RegionChangeEvent, RegionChangeReason,
@@ -31,6 +31,9 @@ pub struct ApplyResult {
     pub destroy: bool,
     /// The batch applied a `BatchSplit`: raftstore creates the new peers.
     pub split: Option<SplitResult>,
+    /// The batch applied a conf change (simple or joint): a leader
+    /// heartbeats PD at once (TiKV `on_ready_change_peer`).
+    pub conf_changed: bool,
     /// The batch applied a `PrepareMerge`: the source schedules its
     /// `CommitMerge` at once.
     pub prepare_merge: bool,
@@ -225,6 +228,7 @@ pub fn apply_entries(
                     cc.and_then(|cc| apply_conf_change(ctx, store_id, peer, &cc, index))
                 {
                     result.destroy |= removed_self;
+                    result.conf_changed = true;
                     let role = peer.raft.raft.state;
                     host.on_region_changed(
                         peer.region(),
@@ -233,7 +237,20 @@ pub fn apply_entries(
                     );
                 }
             }
-            EntryType::EntryConfChangeV2 => {}
+            EntryType::EntryConfChangeV2 => {
+                let cc = ConfChangeV2::parse_from_bytes(e.get_data()).ok();
+                if let Some(cc) = cc {
+                    if apply_conf_change_v2(ctx, store_id, peer, &cc, index) {
+                        result.conf_changed = true;
+                        let role = peer.raft.raft.state;
+                        host.on_region_changed(
+                            peer.region(),
+                            RegionChangeEvent::Update(RegionChangeReason::ChangePeer),
+                            role,
+                        );
+                    }
+                }
+            }
         }
         peer.raft.mut_store().set_applied(index, term);
         last = Some(index);
@@ -335,6 +352,90 @@ fn exec_split(
         new,
         locks,
     })
+}
+
+/// Applies a joint-consensus conf change (TiKV `exec_change_peer_v2`):
+/// entering, a promoted learner becomes a voter (`IncomingVoter`) and a
+/// demoted voter stays one until the joint state ends (`DemotingVoter`),
+/// `conf_ver` up by the number of changes ("conf change successfully");
+/// leaving (no changes), the demoted voters become learners, `conf_ver` up by
+/// the number of peers whose role changed ("leave joint state
+/// successfully"). Returns whether raft-rs took it.
+fn apply_conf_change_v2(
+    ctx: &mut Ctx,
+    store_id: u64,
+    peer: &mut Peer,
+    cc: &ConfChangeV2,
+    index: u64,
+) -> bool {
+    let region_id = peer.region_id();
+    let demoting: Vec<u64> = peer.raft.store().conf_state.get_learners_next().to_vec();
+    let incoming: Vec<u64> = {
+        let cs = &peer.raft.store().conf_state;
+        cs.get_voters()
+            .iter()
+            .filter(|v| !cs.get_voters_outgoing().contains(v))
+            .copied()
+            .collect()
+    };
+    match peer.raft.apply_conf_change(cc) {
+        Ok(cs) => {
+            let st = peer.raft.mut_store();
+            st.conf_state = cs;
+            let msg = if cc.get_changes().is_empty() {
+                for p in st.region.peers.iter_mut() {
+                    if demoting.contains(&p.id) {
+                        p.is_learner = true;
+                    }
+                }
+                let changed = demoting.len() + incoming.len();
+                st.region.conf_ver += changed as u64;
+                format!(
+                    "leave joint state successfully, conf_ver: {}, index: {index}",
+                    st.region.conf_ver
+                )
+            } else {
+                for c in cc.get_changes() {
+                    if c.get_change_type() == ConfChangeType::AddNode {
+                        if let Some(p) =
+                            st.region.peers.iter_mut().find(|p| p.id == c.get_node_id())
+                        {
+                            p.is_learner = false;
+                        }
+                    }
+                }
+                st.region.conf_ver += cc.get_changes().len() as u64;
+                let changes: Vec<String> = cc
+                    .get_changes()
+                    .iter()
+                    .map(|c| format!("{:?} peer {}", c.get_change_type(), c.get_node_id()))
+                    .collect();
+                format!(
+                    "conf change successfully, changes: [{}], conf_ver: {}, index: {index}",
+                    changes.join(", "),
+                    st.region.conf_ver
+                )
+            };
+            ctx.log(
+                "raftstore",
+                Level::Info,
+                Some(store_id),
+                Some(region_id),
+                msg,
+            );
+            true
+        }
+        Err(err) => {
+            ctx.log(
+                "raftstore",
+                Level::Warn,
+                Some(store_id),
+                Some(region_id),
+                format!("failed to apply conf change: {err}"),
+            );
+            false
+        }
+    }
 }
 
 /// Applies one conf change to the peer's raft node, conf state and region.

@@ -700,6 +700,15 @@ impl Raftstore {
                 ),
             );
         }
+        if let PdCommand::ChangePeerV2 { changes } = &cmd {
+            ctx.log(
+                "pd_worker",
+                Level::Info,
+                Some(store_id),
+                Some(region_id),
+                format!("try to change peer, changes: {}", describe_changes(changes)),
+            );
+        }
         let Some(peer) = self.peers.get_mut(&region_id) else {
             return;
         };
@@ -791,6 +800,77 @@ impl Raftstore {
                 ctx.log("raftstore", Level::Info, Some(store_id), Some(region_id), format!(
                     "propose conf change peer, changes: [{change:?} peer {} on store {}], kind: Simple", target.id, target.store_id
                 ));
+                if peer.raft.propose_conf_change(vec![], cc).is_ok() {
+                    ctx.count(crate::raftstore::metrics::CONF_CHANGES_PROPOSED, 1);
+                }
+                self.dirty.insert(region_id);
+            }
+            PdCommand::ChangePeerV2 { changes } => {
+                if peer.raft.raft.has_pending_conf() {
+                    ctx.log(
+                        "raftstore",
+                        Level::Info,
+                        Some(store_id),
+                        Some(region_id),
+                        format!(
+                            "[region {region_id}] {} there is a pending conf change, try later",
+                            peer.meta.id
+                        ),
+                    );
+                    return;
+                }
+                let in_joint = !peer
+                    .raft
+                    .store()
+                    .conf_state
+                    .get_voters_outgoing()
+                    .is_empty();
+                let leave = changes.is_empty();
+                if leave != in_joint {
+                    // Already entered (PD resends) or already left.
+                    return;
+                }
+                if changes
+                    .iter()
+                    .any(|(ty, p)| *ty == ConfChangeType::AddLearnerNode && p.id == peer.meta.id)
+                {
+                    ctx.log(
+                        "raftstore",
+                        Level::Warn,
+                        Some(store_id),
+                        Some(region_id),
+                        "ignore remove leader or demote leader".to_string(),
+                    );
+                    return;
+                }
+                let mut cc = raft::eraftpb::ConfChangeV2::default();
+                if !leave {
+                    // TiKV enters with an explicit transition and leaves with
+                    // an empty ConfChangeV2 (raft-rs's `leave_joint`).
+                    cc.set_transition(raft::eraftpb::ConfChangeTransition::Explicit);
+                }
+                cc.set_changes(
+                    changes
+                        .iter()
+                        .map(|(ty, p)| {
+                            let mut c = raft::eraftpb::ConfChangeSingle::default();
+                            c.set_change_type(*ty);
+                            c.set_node_id(p.id);
+                            c
+                        })
+                        .collect(),
+                );
+                let kind = if leave { "LeaveJoint" } else { "EnterJoint" };
+                ctx.log(
+                    "raftstore",
+                    Level::Info,
+                    Some(store_id),
+                    Some(region_id),
+                    format!(
+                        "propose conf change peer, changes: {}, kind: {kind}",
+                        describe_changes(&changes)
+                    ),
+                );
                 if peer.raft.propose_conf_change(vec![], cc).is_ok() {
                     ctx.count(crate::raftstore::metrics::CONF_CHANGES_PROPOSED, 1);
                 }
@@ -1180,6 +1260,7 @@ impl Raftstore {
             written_bytes: std::mem::take(&mut peer.written_bytes),
             written_keys: std::mem::take(&mut peer.written_keys),
             approximate_size: peer.approximate_size,
+            demoting_peers: peer.raft.store().conf_state.get_learners_next().to_vec(),
         };
         ctx.send(
             Node::Store(self.store_id),
@@ -1593,6 +1674,11 @@ impl Raftstore {
         self.moved.push(region_id);
         if let Some(split) = result.split.take() {
             self.on_ready_split_region(ctx, region_id, split);
+        }
+        if result.conf_changed && !result.destroy {
+            // `on_ready_change_peer`: "notify pd immediately to let it
+            // update the region meta".
+            self.heartbeat_pd(ctx, region_id);
         }
         if result.prepare_merge {
             // `on_ready_prepare_merge`: schedule the CommitMerge at once.
@@ -2257,6 +2343,16 @@ const SNAPSHOT_STATE_BYTES: u64 = 256;
 /// Settles a proposal: a raw write's client gets its `WriteResponse`; a txn
 /// command's outcome is queued for the scheduler (`on_txn_applied`), which
 /// runs once the apply loop has released the peer.
+/// A `ChangePeerV2`'s changes as TiKV logs them: `[AddNode peer 7 on store
+/// 4, AddLearnerNode peer 3 on store 1]`.
+fn describe_changes(changes: &[(ConfChangeType, PeerMeta)]) -> String {
+    let parts: Vec<String> = changes
+        .iter()
+        .map(|(ty, p)| format!("{ty:?} peer {} on store {}", p.id, p.store_id))
+        .collect();
+    format!("[{}]", parts.join(", "))
+}
+
 /// TiKV's `PENDING_MSG_CAP` (fsm/store.rs): how many first votes
 /// [`Raftstore`] keeps for regions it cannot create yet.
 pub const PENDING_MSG_CAP: usize = 100;

@@ -286,6 +286,24 @@ pub fn entry_view(e: &raft::eraftpb::Entry) -> EntryView {
                 .map(|cc| format!("{:?} peer {}", cc.get_change_type(), cc.get_node_id()));
             (EntryKind::ConfChange, label)
         }
+        raft::eraftpb::EntryType::EntryConfChangeV2 => {
+            use protobuf::Message as _;
+            let label = raft::eraftpb::ConfChangeV2::parse_from_bytes(e.get_data())
+                .ok()
+                .map(|cc| {
+                    if cc.get_changes().is_empty() {
+                        "LeaveJoint".to_string()
+                    } else {
+                        let changes: Vec<String> = cc
+                            .get_changes()
+                            .iter()
+                            .map(|c| format!("{:?} peer {}", c.get_change_type(), c.get_node_id()))
+                            .collect();
+                        format!("EnterJoint {}", changes.join(", "))
+                    }
+                });
+            (EntryKind::ConfChange, label)
+        }
         _ if e.get_data().is_empty() => (EntryKind::Empty, None),
         _ => (EntryKind::Normal, None),
     };

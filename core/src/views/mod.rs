@@ -146,7 +146,8 @@ pub enum EntryKind {
     Empty,
     /// A client write (`Put`).
     Normal,
-    /// A conf change (`AddLearnerNode`, `AddNode`, `RemoveNode`).
+    /// A conf change (`AddLearnerNode`, `AddNode`, `RemoveNode`, or a joint
+    /// `ConfChangeV2`: enter or leave).
     ConfChange,
 }
 

@@ -1,14 +1,15 @@
 //! The simulated allocations behind the three memory views of TiKV's memory
-//! observability article ("面, 线, 点"):
+//! observability article ("点, 线, 面"):
 //!
-//! - the memory trace tree per module (the "面": [`super::MemoryTrace`]),
-//! - memory per thread over time, as jemalloc's per-thread
-//!   `thread.allocatedp` / `thread.deallocatedp` counters (the "线":
-//!   [`ThreadLedger`]),
-//! - a heap profile by allocation site and call path, as jemalloc's sampled
-//!   profile (`prof.active`, `lg_prof_sample` 19: one sample per 512 KiB
-//!   allocated) that TiKV's `/debug/pprof/heap` serves (the "点":
-//!   [`heap_profile`]).
+//! - 面, a heap profile by allocation site and call path, as jemalloc's
+//!   sampled profile (`prof.active`, `lg_prof_sample` 19: one sample per
+//!   512 KiB allocated) that TiKV's `/debug/pprof/heap` serves: the whole
+//!   process at one moment ([`heap_profile`]);
+//! - 线, memory per thread over time, as jemalloc's per-thread
+//!   `thread.allocatedp` / `thread.deallocatedp` counters: the trend
+//!   ([`ThreadLedger`]);
+//! - 点, the memory trace tree per module, TiKV's hand-placed
+//!   `MemoryTrace` ([`super::MemoryTrace`]).
 //!
 //! All three come from one list per store: the live bytes of each
 //! [`AllocSite`] (what the store holds, computed with the size rules of

@@ -82,3 +82,45 @@ pub fn min_between(sim: &Simulation, key: &SeriesKey, from_s: u64, to_s: u64) ->
 pub fn log_count(sim: &Simulation, needle: &str) -> usize {
     sim.log().iter().filter(|l| l.msg.contains(needle)).count()
 }
+
+/// Store `store`'s initialized regions, by start key.
+pub fn store_regions(sim: &Simulation, store: u64) -> Vec<kvscope_core::proto::RegionMeta> {
+    let mut v: Vec<_> = sim.world().stores[&store]
+        .raftstore
+        .peers
+        .values()
+        .filter(|p| p.raft.store().is_initialized())
+        .map(|p| p.region().clone())
+        .collect();
+    v.sort_by_key(|r| r.start_key);
+    v
+}
+
+/// Panics (naming `what`) if two of `regions` (sorted by start key) overlap.
+pub fn assert_disjoint(regions: &[kvscope_core::proto::RegionMeta], what: &str) {
+    for w in regions.windows(2) {
+        assert!(
+            w[0].end_key <= w[1].start_key,
+            "{what}: {} overlaps {}",
+            w[0].describe(),
+            w[1].describe()
+        );
+    }
+}
+
+/// Panics (naming `what`) unless `regions` tile the whole keyspace
+/// `[0, +inf)` without gap or overlap.
+pub fn assert_tiles_keyspace(mut regions: Vec<kvscope_core::proto::RegionMeta>, what: &str) {
+    regions.sort_by_key(|r| r.start_key);
+    assert_disjoint(&regions, what);
+    assert_eq!(regions.first().map(|r| r.start_key), Some(0), "{what}");
+    assert_eq!(regions.last().map(|r| r.end_key), Some(u64::MAX), "{what}");
+    for w in regions.windows(2) {
+        assert_eq!(
+            w[0].end_key,
+            w[1].start_key,
+            "{what}: a gap after {}",
+            w[0].describe()
+        );
+    }
+}

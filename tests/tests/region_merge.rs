@@ -11,11 +11,11 @@
 use std::collections::BTreeMap;
 
 use kvscope_core::client::metrics as cm;
-use kvscope_core::proto::{Key, RegionMeta};
+use kvscope_core::proto::RegionMeta;
 use kvscope_core::raftstore::metrics as rm;
 use kvscope_core::time::MS;
 use kvscope_core::Simulation;
-use kvscope_tests::counter;
+use kvscope_tests::{assert_disjoint, assert_tiles_keyspace, counter};
 
 const ID: &str = "snapshot-and-memory";
 
@@ -39,21 +39,6 @@ fn regions_of(sim: &Simulation, store: u64) -> BTreeMap<u64, (RegionMeta, bool)>
             )
         })
         .collect()
-}
-
-fn assert_tiles_keyspace(mut regions: Vec<RegionMeta>, what: &str) {
-    regions.sort_by_key(|r| r.start_key);
-    assert_eq!(regions.first().map(|r| r.start_key), Some(0), "{what}");
-    assert_eq!(regions.last().map(|r| r.end_key), Some(Key::MAX), "{what}");
-    for w in regions.windows(2) {
-        assert_eq!(
-            w[0].end_key,
-            w[1].start_key,
-            "{what}: {} then {}",
-            w[0].describe(),
-            w[1].describe()
-        );
-    }
 }
 
 #[test]
@@ -191,17 +176,8 @@ fn merges_and_splits_under_faults_keep_acknowledged_writes_and_disjoint_regions(
             "seed {seed}"
         );
         for st in 1..=3 {
-            let mut mine: Vec<RegionMeta> =
-                regions_of(&sim, st).into_values().map(|r| r.0).collect();
-            mine.sort_by_key(|r| r.start_key);
-            for w in mine.windows(2) {
-                assert!(
-                    w[0].end_key <= w[1].start_key,
-                    "seed {seed} store {st}: {} overlaps {}",
-                    w[0].describe(),
-                    w[1].describe()
-                );
-            }
+            let mine = kvscope_tests::store_regions(&sim, st);
+            assert_disjoint(&mine, &format!("seed {seed} store {st}"));
         }
         // Replicas of a region at the same applied index hold the same data
         // and the same range.

@@ -12,11 +12,11 @@
 
 use kvscope_core::client::metrics as cm;
 use kvscope_core::kernel::log::LogLine;
-use kvscope_core::proto::{Key, RegionMeta};
+use kvscope_core::proto::RegionMeta;
 use kvscope_core::raftstore::metrics as rm;
 use kvscope_core::time::MS;
 use kvscope_core::Simulation;
-use kvscope_tests::{counter, run_scenario};
+use kvscope_tests::{assert_disjoint, assert_tiles_keyspace, counter, run_scenario, store_regions};
 
 const ID: &str = "snapshot-and-memory";
 /// No store is cut off before the run ends.
@@ -24,44 +24,6 @@ const NO_CUT: &str = "cut_start=3600s";
 
 fn lines<'a>(sim: &'a Simulation, needle: &'a str) -> impl Iterator<Item = &'a LogLine> + 'a {
     sim.log().iter().filter(move |l| l.msg.starts_with(needle))
-}
-
-/// The initialized regions of `store`, by start key: they must not overlap.
-fn store_regions(sim: &Simulation, store: u64) -> Vec<RegionMeta> {
-    let mut v: Vec<RegionMeta> = sim.world().stores[&store]
-        .raftstore
-        .peers
-        .values()
-        .filter(|p| p.raft.store().is_initialized())
-        .map(|p| p.region().clone())
-        .collect();
-    v.sort_by_key(|r| r.start_key);
-    v
-}
-
-fn assert_no_overlap(regions: &[RegionMeta], what: &str) {
-    for w in regions.windows(2) {
-        assert!(
-            w[0].end_key <= w[1].start_key,
-            "{what}: {} overlaps {}",
-            w[0].describe(),
-            w[1].describe()
-        );
-    }
-}
-
-fn assert_covers_keyspace(regions: &[RegionMeta], what: &str) {
-    assert_no_overlap(regions, what);
-    assert_eq!(regions.first().map(|r| r.start_key), Some(0), "{what}");
-    assert_eq!(regions.last().map(|r| r.end_key), Some(Key::MAX), "{what}");
-    for w in regions.windows(2) {
-        assert_eq!(
-            w[0].end_key,
-            w[1].start_key,
-            "{what}: a gap after {}",
-            w[0].describe()
-        );
-    }
 }
 
 #[test]
@@ -82,7 +44,7 @@ fn the_growing_last_region_splits_on_every_store_with_tikvs_epoch_rule() {
         pd.len() as u64,
         40 + splits - counter(&sim, rm::REGION_MERGES)
     );
-    assert_covers_keyspace(&pd, "PD");
+    assert_tiles_keyspace(pd.clone(), "PD");
     // Every split had one split key: the parent's version went up by one per
     // split, and each new region carries the parent's version at its split.
     let last = pd.last().unwrap();
@@ -95,7 +57,7 @@ fn the_growing_last_region_splits_on_every_store_with_tikvs_epoch_rule() {
     // Every store holds every region (3 stores, 3 replicas), none overlapping.
     for store in 1..=3 {
         let mine = store_regions(&sim, store);
-        assert_covers_keyspace(&mine, &format!("store {store}"));
+        assert_tiles_keyspace(mine.clone(), &format!("store {store}"));
         assert_eq!(mine.len(), pd.len(), "store {store}");
     }
     // Each split is logged on every store, and its new regions' peers are
@@ -206,7 +168,7 @@ fn splits_under_crashes_and_partitions_keep_acknowledged_writes_and_disjoint_reg
         );
         assert!(counter(&sim, rm::REGION_SPLITS) >= 2, "seed {seed}");
         for st in 1..=3 {
-            assert_no_overlap(&store_regions(&sim, st), &format!("seed {seed} store {st}"));
+            assert_disjoint(&store_regions(&sim, st), &format!("seed {seed} store {st}"));
         }
     }
 }

@@ -715,6 +715,23 @@ impl Raftstore {
         if !peer.is_leader() {
             return;
         }
+        let conf_change = matches!(
+            cmd,
+            PdCommand::ChangePeer { .. } | PdCommand::ChangePeerV2 { .. }
+        );
+        if conf_change && peer.raft.raft.has_pending_conf() {
+            ctx.log(
+                "raftstore",
+                Level::Info,
+                Some(store_id),
+                Some(region_id),
+                format!(
+                    "[region {region_id}] {} there is a pending conf change, try later",
+                    peer.meta.id
+                ),
+            );
+            return;
+        }
         match cmd {
             PdCommand::TransferLeader { peer: target } => {
                 ctx.count(crate::raftstore::metrics::TRANSFER_LEADER_ATTEMPTS, 1);
@@ -771,19 +788,6 @@ impl Raftstore {
                 change,
                 peer: target,
             } => {
-                if peer.raft.raft.has_pending_conf() {
-                    ctx.log(
-                        "raftstore",
-                        Level::Info,
-                        Some(store_id),
-                        Some(region_id),
-                        format!(
-                            "[region {region_id}] {} there is a pending conf change, try later",
-                            peer.meta.id
-                        ),
-                    );
-                    return;
-                }
                 let existing = peer.region().peer_by_id(target.id);
                 let already = match change {
                     ConfChangeType::AddLearnerNode => existing.is_some(),
@@ -806,19 +810,6 @@ impl Raftstore {
                 self.dirty.insert(region_id);
             }
             PdCommand::ChangePeerV2 { changes } => {
-                if peer.raft.raft.has_pending_conf() {
-                    ctx.log(
-                        "raftstore",
-                        Level::Info,
-                        Some(store_id),
-                        Some(region_id),
-                        format!(
-                            "[region {region_id}] {} there is a pending conf change, try later",
-                            peer.meta.id
-                        ),
-                    );
-                    return;
-                }
                 let in_joint = !peer
                     .raft
                     .store()

@@ -71,7 +71,11 @@ through the IO limiter, green while the region-worker applies, red when a limit 
 follower's progress as its leader sees it (Snapshot while the files travel, Probe after Finish, Replicate once the \
 follower answers from the snapshot's index), and above it each store's open streams against the limits and its busy \
 threads. The memory trace tree of the cut-off store while its streams are open: server → \
-snap_recv_buffers holds a 1 MiB chunk buffer per stream (the leaders' trees hold snap_send_buffers). Switch engine to \
+snap_recv_buffers holds a 1 MiB chunk buffer per stream (the leaders' trees hold snap_send_buffers). The memory panel \
+shows the same store and moment three ways with one total: by module (the trace tree), by allocation site (a heap \
+profile with jemalloc's 512 KiB samples and the call path of each site) and by thread (jemalloc's allocated and \
+freed counters): on the store that came back as a follower, raftstore frees the entries gRPC threads decoded from \
+MsgAppend, so its net goes negative while the gRPC threads' grows. Switch engine to \
 partitioned-raft-kv on the same seed: generation takes milliseconds instead of scanning the region. The cluster map gains a region at every split (the region-splits counter); a split while the store is cut off reaches it through the log when it returns. From 30 s the dropped table's empty regions merge away one by one (region-merges).",
         what_the_fix_changes: "There is no bug here: the switches compare designs. engine=raft-kv is one RocksDB for \
 every region: generating a snapshot scans the region's keys out of the shared engine and writes SST files (cost grows \

@@ -224,6 +224,26 @@ pub struct CarriedEntry {
     pub data: Vec<u8>,
 }
 
+impl CarriedEntry {
+    /// The source's log entry `e` as the `CommitMerge` carries it.
+    pub fn of(e: &raft::eraftpb::Entry) -> CarriedEntry {
+        CarriedEntry {
+            index: e.get_index(),
+            term: e.get_term(),
+            data: e.get_data().to_vec(),
+        }
+    }
+
+    /// Back to a normal log entry, for the source peer to apply.
+    pub fn to_entry(&self) -> raft::eraftpb::Entry {
+        let mut e = raft::eraftpb::Entry::default();
+        e.set_index(self.index);
+        e.set_term(self.term);
+        e.set_data(self.data.clone().into());
+        e
+    }
+}
+
 /// The `CommitMerge` admin command (raft_cmdpb `CommitMergeRequest`),
 /// proposed to the target region by a source peer on the target leader's
 /// store, with the target epoch the source expects.

@@ -396,29 +396,19 @@ impl Raftstore {
             // Overlapped regions the snapshot's region covers and is newer
             // than are merge sources merged while this store was away (TiKV
             // `maybe_destroy_source`): destroyed, and the snapshot goes on.
-            let covered: Vec<u64> = self
+            let overlapped: Vec<RegionMeta> = self
                 .peers
                 .values()
                 .map(Peer::region)
                 .filter(|r| r.id != region_id && r.overlaps(range.0, range.1))
-                .filter(|r| {
-                    r.start_key >= range.0
-                        && r.end_key <= range.1
-                        && r.version < version
-                        && r.start_key < r.end_key
-                })
-                .map(|r| r.id)
+                .cloned()
                 .collect();
-            let all_covered = self
-                .peers
-                .values()
-                .map(Peer::region)
-                .filter(|r| r.id != region_id && r.overlaps(range.0, range.1))
-                .count()
-                == covered.len();
-            if all_covered {
-                for id in covered {
-                    self.destroy_peer(ctx, id, "stale merge source covered by a snapshot");
+            let stale_source = |r: &RegionMeta| {
+                r.start_key >= range.0 && r.end_key <= range.1 && r.version < version
+            };
+            if !overlapped.is_empty() && overlapped.iter().all(stale_source) {
+                for r in overlapped {
+                    self.destroy_peer(ctx, r.id, "stale merge source covered by a snapshot");
                 }
             }
             if let Some(exist) = self.overlapping_region(region_id, range) {
@@ -944,12 +934,7 @@ impl Raftstore {
             min_index,
             target,
         };
-        let before = peer.raft.raft.raft_log.last_index();
-        if peer.raft.propose(vec![], req.encode()).is_ok()
-            && peer.raft.raft.raft_log.last_index() > before
-        {
-            peer.last_urgent_proposal_idx = peer.raft.raft.raft_log.last_index();
-            peer.raft.skip_bcast_commit(false);
+        if peer.propose_urgent(req.encode()) {
             self.dirty.insert(region_id);
         }
     }
@@ -984,14 +969,10 @@ impl Raftstore {
             Ok(true) => {
                 let src = &self.peers[&region_id];
                 let st = src.raft.store();
-                let entries: Vec<crate::proto::cmd::CarriedEntry> = st
+                let entries = st
                     .entries_between(state.min_index, state.commit + 1)
-                    .into_iter()
-                    .map(|e| crate::proto::cmd::CarriedEntry {
-                        index: e.get_index(),
-                        term: e.get_term(),
-                        data: e.get_data().to_vec(),
-                    })
+                    .iter()
+                    .map(crate::proto::cmd::CarriedEntry::of)
                     .collect();
                 let req = crate::proto::cmd::CommitMergeRequest {
                     target_version: expect.version,
@@ -1006,12 +987,7 @@ impl Raftstore {
                 if !tgt.is_leader() {
                     return;
                 }
-                let before = tgt.raft.raft.raft_log.last_index();
-                if tgt.raft.propose(vec![], req.encode()).is_ok()
-                    && tgt.raft.raft.raft_log.last_index() > before
-                {
-                    tgt.last_urgent_proposal_idx = tgt.raft.raft.raft_log.last_index();
-                    tgt.raft.skip_bcast_commit(false);
+                if tgt.propose_urgent(req.encode()) {
                     self.dirty.insert(expect.id);
                 }
             }
@@ -1068,13 +1044,13 @@ impl Raftstore {
                 .entries_between(applied + 1, cm.req.commit + 1);
             let next = own.last().map_or(applied + 1, |e| e.get_index() + 1);
             let mut entries = own;
-            for c in cm.req.entries.iter().filter(|c| c.index >= next) {
-                let mut e = Entry::default();
-                e.set_index(c.index);
-                e.set_term(c.term);
-                e.set_data(c.data.clone().into());
-                entries.push(e);
-            }
+            entries.extend(
+                cm.req
+                    .entries
+                    .iter()
+                    .filter(|c| c.index >= next)
+                    .map(crate::proto::cmd::CarriedEntry::to_entry),
+            );
             self.apply(ctx, source_id, src_peer_id, entries);
             if let Some(src) = self.peers.get(&source_id) {
                 ctx.log(
@@ -1431,23 +1407,17 @@ impl Raftstore {
             ids,
             right_derive: true,
         };
-        let before = peer.raft.raft.raft_log.last_index();
-        match peer.raft.propose(vec![], req.encode()) {
-            Ok(()) if peer.raft.raft.raft_log.last_index() > before => {
-                peer.splitting = true;
-                // TiKV `is_urgent_request`: a split is broadcast as soon as
-                // it commits.
-                peer.last_urgent_proposal_idx = peer.raft.raft.raft_log.last_index();
-                peer.raft.skip_bcast_commit(false);
-                self.dirty.insert(region.id);
-            }
-            _ => ctx.log(
+        if peer.propose_urgent(req.encode()) {
+            peer.splitting = true;
+            self.dirty.insert(region.id);
+        } else {
+            ctx.log(
                 "raftstore",
                 Level::Warn,
                 Some(store_id),
                 Some(region.id),
                 "propose batch split failed, proposal dropped".to_string(),
-            ),
+            );
         }
     }
 
@@ -2331,9 +2301,6 @@ impl Raftstore {
 /// Bytes of the raft, apply and region state a snapshot's ready writes.
 const SNAPSHOT_STATE_BYTES: u64 = 256;
 
-/// Settles a proposal: a raw write's client gets its `WriteResponse`; a txn
-/// command's outcome is queued for the scheduler (`on_txn_applied`), which
-/// runs once the apply loop has released the peer.
 /// A `ChangePeerV2`'s changes as TiKV logs them: `[AddNode peer 7 on store
 /// 4, AddLearnerNode peer 3 on store 1]`.
 fn describe_changes(changes: &[(ConfChangeType, PeerMeta)]) -> String {
@@ -2368,6 +2335,9 @@ fn is_first_vote_msg(m: &eraftpb::Message) -> bool {
     ) && m.get_term() == super::storage::RAFT_INIT_LOG_TERM + 1
 }
 
+/// Settles a proposal: a raw write's client gets its `WriteResponse`; a txn
+/// command's outcome is queued for the scheduler (`on_txn_applied`), which
+/// runs once the apply loop has released the peer.
 fn answer_proposal(
     ctx: &mut Ctx,
     store_id: u64,

@@ -161,6 +161,20 @@ impl Peer {
         }
     }
 
+    /// Proposes an urgent admin command (TiKV `is_urgent_request`:
+    /// `BatchSplit`, `PrepareMerge`, `CommitMerge`): until it applies,
+    /// raft-rs broadcasts every commit. Returns whether raft-rs appended it.
+    pub fn propose_urgent(&mut self, data: Vec<u8>) -> bool {
+        let before = self.raft.raft.raft_log.last_index();
+        let appended = self.raft.propose(vec![], data).is_ok()
+            && self.raft.raft.raft_log.last_index() > before;
+        if appended {
+            self.last_urgent_proposal_idx = self.raft.raft.raft_log.last_index();
+            self.raft.skip_bcast_commit(false);
+        }
+        appended
+    }
+
     /// TiKV `post_apply`: once the last urgent proposal applied, raft-rs
     /// goes back to skipping commit broadcasts.
     pub fn clear_urgent_if_applied(&mut self) {

@@ -242,17 +242,11 @@ impl Store {
                 region_id,
                 from_peer,
                 to_peer,
-                range,
-                version,
+                sender,
                 msg,
-            } => self.raftstore.on_raft_message(
-                ctx,
-                region_id,
-                from_peer,
-                to_peer,
-                (range, version),
-                *msg,
-            ),
+            } => self
+                .raftstore
+                .on_raft_message(ctx, region_id, from_peer, to_peer, sender, *msg),
             Msg::AskBatchSplitResponse {
                 region,
                 split_keys,
@@ -403,15 +397,14 @@ impl Store {
             }
             SnapOutcome::Received { head, file } => {
                 let h = *head;
-                let range = (file.region.start_key, file.region.end_key);
-                let version = file.region.version;
+                let sender = crate::proto::SenderRegion::of(&file.region);
                 self.raftstore.snap_mgr.register(file);
                 self.raftstore.on_raft_message(
                     ctx,
                     h.region_id,
                     h.from_peer,
                     h.to_peer,
-                    (range, version),
+                    sender,
                     h.msg,
                 );
             }

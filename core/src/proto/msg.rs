@@ -21,6 +21,33 @@ pub struct PeerMeta {
     pub is_learner: bool,
 }
 
+/// The sender's region as a `RaftMessage` carries it (kvproto
+/// `RaftMessage.start_key`, `end_key`, `region_epoch.version`): a store that
+/// has no peer of the region creates one only if no initialized region of its
+/// own overlaps the range (TiKV `maybe_create_peer`), and a snapshot whose
+/// region is newer than the local regions it covers replaces them (merge
+/// sources this store never saw merged).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SenderRegion {
+    /// First key (inclusive).
+    pub start_key: Key,
+    /// End key (exclusive); `Key::MAX` stands for +inf.
+    pub end_key: Key,
+    /// Epoch `version`.
+    pub version: u64,
+}
+
+impl SenderRegion {
+    /// The range and version of `r`.
+    pub fn of(r: &RegionMeta) -> SenderRegion {
+        SenderRegion {
+            start_key: r.start_key,
+            end_key: r.end_key,
+            version: r.version,
+        }
+    }
+}
+
 /// A region's metadata (kvproto `metapb::Region`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RegionMeta {
@@ -471,16 +498,8 @@ pub enum Msg {
         from_peer: PeerMeta,
         /// Receiver peer.
         to_peer: PeerMeta,
-        /// The sender's region range `(start_key, end_key)` (kvproto
-        /// `RaftMessage.start_key` / `end_key`): a store that has no peer of
-        /// the region creates one only if no initialized peer of its own
-        /// overlaps it (TiKV `maybe_create_peer`).
-        range: (Key, Key),
-        /// The sender's region epoch `version` (kvproto
-        /// `RaftMessage.region_epoch`): a snapshot whose region is newer than
-        /// an overlapped local region it covers replaces that region (a
-        /// merge source this store never saw merged).
-        version: u64,
+        /// The sender's region range and epoch version.
+        sender: SenderRegion,
         /// The raft-rs message.
         msg: Box<eraftpb::Message>,
     },

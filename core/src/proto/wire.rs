@@ -165,8 +165,11 @@ mod tests {
             region_id: 1,
             from_peer: p,
             to_peer: p,
-            range: (0, u64::MAX),
-            version: 1,
+            sender: crate::proto::SenderRegion {
+                start_key: 0,
+                end_key: u64::MAX,
+                version: 1,
+            },
             msg: Box::new(m),
         }
     }

@@ -32,8 +32,8 @@ use crate::kernel::effect::Node;
 use crate::kernel::log::Level;
 use crate::kernel::time::to_ms;
 use crate::proto::{
-    Ctx, Effect, Key, Msg, PdCommand, PeerMeta, RegionError, RegionHeartbeat, RegionMeta, Timer,
-    WriteRequest,
+    Ctx, Effect, Key, Msg, PdCommand, PeerMeta, RegionError, RegionHeartbeat, RegionMeta,
+    SenderRegion, Timer, WriteRequest,
 };
 
 /// A write submitted to the disk, waiting to become durable.
@@ -314,8 +314,7 @@ impl Raftstore {
                     region_id,
                     from_peer: peer.meta,
                     to_peer,
-                    range: (peer.region().start_key, peer.region().end_key),
-                    version: peer.region().version,
+                    sender: SenderRegion::of(peer.region()),
                     msg: Box::new(m),
                 },
             );
@@ -364,11 +363,11 @@ impl Raftstore {
 
     /// An initialized region of this store other than `region_id` that
     /// overlaps `range`, if any.
-    fn overlapping_region(&self, region_id: u64, range: (Key, Key)) -> Option<&RegionMeta> {
+    fn overlapping_region(&self, region_id: u64, sender: SenderRegion) -> Option<&RegionMeta> {
         self.peers
             .values()
             .map(Peer::region)
-            .find(|r| r.id != region_id && r.overlaps(range.0, range.1))
+            .find(|r| r.id != region_id && r.overlaps(sender.start_key, sender.end_key))
     }
 
     // ---------------------------------------------------------------- events
@@ -380,7 +379,7 @@ impl Raftstore {
         region_id: u64,
         from: PeerMeta,
         to: PeerMeta,
-        (range, version): ((Key, Key), u64),
+        sender: SenderRegion,
         m: eraftpb::Message,
     ) {
         if to.store_id != self.store_id {
@@ -400,18 +399,20 @@ impl Raftstore {
                 .peers
                 .values()
                 .map(Peer::region)
-                .filter(|r| r.id != region_id && r.overlaps(range.0, range.1))
+                .filter(|r| r.id != region_id && r.overlaps(sender.start_key, sender.end_key))
                 .cloned()
                 .collect();
             let stale_source = |r: &RegionMeta| {
-                r.start_key >= range.0 && r.end_key <= range.1 && r.version < version
+                r.start_key >= sender.start_key
+                    && r.end_key <= sender.end_key
+                    && r.version < sender.version
             };
             if !overlapped.is_empty() && overlapped.iter().all(stale_source) {
                 for r in overlapped {
                     self.destroy_peer(ctx, r.id, "stale merge source covered by a snapshot");
                 }
             }
-            if let Some(exist) = self.overlapping_region(region_id, range) {
+            if let Some(exist) = self.overlapping_region(region_id, sender) {
                 self.log(
                     ctx,
                     Level::Info,
@@ -419,8 +420,8 @@ impl Raftstore {
                     format!(
                         "region overlapped, exist: {}, snap range: [{}, {})",
                         exist.describe(),
-                        range.0,
-                        range.1
+                        sender.start_key,
+                        sender.end_key
                     ),
                 );
                 if let Some(key) = SnapshotMeta::decode(m.get_snapshot().get_data()).map(|m| m.key)
@@ -445,7 +446,7 @@ impl Raftstore {
             // not have creates its peer, unless an initialized region of this
             // store overlaps the sender's range (this store has not applied a
             // split the sender has; it creates the peer when it does).
-            if self.overlapping_region(region_id, range).is_some() {
+            if self.overlapping_region(region_id, sender).is_some() {
                 if is_first_vote_msg(&m) {
                     self.pending_msgs.retain(|p| p.to != to);
                     if self.pending_msgs.len() == PENDING_MSG_CAP {
@@ -455,8 +456,7 @@ impl Raftstore {
                         region_id,
                         from,
                         to,
-                        range,
-                        version,
+                        sender,
                         msg: m,
                     });
                 }
@@ -598,8 +598,7 @@ impl Raftstore {
                 format!("ack transfer leader, applied_index: {}", ack.get_index()),
             );
             let me = peer.meta;
-            let range = (peer.region().start_key, peer.region().end_key);
-            let version = peer.region().version;
+            let sender = SenderRegion::of(peer.region());
             ctx.send(
                 Node::Store(store_id),
                 Node::Store(from.store_id),
@@ -607,8 +606,7 @@ impl Raftstore {
                     region_id,
                     from_peer: me,
                     to_peer: from,
-                    range,
-                    version,
+                    sender,
                     msg: Box::new(ack),
                 },
             );
@@ -758,8 +756,7 @@ impl Raftstore {
                 m.set_log_term(peer.raft.raft.term);
                 m.set_index(peer.raft.store().first_index_value());
                 let me = peer.meta;
-                let range = (peer.region().start_key, peer.region().end_key);
-                let version = peer.region().version;
+                let sender = SenderRegion::of(peer.region());
                 ctx.send(
                     Node::Store(store_id),
                     Node::Store(target.store_id),
@@ -767,8 +764,7 @@ impl Raftstore {
                         region_id,
                         from_peer: me,
                         to_peer: target,
-                        range,
-                        version,
+                        sender,
                         msg: Box::new(m),
                     },
                 );
@@ -1506,7 +1502,7 @@ impl Raftstore {
             .partition(|p| new_ids.contains(&p.region_id));
         self.pending_msgs = keep;
         for p in replay {
-            self.on_raft_message(ctx, p.region_id, p.from, p.to, (p.range, p.version), p.msg);
+            self.on_raft_message(ctx, p.region_id, p.from, p.to, p.sender, p.msg);
         }
     }
 
@@ -2320,8 +2316,7 @@ struct PendingRaftMessage {
     region_id: u64,
     from: PeerMeta,
     to: PeerMeta,
-    range: (Key, Key),
-    version: u64,
+    sender: SenderRegion,
     msg: eraftpb::Message,
 }
 

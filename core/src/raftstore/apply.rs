@@ -96,57 +96,25 @@ pub fn apply_entries(
         }
         let mut rejected: Option<RegionError> = None;
         match e.get_entry_type() {
-            EntryType::EntryNormal => {
-                let data = e.get_data();
-                let merging = peer.raft.store().merge_state.is_some();
-                if let Some(req) = BatchSplitRequest::decode(data) {
+            EntryType::EntryNormal => match decode_command(e.get_data()) {
+                Command::BatchSplit(req) => {
                     match exec_split(ctx, store_id, peer, &req, index, host) {
                         Ok(split) => result.split = Some(split),
                         Err(err) => rejected = Some(err),
                     }
-                } else if let Some(req) = PrepareMergeRequest::decode(data) {
-                    match super::merge::exec_prepare_merge(peer.region(), &req, index) {
-                        Ok((region, state)) => {
-                            ctx.log(
-                                "raftstore",
-                                Level::Info,
-                                Some(store_id),
-                                Some(peer.region_id()),
-                                format!(
-                                    "execute PrepareMerge, min_index: {}, index: {index}, target_region: {}",
-                                    state.min_index,
-                                    state.target.describe()
-                                ),
-                            );
-                            let st = peer.raft.mut_store();
-                            st.region = region;
-                            st.merge_state = Some(state);
-                            result.prepare_merge = true;
-                            host.on_region_changed(
-                                peer.region(),
-                                RegionChangeEvent::Update(RegionChangeReason::PrepareMerge),
-                                peer.raft.raft.state,
-                            );
-                        }
+                }
+                Command::PrepareMerge(req) => {
+                    match apply_prepare_merge(ctx, store_id, peer, &req, index, host) {
+                        Ok(()) => result.prepare_merge = true,
                         Err(err) => rejected = Some(err),
                     }
-                } else if let Some(req) = RollbackMergeRequest::decode(data) {
-                    let st = peer.raft.mut_store();
-                    if st
-                        .merge_state
-                        .as_ref()
-                        .is_some_and(|m| m.commit == req.commit)
-                    {
-                        st.region = super::merge::exec_rollback_merge(&st.region);
-                        st.merge_state = None;
+                }
+                Command::RollbackMerge(req) => {
+                    if apply_rollback_merge(peer, &req, host) {
                         result.rollback_merge = Some(req.commit);
-                        host.on_region_changed(
-                            peer.region(),
-                            RegionChangeEvent::Update(RegionChangeReason::RollbackMerge),
-                            peer.raft.raft.state,
-                        );
                     }
-                } else if let Some(req) = CommitMergeRequest::decode(data) {
+                }
+                Command::CommitMerge(req) => {
                     let r = peer.region();
                     if req.target_version != r.version || req.target_conf_ver != r.conf_ver {
                         rejected = Some(epoch_not_match(peer));
@@ -161,67 +129,38 @@ pub fn apply_entries(
                         });
                         break;
                     }
-                } else if merging
-                    && (decode_put(data).is_some() || crate::mvcc::decode_modifies(data).is_some())
+                }
+                Command::Put { .. } | Command::Modifies { .. }
+                    if peer.raft.store().merge_state.is_some() =>
                 {
                     // Proposed after the PrepareMerge by a leader that had not
                     // applied it yet: its epoch is stale at apply.
                     rejected = Some(RegionError::ProposalInMergingMode);
-                } else if let Some((key, ts, len)) = decode_put(data) {
-                    if !peer.region().contains(key) {
-                        // TiKV's `check_region_epoch` at apply: the write was
-                        // proposed before a split moved its key away.
-                        rejected = Some(epoch_not_match(peer));
-                    } else {
-                        let st = peer.raft.mut_store();
-                        let version = st.region.version;
-                        Rc::make_mut(&mut st.kv).insert(
-                            key,
-                            super::storage::RawValue {
-                                ts,
-                                index,
-                                version,
-                                value_len: len,
-                            },
-                        );
-                        peer.written_bytes += len as u64;
-                        peer.written_keys += 1;
-                        peer.size_diff_hint += len as u64;
-                        if observe {
-                            batch.push(AppliedCmd {
-                                index,
-                                term,
-                                change: AppliedChange::RawPut { key, ts },
-                            });
-                        }
-                    }
-                } else if let Some(mods) = crate::mvcc::decode_modifies(data) {
-                    if mods.iter().any(|m| !peer.region().contains(m.key())) {
-                        rejected = Some(epoch_not_match(peer));
-                    } else {
-                        let st = peer.raft.mut_store();
-                        Rc::make_mut(&mut st.mvcc).apply(&mods);
-                        peer.written_bytes += data.len() as u64;
-                        peer.written_keys += mods.len() as u64;
-                        peer.size_diff_hint += data.len() as u64;
-                        // A prewrite replaces the in-memory pessimistic lock it was built on.
-                        for m in &mods {
-                            if let crate::mvcc::Modify::PutLock(k, l) = m {
-                                if peer.pessimistic_locks.get(k).is_some_and(|p| p.ts == l.ts) {
-                                    peer.pessimistic_locks.remove(k);
-                                }
-                            }
-                        }
-                        if observe {
-                            batch.push(AppliedCmd {
-                                index,
-                                term,
-                                change: AppliedChange::Mvcc(mods),
-                            });
-                        }
+                }
+                Command::Put { key, ts, len } => {
+                    if let Err(err) = apply_put(peer, key, ts, len, index) {
+                        rejected = Some(err);
+                    } else if observe {
+                        batch.push(AppliedCmd {
+                            index,
+                            term,
+                            change: AppliedChange::RawPut { key, ts },
+                        });
                     }
                 }
-            }
+                Command::Modifies { mods, bytes } => {
+                    if let Err(err) = apply_modifies(peer, &mods, bytes) {
+                        rejected = Some(err);
+                    } else if observe {
+                        batch.push(AppliedCmd {
+                            index,
+                            term,
+                            change: AppliedChange::Mvcc(mods),
+                        });
+                    }
+                }
+                Command::Other => {}
+            },
             EntryType::EntryConfChange => {
                 let cc = ConfChange::parse_from_bytes(e.get_data()).ok();
                 if let Some(removed_self) =
@@ -279,6 +218,166 @@ pub fn apply_entries(
     }
     host.on_flush_applied_cmd_batch(peer.region(), &batch);
     result
+}
+
+/// What a normal entry's data holds, decoded once for the apply path.
+enum Command {
+    /// A raw `Put`.
+    Put {
+        key: crate::proto::Key,
+        ts: u64,
+        len: u32,
+    },
+    /// A transactional batch of MVCC modifications (`bytes`: the entry's size).
+    Modifies {
+        mods: Vec<crate::mvcc::Modify>,
+        bytes: u64,
+    },
+    /// `BatchSplit`.
+    BatchSplit(BatchSplitRequest),
+    /// `PrepareMerge`.
+    PrepareMerge(PrepareMergeRequest),
+    /// `CommitMerge`.
+    CommitMerge(CommitMergeRequest),
+    /// `RollbackMerge`.
+    RollbackMerge(RollbackMergeRequest),
+    /// Anything else (a new leader's empty entry).
+    Other,
+}
+
+fn decode_command(data: &[u8]) -> Command {
+    if let Some((key, ts, len)) = decode_put(data) {
+        Command::Put { key, ts, len }
+    } else if let Some(mods) = crate::mvcc::decode_modifies(data) {
+        Command::Modifies {
+            mods,
+            bytes: data.len() as u64,
+        }
+    } else if let Some(r) = BatchSplitRequest::decode(data) {
+        Command::BatchSplit(r)
+    } else if let Some(r) = PrepareMergeRequest::decode(data) {
+        Command::PrepareMerge(r)
+    } else if let Some(r) = CommitMergeRequest::decode(data) {
+        Command::CommitMerge(r)
+    } else if let Some(r) = RollbackMergeRequest::decode(data) {
+        Command::RollbackMerge(r)
+    } else {
+        Command::Other
+    }
+}
+
+/// Applies a raw `Put` at `index`, or `EpochNotMatch` for a key a split
+/// moved away since the proposal (TiKV's `check_region_epoch` at apply).
+fn apply_put(
+    peer: &mut Peer,
+    key: crate::proto::Key,
+    ts: u64,
+    len: u32,
+    index: u64,
+) -> Result<(), RegionError> {
+    if !peer.region().contains(key) {
+        return Err(epoch_not_match(peer));
+    }
+    let st = peer.raft.mut_store();
+    let version = st.region.version;
+    Rc::make_mut(&mut st.kv).insert(
+        key,
+        super::storage::RawValue {
+            ts,
+            index,
+            version,
+            value_len: len,
+        },
+    );
+    peer.written_bytes += len as u64;
+    peer.written_keys += 1;
+    peer.size_diff_hint += len as u64;
+    Ok(())
+}
+
+/// Applies a batch of MVCC modifications (`bytes` long in the log), or
+/// `EpochNotMatch` when a key is outside the region. A prewrite replaces the
+/// in-memory pessimistic lock it was built on.
+fn apply_modifies(
+    peer: &mut Peer,
+    mods: &[crate::mvcc::Modify],
+    bytes: u64,
+) -> Result<(), RegionError> {
+    if mods.iter().any(|m| !peer.region().contains(m.key())) {
+        return Err(epoch_not_match(peer));
+    }
+    let st = peer.raft.mut_store();
+    Rc::make_mut(&mut st.mvcc).apply(mods);
+    peer.written_bytes += bytes;
+    peer.written_keys += mods.len() as u64;
+    peer.size_diff_hint += bytes;
+    for m in mods {
+        if let crate::mvcc::Modify::PutLock(k, l) = m {
+            if peer.pessimistic_locks.get(k).is_some_and(|p| p.ts == l.ts) {
+                peer.pessimistic_locks.remove(k);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// TiKV `exec_prepare_merge` on this replica: logs `execute PrepareMerge`,
+/// sets the new epoch and the merge state, and tells the observers.
+fn apply_prepare_merge(
+    ctx: &mut Ctx,
+    store_id: u64,
+    peer: &mut Peer,
+    req: &PrepareMergeRequest,
+    index: u64,
+    host: &mut CoprocessorHost,
+) -> Result<(), RegionError> {
+    let (region, state) = super::merge::exec_prepare_merge(peer.region(), req, index)?;
+    ctx.log(
+        "raftstore",
+        Level::Info,
+        Some(store_id),
+        Some(peer.region_id()),
+        format!(
+            "execute PrepareMerge, min_index: {}, index: {index}, target_region: {}",
+            state.min_index,
+            state.target.describe()
+        ),
+    );
+    let st = peer.raft.mut_store();
+    st.region = region;
+    st.merge_state = Some(state);
+    host.on_region_changed(
+        peer.region(),
+        RegionChangeEvent::Update(RegionChangeReason::PrepareMerge),
+        peer.raft.raft.state,
+    );
+    Ok(())
+}
+
+/// TiKV `exec_rollback_merge` on this replica, for the merge whose
+/// `PrepareMerge` is at `req.commit`; returns whether it applied (a
+/// duplicate or stale rollback is ignored).
+fn apply_rollback_merge(
+    peer: &mut Peer,
+    req: &RollbackMergeRequest,
+    host: &mut CoprocessorHost,
+) -> bool {
+    let st = peer.raft.mut_store();
+    if st
+        .merge_state
+        .as_ref()
+        .is_none_or(|m| m.commit != req.commit)
+    {
+        return false;
+    }
+    st.region = super::merge::exec_rollback_merge(&st.region);
+    st.merge_state = None;
+    host.on_region_changed(
+        peer.region(),
+        RegionChangeEvent::Update(RegionChangeReason::RollbackMerge),
+        peer.raft.raft.state,
+    );
+    true
 }
 
 /// `EpochNotMatch` with the peer's region as it is now.

@@ -362,7 +362,7 @@ impl Raftstore {
     }
 
     /// An initialized region of this store other than `region_id` that
-    /// overlaps `range`, if any.
+    /// overlaps the sender's range, if any.
     fn overlapping_region(&self, region_id: u64, sender: SenderRegion) -> Option<&RegionMeta> {
         self.peers
             .values()

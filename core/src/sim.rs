@@ -1272,7 +1272,7 @@ mod tests {
     /// first, as they do when the recorded input is scheduled ahead.
     #[test]
     fn an_input_applied_between_events_of_one_instant_replays_exactly() {
-        let mut live = Simulation::new("deadlock-detector-oom", 4, &[]).unwrap();
+        let mut live = Simulation::new(crate::scenarios::deadlock_oom::ID, 4, &[]).unwrap();
         // Step until the next event is due at the same virtual µs as the last one.
         let mut found = false;
         for _ in 0..2_000_000 {
@@ -1290,7 +1290,7 @@ mod tests {
             .unwrap();
         assert_eq!(input.at, live.now());
         live.run_until(3 * SEC);
-        let mut replay = Simulation::new("deadlock-detector-oom", 4, &[]).unwrap();
+        let mut replay = Simulation::new(crate::scenarios::deadlock_oom::ID, 4, &[]).unwrap();
         replay.schedule_input(input).unwrap();
         replay.run_until(3 * SEC);
         assert_eq!(live.trace_hash(), replay.trace_hash());

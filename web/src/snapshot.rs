@@ -91,23 +91,23 @@ impl MemoryFrame {
                     .map(|s| s.store)
             })
             .unwrap_or(1);
-        let tree = match pick.at_ms {
-            Some(at) if at < now_ms => sim.memory_tree_at(tree_store, at),
-            _ => stores
+        let at_ms = pick.at_ms.filter(|at| *at < now_ms);
+        let views = kvscope_core::views::memory::memory_views(sim, tree_store, at_ms);
+        // A store without a memory limit has no samples and no counters: its
+        // tree now is all there is.
+        let tree = match &views {
+            Some(v) => Some(v.tree.clone()),
+            None if at_ms.is_none() => stores
                 .iter()
                 .find(|s| s.store == tree_store)
                 .map(|s| s.memory.clone()),
+            None => None,
         };
-        let views = kvscope_core::views::memory::memory_views(
-            sim,
-            tree_store,
-            pick.at_ms.filter(|at| *at < now_ms),
-        );
         MemoryFrame {
             now_ms,
             tree_store,
-            tree_at_ms: pick.at_ms.filter(|at| *at < now_ms),
-            tree: views.as_ref().map(|v| v.tree.clone()).or(tree),
+            tree_at_ms: at_ms,
+            tree,
             profile: views.as_ref().map(|v| v.profile.clone()),
             threads: views.map(|v| v.threads).unwrap_or_default(),
             stores,

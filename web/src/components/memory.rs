@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use kvscope_core::memory::alloc::{HeapProfileEntry, ThreadStats};
 use kvscope_core::memory::MemoryTrace;
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
@@ -70,6 +71,68 @@ pub fn stack(modules: &[(String, Vec<(u64, f64)>)]) -> Vec<(String, Vec<(f64, f6
     out
 }
 
+/// The memory charts' coordinates: virtual seconds by MiB.
+type MibChart<'a> = ChartContext<'a, CanvasBackend, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A memory chart's axes on `root`: virtual seconds `0..xm` across, MiB
+/// (`y`, may be negative) up, with `y_labels` labels, in the panel's style.
+fn mib_chart<'a>(
+    root: &'a DrawingArea<CanvasBackend, Shift>,
+    dpr: f64,
+    xm: f64,
+    y: std::ops::Range<f64>,
+    y_labels: usize,
+) -> Result<MibChart<'a>, String> {
+    let font = |px: f64| ("sans-serif", (px * dpr) as u32);
+    let mut chart = ChartBuilder::on(root)
+        .margin((5.0 * dpr) as u32)
+        .margin_right((14.0 * dpr) as u32)
+        .x_label_area_size((18.0 * dpr) as u32)
+        .y_label_area_size((50.0 * dpr) as u32)
+        .build_cartesian_2d(0f64..xm, y)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .light_line_style(GRID)
+        .bold_line_style(GRID)
+        .axis_style(AXIS_TEXT)
+        .label_style(font(10.0).into_font().color(&AXIS_TEXT))
+        .x_labels(6)
+        .y_labels(y_labels)
+        .x_label_formatter(&|x| format!("{x:.0}s"))
+        .y_label_formatter(&|y| {
+            if y.abs() >= 1024.0 {
+                format!("{:.1}G", y / 1024.0)
+            } else {
+                format!("{y:.0}M")
+            }
+        })
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(chart)
+}
+
+/// The dashed line marking the moment the memory panel shows, at `at_ms`,
+/// from `y0` to `y1` MiB.
+fn draw_marker(
+    chart: &mut MibChart<'_>,
+    at_ms: u64,
+    y0: f64,
+    y1: f64,
+    dpr: f64,
+) -> Result<(), String> {
+    let x = at_ms as f64 / 1000.0;
+    chart
+        .draw_series(DashedLineSeries::new(
+            [(x, y0), (x, y1)],
+            (4.0 * dpr) as u32,
+            (3.0 * dpr) as u32,
+            MARKER.stroke_width((1.5 * dpr).max(1.0) as u32),
+        ))
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 fn draw_store(
     canvas: HtmlCanvasElement,
     mem: &StoreMemory,
@@ -90,31 +153,7 @@ fn draw_store(
         .unwrap_or(0.0);
     let limit = mem.limit as f64 / MIB;
     let ym = (peak.max(limit) * 1.12).max(1.0);
-    let mut chart = ChartBuilder::on(&root)
-        .margin((5.0 * dpr) as u32)
-        .margin_right((14.0 * dpr) as u32)
-        .x_label_area_size((18.0 * dpr) as u32)
-        .y_label_area_size((50.0 * dpr) as u32)
-        .build_cartesian_2d(0f64..xm, 0f64..ym)
-        .map_err(|e| e.to_string())?;
-    chart
-        .configure_mesh()
-        .light_line_style(GRID)
-        .bold_line_style(GRID)
-        .axis_style(AXIS_TEXT)
-        .label_style(font(10.0).into_font().color(&AXIS_TEXT))
-        .x_labels(6)
-        .y_labels(4)
-        .x_label_formatter(&|x| format!("{x:.0}s"))
-        .y_label_formatter(&|y| {
-            if *y >= 1024.0 {
-                format!("{:.1}G", y / 1024.0)
-            } else {
-                format!("{y:.0}M")
-            }
-        })
-        .draw()
-        .map_err(|e| e.to_string())?;
+    let mut chart = mib_chart(&root, dpr, xm, 0f64..ym, 4)?;
     // Top band first, so lower bands paint over it.
     for (name, upper) in stacked.iter().rev() {
         let color = module_color(name);
@@ -170,15 +209,7 @@ fn draw_store(
         }
     }
     if let Some(m) = marker_ms {
-        let x = m as f64 / 1000.0;
-        chart
-            .draw_series(DashedLineSeries::new(
-                [(x, 0.0), (x, ym)],
-                (4.0 * dpr) as u32,
-                (3.0 * dpr) as u32,
-                MARKER.stroke_width((1.5 * dpr).max(1.0) as u32),
-            ))
-            .map_err(|e| e.to_string())?;
+        draw_marker(&mut chart, m, 0.0, ym, dpr)?;
     }
     root.present().map_err(|e| e.to_string())
 }
@@ -408,7 +439,6 @@ fn draw_threads(
     let backend = CanvasBackend::with_canvas_object(canvas)
         .ok_or_else(|| "this browser gave no 2D canvas context".to_string())?;
     let root: DrawingArea<CanvasBackend, Shift> = backend.into_drawing_area();
-    let font = |px: f64| ("sans-serif", (px * dpr) as u32);
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let xm = x_max(now_ms);
     let shown: Vec<&(String, Vec<(u64, f64)>)> = threads.iter().filter(|t| t.0 != "main").collect();
@@ -417,31 +447,7 @@ fn draw_threads(
         .flat_map(|t| t.1.iter().map(|p| p.1 / MIB))
         .fold((0.0f64, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let pad = ((hi - lo) * 0.1).max(1.0);
-    let mut chart = ChartBuilder::on(&root)
-        .margin((5.0 * dpr) as u32)
-        .margin_right((14.0 * dpr) as u32)
-        .x_label_area_size((18.0 * dpr) as u32)
-        .y_label_area_size((50.0 * dpr) as u32)
-        .build_cartesian_2d(0f64..xm, (lo - pad)..(hi + pad))
-        .map_err(|e| e.to_string())?;
-    chart
-        .configure_mesh()
-        .light_line_style(GRID)
-        .bold_line_style(GRID)
-        .axis_style(AXIS_TEXT)
-        .label_style(font(10.0).into_font().color(&AXIS_TEXT))
-        .x_labels(6)
-        .y_labels(5)
-        .x_label_formatter(&|x| format!("{x:.0}s"))
-        .y_label_formatter(&|y| {
-            if y.abs() >= 1024.0 {
-                format!("{:.1}G", y / 1024.0)
-            } else {
-                format!("{y:.0}M")
-            }
-        })
-        .draw()
-        .map_err(|e| e.to_string())?;
+    let mut chart = mib_chart(&root, dpr, xm, (lo - pad)..(hi + pad), 5)?;
     chart
         .draw_series(LineSeries::new([(0.0, 0.0), (xm, 0.0)], AXIS_TEXT.mix(0.5)))
         .map_err(|e| e.to_string())?;
@@ -455,15 +461,7 @@ fn draw_threads(
             .map_err(|e| e.to_string())?;
     }
     if let Some(m) = marker_ms {
-        let x = m as f64 / 1000.0;
-        chart
-            .draw_series(DashedLineSeries::new(
-                [(x, lo - pad), (x, hi + pad)],
-                (4.0 * dpr) as u32,
-                (3.0 * dpr) as u32,
-                MARKER.stroke_width((1.5 * dpr).max(1.0) as u32),
-            ))
-            .map_err(|e| e.to_string())?;
+        draw_marker(&mut chart, m, lo - pad, hi + pad, dpr)?;
     }
     root.present().map_err(|e| e.to_string())
 }

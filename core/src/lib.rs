@@ -26,6 +26,7 @@
 pub mod client;
 pub mod env;
 pub mod health_controller;
+pub mod in_memory_engine;
 pub mod input;
 pub mod invariants;
 pub mod kernel;

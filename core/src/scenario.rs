@@ -346,6 +346,10 @@ pub enum Panel {
     /// generated, sent in chunks, received, applied), the followers'
     /// progress state, and the limits and pools in use.
     SnapshotPipeline,
+    /// One store's in-memory engine: its region metas as a state machine and
+    /// a table, the background task queue, the load requests, the race's
+    /// preconditions and the panic banner.
+    InMemoryEngine,
 }
 
 /// Where the page puts the panels, column by column (at 1440 px wide the

@@ -553,6 +553,20 @@ impl Simulation {
                 }
             }
         }
+        if let Some(s) = touched {
+            if self.abort_if_panicked(s) {
+                // The process died handling the event: what it was about to
+                // send, write or start dies with it.
+                let me = Node::Store(s);
+                out.retain(|e| match e {
+                    Effect::Send { from, .. } => *from != me,
+                    Effect::DiskWrite { store, .. }
+                    | Effect::DiskRead { store, .. }
+                    | Effect::Spawn { store, .. } => *store != s,
+                    Effect::Timer { node, .. } => *node != me,
+                });
+            }
+        }
         if let Some(st) = touched.and_then(|s| self.world.stores.get_mut(&s)) {
             if !st.raftstore.moved().is_empty() {
                 self.raft_safety.observe_moved(self.now, st);
@@ -582,6 +596,48 @@ impl Simulation {
         if is_sample {
             self.sample();
         }
+    }
+
+    /// A store whose component failed an assertion during the last event
+    /// aborts like a crashed process (its volatile state is lost, unsynced
+    /// writes too) and restarts the OOM killer's `restart_delay` later.
+    fn abort_if_panicked(&mut self, store: u64) -> bool {
+        let Some(abort) = self
+            .world
+            .stores
+            .get_mut(&store)
+            .and_then(crate::store::Store::take_panic)
+        else {
+            return false;
+        };
+        let now = self.now;
+        let delay = self.world.oom.restart_delay;
+        let mut out = Vec::new();
+        let mut ctx = Ctx {
+            now,
+            rng: &mut self.rng,
+            log: &self.log_sink,
+            out: &mut out,
+            counters: &mut self.counters,
+        };
+        let world = &mut self.world;
+        if let Some(st) = world.stores.get_mut(&store) {
+            st.crash(&mut ctx);
+        }
+        if let Some(d) = world.disks.get_mut(&store) {
+            d.crash();
+        }
+        crash_pools(&mut world.pools, store, now);
+        world.aborts.push(crate::world::StoreAbort {
+            store,
+            at_ms: to_ms(now),
+            restart_ms: to_ms(now + delay),
+            abort,
+        });
+        self.crashed_now.push(store);
+        self.queue_restarts.push((now + delay, store));
+        self.apply_effects(out);
+        true
     }
 
     /// The OOM killer: a store whose memory trace sum passes its limit is
@@ -813,9 +869,14 @@ impl Simulation {
                     pool,
                     cost,
                     done,
+                    next,
                 } => {
                     if let Some(p) = self.world.pools.get_mut(&(store, pool)) {
-                        p.submit(cost, done);
+                        if next {
+                            p.submit_front(cost, done);
+                        } else {
+                            p.submit(cost, done);
+                        }
                     }
                 }
                 Effect::Timer { node, after, timer } => {

@@ -15,17 +15,23 @@ use std::rc::Rc;
 use raft::StateRole;
 
 use crate::env::pool::PoolConfig;
+use std::collections::BTreeMap;
+
 use crate::health_controller::HealthController;
+use crate::in_memory_engine::observer::LoadEvictionObserver;
+use crate::in_memory_engine::{ImeConfig, InMemoryEngine, SnapshotMeta};
 use crate::kernel::effect::Node;
 use crate::kernel::log::Level;
 use crate::kernel::metrics::{record, SeriesMap};
+use crate::kernel::time::Micros;
 use crate::lock_manager::{DetectorRole, LockManager, LockManagerConfig, LockManagerEffect};
 use crate::memory::MemoryTrace;
-use crate::proto::{Ctx, Msg, RegionMeta, StoreHeartbeat, Timer};
+use crate::proto::{Ctx, Msg, ReadOk, ReadRequest, RegionMeta, StoreHeartbeat, Timer};
 use crate::raftstore::coprocessor::{
     RegionChangeEvent, RegionChangeObserver, RoleChange, RoleObserver,
 };
 use crate::raftstore::fsm::Raftstore;
+use crate::raftstore::split_controller::{AutoSplitController, LoadSplitConfig};
 use crate::raftstore::RaftstoreConfig;
 use crate::server::snap::{SnapConfig, SnapOutcome, SnapStatus, SnapWorker};
 use crate::storage::lock_manager::LockManager as _;
@@ -62,6 +68,31 @@ pub struct Store {
     /// The `ChangeRole` tasks the role-change notifier produced, until the
     /// store hands them to the detector's channel.
     detector_roles: Rc<RefCell<Vec<DetectorRole>>>,
+    /// The in-memory engine, when the scenario turns it on
+    /// (`in-memory-engine.enable`), and the settings it restarts with.
+    pub ime: Option<InMemoryEngine>,
+    ime_cfg: Option<ImeConfig>,
+    /// The observer that feeds the in-memory engine.
+    ime_observer: LoadEvictionObserver,
+    /// Load-base split, when the scenario turns it on.
+    pub auto_split: Option<AutoSplitController>,
+    /// Coprocessor reads scanning, by token.
+    pub reads: BTreeMap<u64, PendingRead>,
+    next_read: u64,
+    /// CPU a coprocessor read spends per MVCC version it steps over,
+    /// virtual µs.
+    pub read_cost_per_version: Micros,
+}
+
+/// A coprocessor read between its snapshot and its answer.
+#[derive(Clone, Debug)]
+pub struct PendingRead {
+    /// The request.
+    pub req: ReadRequest,
+    /// What it read.
+    pub result: ReadOk,
+    /// The in-memory engine snapshot it holds.
+    pub snapshot: Option<SnapshotMeta>,
 }
 
 /// TiKV's `RoleChangeNotifier` (`src/server/lock_manager/mod.rs`): the
@@ -129,6 +160,13 @@ impl Store {
             thread_ledger: Default::default(),
             raft_bytes_seen: (0, 0),
             detector_roles: Rc::new(RefCell::new(Vec::new())),
+            ime: None,
+            ime_cfg: None,
+            ime_observer: LoadEvictionObserver::default(),
+            auto_split: None,
+            reads: BTreeMap::new(),
+            next_read: 1,
+            read_cost_per_version: 1,
         }
     }
 
@@ -145,6 +183,36 @@ impl Store {
         }));
     }
 
+    /// Turns the in-memory engine on (TiKV's `in-memory-engine.enable`):
+    /// the engine and its `LoadEvictionObserver` on raftstore's apply path,
+    /// splits, merges and role changes.
+    pub fn enable_in_memory_engine(&mut self, cfg: ImeConfig) {
+        self.ime = Some(InMemoryEngine::new(self.id, cfg));
+        self.ime_cfg = Some(cfg);
+        let host = &mut self.raftstore.host;
+        host.register_cmd_observer(Box::new(self.ime_observer.clone()));
+        host.register_admin_observer(Box::new(self.ime_observer.clone()));
+        host.register_role_observer(Box::new(self.ime_observer.clone()));
+        host.register_region_change_observer(Box::new(self.ime_observer.clone()));
+    }
+
+    /// Switches the in-memory engine's load check (`fix`: PR 17550's id
+    /// check on or off), now and after restarts.
+    pub fn set_ime_id_check(&mut self, on: bool) {
+        if let Some(cfg) = self.ime_cfg.as_mut() {
+            cfg.id_check = on;
+        }
+        if let Some(ime) = self.ime.as_mut() {
+            ime.cfg.id_check = on;
+            ime.manager.id_check = on;
+        }
+    }
+
+    /// Turns load-base split on (`split.qps-threshold`, `split.detect-times`).
+    pub fn enable_load_split(&mut self, cfg: LoadSplitConfig) {
+        self.auto_split = Some(AutoSplitController::new(cfg));
+    }
+
     /// The worker pools this process runs, from its components.
     pub fn pools(&self) -> Vec<PoolConfig> {
         let mut pools = crate::raftstore::POOLS.to_vec();
@@ -153,6 +221,9 @@ impl Store {
         }
         if self.lock_manager.is_some() {
             pools.extend_from_slice(&crate::lock_manager::POOLS);
+        }
+        if self.ime.is_some() {
+            pools.extend_from_slice(&crate::in_memory_engine::POOLS);
         }
         pools
     }
@@ -193,6 +264,12 @@ impl Store {
             crate::health_controller::slow_score::INSPECT_INTERVAL,
             Timer::InspectTick,
         );
+        if let Some(ime) = &self.ime {
+            ime.start_timers(ctx);
+        }
+        if self.auto_split.is_some() {
+            ctx.timer(node, crate::kernel::time::SEC, Timer::LoadSplitTick);
+        }
     }
 
     /// A timer of this store fired (the simulator has checked it belongs to
@@ -216,6 +293,40 @@ impl Store {
                 self.apply_lm_effects(ctx, out);
             }
             Timer::WaiterTimeout { token } => self.on_waiter_timeout(ctx, token),
+            Timer::ImeTaskDone { task } => {
+                if let Some(ime) = self.ime.as_mut() {
+                    let rs = &self.raftstore;
+                    let leaders = || {
+                        rs.peers
+                            .values()
+                            .filter(|p| p.is_leader())
+                            .map(|p| (p.region().clone(), p.raft.store().kv.len() as u64))
+                            .collect()
+                    };
+                    ime.on_task_done(ctx, task, &leaders);
+                }
+            }
+            Timer::ImeGcTick => {
+                if let Some(ime) = self.ime.as_mut() {
+                    ime.on_gc_tick(ctx);
+                }
+            }
+            Timer::ImeLoadEvictTick => {
+                if let Some(ime) = self.ime.as_mut() {
+                    ime.on_load_evict_tick(ctx);
+                }
+            }
+            Timer::CopReadDone { token } => self.on_read_done(ctx, token),
+            Timer::LoadSplitTick => {
+                if let Some(c) = self.auto_split.as_mut() {
+                    self.raftstore.on_load_split_tick(ctx, c);
+                }
+                ctx.timer(
+                    Node::Store(self.id),
+                    crate::kernel::time::SEC,
+                    Timer::LoadSplitTick,
+                );
+            }
             Timer::SnapGenerated { region_id, peer_id } => {
                 self.raftstore.on_snap_generated(ctx, region_id, peer_id)
             }
@@ -255,6 +366,7 @@ impl Store {
                 .raftstore
                 .on_ask_batch_split_response(ctx, region, split_keys, ids),
             Msg::Write(req) => self.raftstore.on_write(ctx, req),
+            Msg::Read(req) => self.on_read(ctx, req),
             Msg::PdCommand { region_id, cmd, .. } => {
                 self.raftstore.on_pd_command(ctx, region_id, cmd)
             }
@@ -344,6 +456,14 @@ impl Store {
             }
             self.raftstore.handle_readies(ctx);
         }
+        let events = self.ime_observer.take();
+        if let Some(ime) = self.ime.as_mut() {
+            if !events.is_empty() {
+                let rs = &self.raftstore;
+                let data_of = |rid: u64| rs.peers.get(&rid).map(|p| p.raft.store().kv.clone());
+                ime.on_events(ctx, events, &data_of);
+            }
+        }
         let roles = std::mem::take(&mut *self.detector_roles.borrow_mut());
         if let Some(lm) = self.lock_manager.as_mut() {
             if !roles.is_empty() {
@@ -353,6 +473,88 @@ impl Store {
                 lm.arm(ctx);
             }
         }
+    }
+
+    /// A coprocessor read (TiKV's `LocalReader` then the coprocessor): the
+    /// leader checks it, takes a snapshot (the in-memory engine's when the
+    /// region is cached there, else RocksDB's) and scans; the answer goes
+    /// when the scan is done, and the snapshot is released then.
+    fn on_read(&mut self, ctx: &mut Ctx, req: ReadRequest) {
+        let (region, data) = match self.raftstore.check_read(&req) {
+            Ok(r) => r,
+            Err(e) => {
+                return ctx.send(
+                    Node::Store(self.id),
+                    Node::Client(req.client),
+                    Msg::ReadResponse {
+                        req_id: req.req_id,
+                        region_id: req.region_id,
+                        result: Err(e),
+                    },
+                )
+            }
+        };
+        let region_keys = data.len() as u64;
+        let mut snapshot = None;
+        let mut value_ts = data.get(&req.key).map(|v| v.ts);
+        if let Some(ime) = self.ime.as_mut() {
+            if let Ok(s) = ime.snapshot(ctx, &region, req.ts) {
+                value_ts = ime.get(req.key).map(|v| v.ts);
+                snapshot = Some(s);
+            }
+        }
+        let from_cache = snapshot.is_some();
+        let keys = req.keys.min(region_keys).max(1);
+        let per_key = self.ime.as_mut().map_or(1, |ime| {
+            ime.record_read(ctx.now, region.id, keys, region_keys, from_cache)
+        });
+        if let Some(c) = self.auto_split.as_mut() {
+            c.record(region.id, req.key);
+        }
+        let cost = (keys * per_key * self.read_cost_per_version).max(req.stream_duration);
+        let token = self.next_read;
+        self.next_read += 1;
+        self.reads.insert(
+            token,
+            PendingRead {
+                req,
+                result: ReadOk {
+                    value_ts,
+                    from_cache,
+                },
+                snapshot,
+            },
+        );
+        ctx.timer(
+            Node::Store(self.id),
+            cost.max(1),
+            Timer::CopReadDone { token },
+        );
+    }
+
+    /// A read's scan finished: its snapshot is released, its answer goes.
+    fn on_read_done(&mut self, ctx: &mut Ctx, token: u64) {
+        let Some(r) = self.reads.remove(&token) else {
+            return;
+        };
+        if let (Some(snap), Some(ime)) = (r.snapshot, self.ime.as_mut()) {
+            ime.release_snapshot(ctx, snap);
+        }
+        ctx.send(
+            Node::Store(self.id),
+            Node::Client(r.req.client),
+            Msg::ReadResponse {
+                req_id: r.req.req_id,
+                region_id: r.req.region_id,
+                result: Ok(r.result),
+            },
+        );
+    }
+
+    /// An assertion of the in-memory engine failed during this event: the
+    /// process aborts (the simulator restarts it).
+    pub fn take_panic(&mut self) -> Option<crate::in_memory_engine::ImeAbort> {
+        self.ime.as_mut().and_then(InMemoryEngine::take_panic)
     }
 
     /// Hands a `MsgSnapshot` to the snap worker with the files it names; a
@@ -514,6 +716,9 @@ impl Store {
         if let Some(lm) = &self.lock_manager {
             children.push(lm.memory_trace());
         }
+        if let Some(ime) = &self.ime {
+            children.push(ime.memory_trace());
+        }
         let (send, recv) = self.snap_worker.buffer_bytes();
         children.push(MemoryTrace::node(
             "server",
@@ -569,6 +774,19 @@ impl Store {
             t_ms,
             self.snap_worker.bytes_in_flight() as f64,
         );
+        if let Some(ime) = self.ime.as_mut() {
+            use crate::in_memory_engine::metrics::{IME_CACHED_REGIONS, IME_HIT_RATIO, IME_MEMORY};
+            let (hits, misses) = ime.roll_second();
+            let ratio = (hits * 100).checked_div(hits + misses).unwrap_or(0) as f64;
+            record(
+                series,
+                IME_CACHED_REGIONS.of(sid),
+                t_ms,
+                ime.cached_regions() as f64,
+            );
+            record(series, IME_MEMORY.of(sid), t_ms, ime.mem_usage as f64);
+            record(series, IME_HIT_RATIO.of(sid), t_ms, ratio);
+        }
         if let Some(lm) = self.lock_manager.as_mut() {
             let (backlog, waiters) = if self.up {
                 (lm.stream.len() as f64, lm.wait_table.len() as f64)
@@ -594,6 +812,15 @@ impl Store {
             lm.reset(ctx.now);
         }
         self.detector_roles.borrow_mut().clear();
+        self.ime_observer.take();
+        self.reads.clear();
+        if let Some(cfg) = self.ime_cfg {
+            // The engine is memory only: it starts empty.
+            self.ime = Some(InMemoryEngine::new(self.id, cfg));
+        }
+        if let Some(c) = self.auto_split.as_mut() {
+            *c = AutoSplitController::new(c.cfg);
+        }
         ctx.log(
             "sim",
             Level::Error,

@@ -28,11 +28,28 @@ pub struct World {
     /// Whether the scenario's load makes that region hot (the cluster map
     /// tags it "HOT"); false when it is only the region shown first.
     pub focus_is_hot: bool,
-    /// The OOM killer.
+    /// The OOM killer; its `restart_delay` is also how long a store that
+    /// panicked takes to serve again.
     pub oom: OomKiller,
+    /// Every store abort a failed assertion caused.
+    pub aborts: Vec<StoreAbort>,
     /// Worker pools by (store, thread name), from what each store runs
     /// ([`Store::pools`]); the simulator fills it after the build.
     pub pools: BTreeMap<(u64, &'static str), WorkerPool<Timer>>,
+}
+
+/// A store that aborted on a failed assertion (TiKV's panic hook: FATAL
+/// log, then the process exits and is restarted).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct StoreAbort {
+    /// Store.
+    pub store: u64,
+    /// Virtual ms of the abort.
+    pub at_ms: u64,
+    /// Virtual ms at which the process serves again.
+    pub restart_ms: u64,
+    /// The assertion and what led to it.
+    pub abort: crate::in_memory_engine::ImeAbort,
 }
 
 impl World {

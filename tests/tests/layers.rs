@@ -14,6 +14,7 @@ const LAYERS: &[&str] = &[
     "memory",
     "env",
     "raftstore",
+    "in_memory_engine",
     "server",
     "storage",
     "lock_manager",

@@ -50,3 +50,5 @@ pub const LATENCY_P99_MS_REGION: SeriesFamily = SeriesFamily::per_region("latenc
 pub const TXN_COMMITS: SeriesFamily = SeriesFamily::cluster("txn_commits");
 /// Transactions aborted per virtual second.
 pub const TXN_ABORTS: SeriesFamily = SeriesFamily::cluster("txn_aborts");
+/// Reads clients completed.
+pub const CLIENT_READS_COMPLETED: Counter = Counter::new("client_reads_completed");

@@ -16,7 +16,7 @@ use crate::kernel::rng::SimRng;
 use crate::kernel::time::{Micros, MS};
 use crate::pd::Pd;
 use crate::proto::{Ctx, Timer};
-use crate::proto::{Key, Msg, RegionError, RegionMeta, WriteRequest};
+use crate::proto::{Key, Msg, ReadRequest, RegionError, RegionMeta, WriteRequest};
 
 /// Workload parameters.
 #[derive(Clone, Debug)]
@@ -45,6 +45,29 @@ pub struct WorkloadConfig {
     /// Total backoff an operation may accumulate before it fails, virtual µs
     /// (client-go's per-request max backoff budget).
     pub max_backoff: Micros,
+    /// Reads mixed into the load (`None`: writes only).
+    pub reads: Option<ReadMix>,
+    /// Client id of the first thread (threads are `first_client..`), so
+    /// that several workloads can run side by side.
+    pub first_client: u32,
+}
+
+/// The reads of a read-write load: coprocessor scans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadMix {
+    /// Share of operations that are reads, percent.
+    pub read_ratio: u64,
+    /// Share of reads aimed at `hot_range`, percent.
+    pub hot_read_ratio: u64,
+    /// The hot key range `[start, end)` of the reads.
+    pub hot_range: (Key, Key),
+    /// Keys one scan returns.
+    pub scan_keys: u64,
+    /// Share of reads that are long streams (a slow consumer, an
+    /// `ANALYZE`), per mille.
+    pub long_scan_permille: u64,
+    /// How long a long stream keeps its snapshot, virtual µs.
+    pub long_scan_duration: Micros,
 }
 
 /// client-go backoff kinds used here.
@@ -59,6 +82,8 @@ enum Backoff {
 #[derive(Clone, Debug)]
 struct Op {
     key: Key,
+    /// A read: keys scanned and how long its stream stays open.
+    read: Option<(u64, Micros)>,
     started: Micros,
     backoff_total: Micros,
     attempts: u32,
@@ -126,7 +151,7 @@ impl RawWorkload {
                 )
             })
             .collect();
-        let clients = (0..cfg.clients)
+        let clients = (cfg.first_client..cfg.first_client + cfg.clients)
             .map(|id| Client {
                 id,
                 rng: rng.fork(),
@@ -162,12 +187,37 @@ impl RawWorkload {
         let cfg = self.cfg.clone();
         let pdc = &mut self.pd_client;
         let next_insert_key = &mut self.next_insert_key;
-        let Some(c) = self.clients.get_mut(client as usize) else {
+        let Some(c) = self
+            .clients
+            .get_mut(client.wrapping_sub(self.cfg.first_client) as usize)
+        else {
             return;
         };
         match timer {
             Timer::ClientNext => {
                 if c.op.is_none() {
+                    if let Some(rm) = cfg.reads.filter(|rm| c.rng.below(100) < rm.read_ratio) {
+                        let key = if c.rng.below(100) < rm.hot_read_ratio {
+                            c.rng.range(rm.hot_range.0, rm.hot_range.1)
+                        } else {
+                            cfg.keyspace_start + c.rng.below(cfg.keyspace - cfg.keyspace_start)
+                        };
+                        let stream = if c.rng.below(1000) < rm.long_scan_permille {
+                            rm.long_scan_duration
+                        } else {
+                            0
+                        };
+                        c.op = Some(Op {
+                            key,
+                            read: Some((rm.scan_keys, stream)),
+                            started: ctx.now,
+                            backoff_total: 0,
+                            attempts: 0,
+                            req_id: 0,
+                            in_flight: false,
+                        });
+                        return c.send(ctx, pdc);
+                    }
                     let key = if cfg.insert_ratio > 0 && c.rng.below(100) < cfg.insert_ratio {
                         *next_insert_key += 1;
                         *next_insert_key - 1
@@ -178,6 +228,7 @@ impl RawWorkload {
                     };
                     c.op = Some(Op {
                         key,
+                        read: None,
                         started: ctx.now,
                         backoff_total: 0,
                         attempts: 0,
@@ -214,22 +265,33 @@ impl RawWorkload {
                 let id = match answer {
                     PdAnswer::Ts { client, .. } | PdAnswer::Region { client, .. } => client,
                 };
-                if let Some(c) = self.clients.get_mut(id as usize) {
+                if let Some(c) = self
+                    .clients
+                    .get_mut(id.wrapping_sub(cfg.first_client) as usize)
+                {
                     c.on_pd_answer(ctx, &mut self.pd_client, &cfg, answer);
                 }
             }
             return;
         }
-        let Some(c) = self.clients.get_mut(client as usize) else {
-            return;
-        };
-        let Msg::WriteResponse {
-            req_id,
-            region_id,
-            result,
-        } = msg
+        let Some(c) = self
+            .clients
+            .get_mut(client.wrapping_sub(self.cfg.first_client) as usize)
         else {
             return;
+        };
+        let (req_id, region_id, result) = match msg {
+            Msg::WriteResponse {
+                req_id,
+                region_id,
+                result,
+            } => (req_id, region_id, result),
+            Msg::ReadResponse {
+                req_id,
+                region_id,
+                result,
+            } => (req_id, region_id, result.map(|_| ())),
+            _ => return,
         };
         let Some(op) = &c.op else { return };
         if op.req_id != req_id || !op.in_flight {
@@ -246,7 +308,14 @@ impl RawWorkload {
                     .entry(region_id)
                     .or_default()
                     .record(latency);
-                ctx.count(crate::client::metrics::CLIENT_WRITES_COMPLETED, 1);
+                ctx.count(
+                    if op.read.is_some() {
+                        crate::client::metrics::CLIENT_READS_COMPLETED
+                    } else {
+                        crate::client::metrics::CLIENT_WRITES_COMPLETED
+                    },
+                    1,
+                );
                 c.op = None;
                 ctx.timer(Node::Client(c.id), cfg.think_time.max(1), Timer::ClientNext);
             }
@@ -384,8 +453,9 @@ impl Client {
     fn write(&mut self, ctx: &mut Ctx, pdc: &mut PdClient, cfg: &WorkloadConfig, ts: u64) {
         let Some(op) = &self.op else { return };
         let key = op.key;
-        let Some((region_id, Some(store))) =
-            self.region_for(key).map(|r| (r.meta.id, r.leader_store))
+        let Some((region_id, version, Some(store))) = self
+            .region_for(key)
+            .map(|r| (r.meta.id, r.meta.version, r.leader_store))
         else {
             return self.send(ctx, pdc);
         };
@@ -395,6 +465,25 @@ impl Client {
         op.req_id = req_id;
         op.attempts += 1;
         op.in_flight = true;
+        if let Some((keys, stream)) = op.read {
+            let req = ReadRequest {
+                client: self.id,
+                req_id,
+                region_id,
+                region_version: version,
+                key,
+                keys,
+                ts,
+                stream_duration: stream,
+            };
+            ctx.send(Node::Client(self.id), Node::Store(store), Msg::Read(req));
+            return self.timeout.arm(
+                ctx,
+                Node::Client(self.id),
+                cfg.request_timeout + stream,
+                Timer::ClientTimeout,
+            );
+        }
         let req = WriteRequest {
             client: self.id,
             req_id,
@@ -457,7 +546,8 @@ impl Client {
 
 impl super::Workload for RawWorkload {
     fn owns(&self, client: u32) -> bool {
-        (client as usize) < self.clients.len() || client == self.pd_client.id
+        ((client.wrapping_sub(self.cfg.first_client)) as usize) < self.clients.len()
+            || client == self.pd_client.id
     }
 
     fn on_message(&mut self, ctx: &mut Ctx, client: u32, msg: Msg) {

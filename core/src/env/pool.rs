@@ -92,6 +92,16 @@ impl<T> WorkerPool<T> {
         });
     }
 
+    /// Queues a task ahead of every waiting one (it starts on the next
+    /// free thread).
+    pub fn submit_front(&mut self, cost: Micros, done: T) {
+        self.queue.push_front(Task {
+            cost,
+            done,
+            started: 0,
+        });
+    }
+
     /// Starts queued tasks on free threads at `now`; returns what started.
     pub fn start_ready(&mut self, now: Micros) -> Vec<Started> {
         let mut started = Vec::new();

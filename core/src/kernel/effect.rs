@@ -65,6 +65,10 @@ pub enum Effect<M, T> {
         cost: Micros,
         /// What fires when it finishes.
         done: T,
+        /// Queue it ahead of the pool's waiting tasks: the continuation of
+        /// the task that just finished on the thread (a future polled on to
+        /// its end on a single-threaded pool).
+        next: bool,
     },
     /// Fire `timer` at `node` after `after` virtual µs.
     Timer {
@@ -126,6 +130,19 @@ impl<M, T> Ctx<'_, M, T> {
             pool,
             cost,
             done,
+            next: false,
+        });
+    }
+
+    /// Emits a task that runs next on `pool` of `store`, ahead of the tasks
+    /// waiting there (the continuation of the task that just finished).
+    pub fn spawn_next(&mut self, store: u64, pool: &'static str, cost: Micros, done: T) {
+        self.out.push(Effect::Spawn {
+            store,
+            pool,
+            cost,
+            done,
+            next: true,
         });
     }
 }

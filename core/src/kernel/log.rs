@@ -17,6 +17,8 @@ pub enum Level {
     Warn,
     /// Errors and invariant violations.
     Error,
+    /// A panic: the process aborts (TiKV's panic hook logs `FATAL`).
+    Fatal,
 }
 
 impl Level {
@@ -27,6 +29,7 @@ impl Level {
             Level::Info => "info",
             Level::Warn => "warn",
             Level::Error => "error",
+            Level::Fatal => "fatal",
         }
     }
 
@@ -37,6 +40,7 @@ impl Level {
             "info" => Some(Level::Info),
             "warn" => Some(Level::Warn),
             "error" => Some(Level::Error),
+            "fatal" => Some(Level::Fatal),
             _ => None,
         }
     }

@@ -242,6 +242,39 @@ pub struct WriteRequest {
     pub value_len: u32,
 }
 
+/// A client read: a coprocessor request scanning `keys` keys of one region
+/// from `key` at `ts` (a TiDB table scan).
+#[derive(Clone, Debug)]
+pub struct ReadRequest {
+    /// Client thread index.
+    pub client: u32,
+    /// Request id, unique per client.
+    pub req_id: u64,
+    /// Target region (from the client's region cache).
+    pub region_id: u64,
+    /// The region epoch version the client has cached.
+    pub region_version: u64,
+    /// First key read.
+    pub key: Key,
+    /// Keys the scan returns (a long scan, an `ANALYZE`, returns many).
+    pub keys: u64,
+    /// Read timestamp (from PD's TSO).
+    pub ts: u64,
+    /// How long the client keeps the response stream open (a coprocessor
+    /// stream a slow consumer reads page by page): the snapshot is held at
+    /// least this long, virtual µs.
+    pub stream_duration: crate::kernel::time::Micros,
+}
+
+/// What a read returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadOk {
+    /// Timestamp of the version of `key` read (`None`: no value).
+    pub value_ts: Option<u64>,
+    /// Served from the in-memory engine.
+    pub from_cache: bool,
+}
+
 /// A mutation in a prewrite (kvrpcpb `Mutation`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mutation {
@@ -513,6 +546,17 @@ pub enum Msg {
         region_id: u64,
         /// `Ok` once applied on the leader, or the region error.
         result: Result<(), RegionError>,
+    },
+    /// Client read to a region leader.
+    Read(ReadRequest),
+    /// Answer to a read.
+    ReadResponse {
+        /// Request id.
+        req_id: u64,
+        /// Region.
+        region_id: u64,
+        /// What it read, or the region error.
+        result: Result<ReadOk, RegionError>,
     },
     /// Region heartbeat.
     RegionHeartbeat(RegionHeartbeat),

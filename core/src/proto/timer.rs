@@ -72,4 +72,21 @@ pub enum Timer {
         /// The leader peer that asked.
         peer_id: u64,
     },
+    /// A step of an in-memory engine background task finished on its thread.
+    ImeTaskDone {
+        /// Task id.
+        task: u64,
+    },
+    /// The in-memory engine's `gc-run-interval` tick.
+    ImeGcTick,
+    /// The in-memory engine's `load-evict-interval` tick.
+    ImeLoadEvictTick,
+    /// A coprocessor read finished its scan and answers.
+    CopReadDone {
+        /// The read's token on the store.
+        token: u64,
+    },
+    /// The store's per-second tick of the load-base split controller
+    /// (`AutoSplitController`).
+    LoadSplitTick,
 }

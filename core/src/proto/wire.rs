@@ -88,6 +88,11 @@ impl Msg {
                 Ok(()) => TXN_RESPONSE_BYTES,
                 Err(_) => SMALL_MESSAGE_BYTES,
             },
+            Msg::Read(_) => CONTEXT_BYTES + KEY_BYTES + 24,
+            Msg::ReadResponse { result, .. } => match result {
+                Ok(_) => TXN_RESPONSE_BYTES,
+                Err(_) => SMALL_MESSAGE_BYTES,
+            },
             Msg::TxnRequest { cmd, .. } => match cmd {
                 TxnCommand::AcquirePessimisticLock { .. } => PESSIMISTIC_LOCK_REQUEST_BYTES,
                 TxnCommand::Prewrite { mutations, .. } => {

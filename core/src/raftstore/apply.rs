@@ -10,7 +10,7 @@ use protobuf::Message as _;
 use raft::eraftpb::{ConfChange, ConfChangeType, ConfChangeV2, Entry, EntryType};
 
 use super::coprocessor::{
-    AppliedChange, AppliedCmd, CoprocessorHost, RegionChangeEvent, RegionChangeReason,
+    AdminChange, AppliedChange, AppliedCmd, CoprocessorHost, RegionChangeEvent, RegionChangeReason,
 };
 use super::entry::{decode_peer_ctx, decode_put};
 use super::peer::{Peer, ProposalOwner};
@@ -332,6 +332,7 @@ fn apply_prepare_merge(
     host: &mut CoprocessorHost,
 ) -> Result<(), RegionError> {
     let (region, state) = super::merge::exec_prepare_merge(peer.region(), req, index)?;
+    host.post_exec_admin(peer.region(), &AdminChange::PrepareMerge);
     ctx.log(
         "raftstore",
         Level::Info,
@@ -400,6 +401,7 @@ fn exec_split(
     host: &mut CoprocessorHost,
 ) -> Result<SplitResult, RegionError> {
     let regions = exec_batch_split(peer.region(), req)?;
+    host.post_exec_admin(peer.region(), &AdminChange::BatchSplit(regions.clone()));
     let region_id = peer.region_id();
     ctx.log(
         "raftstore",

@@ -8,6 +8,8 @@
 //!   change applied), or it was destroyed (`on_region_changed`).
 //! - [`CmdObserver`]: the changes of each applied batch, from the apply path
 //!   (`on_flush_applied_cmd_batch`).
+//! - [`AdminObserver`]: an admin command that changes regions (split, merge)
+//!   applied, with the region as it was before (`post_exec_admin`).
 //!
 //! Observers run synchronously and emit nothing themselves: like TiKV's
 //! (the deadlock detector's `RoleChangeNotifier`, resolved-ts's observer),
@@ -82,6 +84,26 @@ pub struct AppliedCmd {
     pub change: AppliedChange,
 }
 
+/// An applied admin command that changes regions, as TiKV's
+/// `post_exec_admin` sees it through `RegionState` (`modified_region`,
+/// `new_regions`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdminChange {
+    /// `BatchSplit`: every region of the split in key order, the parent
+    /// (with its new epoch) among them (`new_regions`).
+    BatchSplit(Vec<RegionMeta>),
+    /// `PrepareMerge` on the source.
+    PrepareMerge,
+    /// `CommitMerge` on the target.
+    CommitMerge,
+}
+
+/// An admin observer (TiKV's `AdminObserver::post_exec_admin`).
+pub trait AdminObserver {
+    /// `change` applied to `region` (the region as it was before it).
+    fn post_exec_admin(&mut self, region: &RegionMeta, change: &AdminChange);
+}
+
 /// A role observer.
 pub trait RoleObserver {
     /// The peer of `region` on this store changed its soft state.
@@ -106,6 +128,7 @@ pub struct CoprocessorHost {
     role: Vec<Box<dyn RoleObserver>>,
     region: Vec<Box<dyn RegionChangeObserver>>,
     cmd: Vec<Box<dyn CmdObserver>>,
+    admin: Vec<Box<dyn AdminObserver>>,
 }
 
 impl std::fmt::Debug for CoprocessorHost {
@@ -114,6 +137,7 @@ impl std::fmt::Debug for CoprocessorHost {
             .field("role_observers", &self.role.len())
             .field("region_change_observers", &self.region.len())
             .field("cmd_observers", &self.cmd.len())
+            .field("admin_observers", &self.admin.len())
             .finish()
     }
 }
@@ -132,6 +156,18 @@ impl CoprocessorHost {
     /// Registers a command observer.
     pub fn register_cmd_observer(&mut self, o: Box<dyn CmdObserver>) {
         self.cmd.push(o);
+    }
+
+    /// Registers an admin observer.
+    pub fn register_admin_observer(&mut self, o: Box<dyn AdminObserver>) {
+        self.admin.push(o);
+    }
+
+    /// Runs the admin observers.
+    pub fn post_exec_admin(&mut self, region: &RegionMeta, change: &AdminChange) {
+        for o in &mut self.admin {
+            o.post_exec_admin(region, change);
+        }
     }
 
     /// True when some command observer wants applied batches (the apply

@@ -1109,6 +1109,10 @@ impl Raftstore {
                 cm.req.source.describe()
             ),
         );
+        let before = tgt.region().clone();
+        self.host
+            .post_exec_admin(&before, &super::coprocessor::AdminChange::CommitMerge);
+        let tgt = self.peers.get_mut(&region_id).expect("checked above");
         let st = tgt.raft.mut_store();
         st.region = super::merge::commit_merge_region(&st.region, &cm.req.source);
         if let Some((mut kv, mvcc, locks)) = source_data {

@@ -22,8 +22,10 @@ pub mod logger;
 pub mod merge;
 pub mod metrics;
 pub mod peer;
+pub mod read;
 pub mod snap;
 pub mod split;
+pub mod split_controller;
 pub mod storage;
 
 pub use fsm::Raftstore;

@@ -427,6 +427,7 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
             pools: Default::default(),
             focus_region: TABLE_REGION,
             focus_is_hot: true,
+            aborts: Vec::new(),
             oom: OomKiller {
                 restart_delay: p.num("oom_restart_delay") * MS,
                 kills: Vec::new(),

@@ -274,6 +274,8 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
             value_len: 256,
             request_timeout: p.num("client_timeout") * MS,
             max_backoff: 20 * SEC,
+            reads: None,
+            first_client: 0,
         },
         ctx.rng,
         &pd,
@@ -327,6 +329,7 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
             pools: Default::default(),
             focus_region: hot_region,
             focus_is_hot: true,
+            aborts: Vec::new(),
             oom: OomKiller {
                 restart_delay: p.num("oom_restart_delay") * MS,
                 kills: Vec::new(),

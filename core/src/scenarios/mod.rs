@@ -8,6 +8,7 @@
 //! builders have in common.
 
 pub mod deadlock_oom;
+pub mod ime_region_load_race;
 pub mod io_hang;
 pub mod snapshot_memory;
 
@@ -26,6 +27,7 @@ pub static REGISTRY: &[&dyn Scenario] = &[
     &io_hang::IoHangTransferLeader,
     &deadlock_oom::DeadlockDetectorOom,
     &snapshot_memory::SnapshotAndMemory,
+    &ime_region_load_race::ImeRegionLoadRace,
 ];
 
 /// Looks a scenario up by id. Errors: [`ScenarioError::UnknownScenario`],

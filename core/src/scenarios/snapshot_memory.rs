@@ -379,6 +379,8 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
             value_len,
             request_timeout: 2 * SEC,
             max_backoff: 20 * SEC,
+            reads: None,
+            first_client: 0,
         },
         ctx.rng,
         &pd,
@@ -409,6 +411,7 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
             pools: Default::default(),
             focus_region: 1,
             focus_is_hot: false,
+            aborts: Vec::new(),
             oom: OomKiller {
                 restart_delay: p.num("oom_restart_delay") * MS,
                 kills: Vec::new(),

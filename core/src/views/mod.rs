@@ -9,6 +9,7 @@
 //! unless the field says otherwise.
 
 pub mod cluster;
+pub mod ime;
 pub mod locks;
 pub mod memory;
 pub mod snapshots;

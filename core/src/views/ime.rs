@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::in_memory_engine::background::TaskStage;
 use crate::in_memory_engine::{ImeAbort, LoadFailedReason, RegionState};
 use crate::kernel::time::to_ms;
-use crate::Simulation;
+use crate::sim::Simulation;
 
 /// One state of the machine with its live count.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

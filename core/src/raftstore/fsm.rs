@@ -1121,7 +1121,12 @@ impl Raftstore {
             tgt.pessimistic_locks.extend(locks);
         }
         st.set_applied(cm.index, cm.term);
-        tgt.raft.advance_apply_to(cm.index);
+        // As in `apply_entries`: a target caught up as a merge source of its
+        // own (`CatchUpLogs`) applies past what its raft-rs knows committed.
+        let log = &tgt.raft.raft.raft_log;
+        let known = log.committed.min(log.persisted);
+        let to = cm.index.min(known).max(log.applied);
+        tgt.raft.advance_apply_to(to);
         tgt.clear_urgent_if_applied();
         // `on_ready_commit_merge`: check the merged region's size soon.
         tgt.may_skip_split_check = false;

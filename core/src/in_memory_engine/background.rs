@@ -337,14 +337,17 @@ impl InMemoryEngine {
             }
         }
         let mut remove = Vec::new();
+        // The writes the regions took while loading, in the order they
+        // applied: a key written in the parent before a split and in the new
+        // region after it sits in two buffers, and `(version, index)` orders
+        // its writes across the split.
+        let mut writes = Vec::new();
         for id in ids {
             let m = &self.manager.regions[&id];
             match m.state {
                 RegionState::Loading => {
                     self.manager.set_state(ctx, id, RegionState::Active)?;
-                    for (k, v) in self.loading_writes.remove(&id).unwrap_or_default() {
-                        self.put(k, v);
-                    }
+                    writes.extend(self.loading_writes.remove(&id).unwrap_or_default());
                 }
                 RegionState::LoadingCanceled => {
                     self.manager.set_state(ctx, id, RegionState::Evicting)?;
@@ -361,6 +364,10 @@ impl InMemoryEngine {
                     })
                 }
             }
+        }
+        writes.sort_by_key(|(_, v)| (v.version, v.index));
+        for (k, v) in writes {
+            self.put(k, v);
         }
         if !remove.is_empty() {
             self.schedule(ctx, BgTask::DeleteRegions(remove));

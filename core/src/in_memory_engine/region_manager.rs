@@ -954,3 +954,269 @@ impl RegionManager {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! TiKV's own `region_manager.rs` tests (`test_range_load`,
+    //! `test_range_load_overlapped`, `test_evict_regions`), with TiKV's
+    //! keys `k00`..`k75` as numbers, and the bug PR 17550 fixed.
+    use super::*;
+    use crate::kernel::effect::Ctx as KCtx;
+    use crate::kernel::log::LogSink;
+    use crate::kernel::metrics::Counters;
+    use crate::kernel::rng::SimRng;
+
+    struct Env {
+        rng: SimRng,
+        log: LogSink,
+        out: Vec<crate::kernel::effect::Effect<crate::proto::Msg, crate::proto::Timer>>,
+        counters: Counters,
+    }
+
+    impl Env {
+        fn new() -> Env {
+            Env {
+                rng: SimRng::new(1),
+                log: LogSink::default(),
+                out: Vec::new(),
+                counters: Counters::new(),
+            }
+        }
+        fn ctx(&mut self) -> Ctx<'_> {
+            KCtx {
+                now: 0,
+                rng: &mut self.rng,
+                log: &self.log,
+                out: &mut self.out,
+                counters: &mut self.counters,
+            }
+        }
+    }
+
+    fn r(id: u64, epoch: u64, start: u64, end: u64) -> CacheRegion {
+        CacheRegion {
+            id,
+            epoch_version: epoch,
+            start,
+            end,
+        }
+    }
+
+    /// TiKV's `RegionManager::new_region`: a region loaded directly Active.
+    fn new_region(m: &mut RegionManager, ctx: &Ctx, region: CacheRegion) {
+        let mut meta = CacheRegionMeta::new(region, 0);
+        meta.state = RegionState::Active;
+        m.new_region_meta(ctx, meta).unwrap();
+    }
+
+    #[test]
+    fn test_range_load() {
+        let mut env = Env::new();
+        let ctx = env.ctx();
+        let mut m = RegionManager::new(1, true);
+        let r1 = r(1, 0, 0, 10);
+        let mut r2 = r(2, 2, 10, 20);
+        let r3 = r(3, 0, 20, 30);
+        let r4 = r(4, 0, 25, 35);
+        new_region(&mut m, &ctx, r1);
+        m.load_region(&ctx, r2).unwrap().unwrap();
+        new_region(&mut m, &ctx, r3);
+        m.evict_region(&ctx, &r1, EvictReason::AutoEvict).unwrap();
+        assert_eq!(
+            m.load_region(&ctx, r1).unwrap(),
+            Err(LoadFailedReason::Evicting)
+        );
+        // load r2 with an outdated epoch.
+        r2.epoch_version = 1;
+        assert_eq!(
+            m.load_region(&ctx, r2).unwrap(),
+            Err(LoadFailedReason::PendingRange)
+        );
+        assert_eq!(
+            m.load_region(&ctx, r4).unwrap(),
+            Err(LoadFailedReason::Overlapped)
+        );
+    }
+
+    #[test]
+    fn test_range_load_overlapped() {
+        let mut env = Env::new();
+        let ctx = env.ctx();
+        let mut m = RegionManager::new(1, true);
+        let r1 = r(1, 0, 0, 10);
+        let r3 = r(3, 0, 40, 50);
+        new_region(&mut m, &ctx, r1);
+        m.evict_region(&ctx, &r1, EvictReason::AutoEvict).unwrap();
+        m.load_region(&ctx, r3).unwrap().unwrap();
+        for (range, want) in [
+            ((0, 5), LoadFailedReason::Evicting),
+            ((5, 15), LoadFailedReason::Evicting),
+            ((35, 45), LoadFailedReason::PendingRange),
+            ((45, 55), LoadFailedReason::PendingRange),
+        ] {
+            assert_eq!(
+                m.load_region(&ctx, r(4, 0, range.0, range.1)).unwrap(),
+                Err(want)
+            );
+        }
+        // PR 17550's case: the range does not overlap, the id does.
+        assert_eq!(
+            m.load_region(&ctx, r(1, 2, 20, 30)).unwrap(),
+            Err(LoadFailedReason::Evicting)
+        );
+    }
+
+    #[test]
+    fn test_evict_regions() {
+        let cases: [((u64, u64), Vec<u64>, usize); 3] = [
+            ((0, 5), vec![1], 2),
+            ((0, 51), vec![1, 2, 3], 0),
+            ((25, 55), vec![2, 3], 1),
+        ];
+        for ((s, e), deleted, active_left) in cases {
+            let mut env = Env::new();
+            let ctx = env.ctx();
+            let mut m = RegionManager::new(1, true);
+            for (id, start) in [(1, 0), (2, 20), (3, 40)] {
+                new_region(&mut m, &ctx, r(id, 0, start, start + 10));
+            }
+            let got = m
+                .evict_region(&ctx, &r(4, 2, s, e), EvictReason::AutoEvict)
+                .unwrap();
+            assert_eq!(got.iter().map(|x| x.id).collect::<Vec<_>>(), deleted);
+            let active = m
+                .regions
+                .values()
+                .filter(|x| x.state == RegionState::Active)
+                .count();
+            assert_eq!(active, active_left);
+            assert!(got
+                .iter()
+                .all(|x| m.regions[&x.id].state == RegionState::Evicting));
+        }
+    }
+
+    /// `validate_update_region_state` as the mechanisms reference lists it.
+    #[test]
+    fn only_tikvs_transitions_are_legal() {
+        use RegionState::*;
+        let legal = [
+            (Pending, Loading),
+            (Loading, Active),
+            (Loading, LoadingCanceled),
+            (Loading, Evicting),
+            (Active, PendingEvict),
+            (LoadingCanceled, PendingEvict),
+            (LoadingCanceled, Evicting),
+            (PendingEvict, Evicting),
+        ];
+        let mut env = Env::new();
+        let ctx = env.ctx();
+        for from in RegionState::ALL {
+            for to in RegionState::ALL {
+                let mut m = RegionManager::new(1, true);
+                let mut meta = CacheRegionMeta::new(r(1, 1, 0, 10), 0);
+                meta.state = from;
+                m.new_region_meta(&ctx, meta).unwrap();
+                let ok = m.set_state(&ctx, 1, to).is_ok();
+                assert_eq!(ok, legal.contains(&(from, to)), "{from:?} -> {to:?}");
+                assert_eq!(m.regions[&1].state, if ok { to } else { from });
+            }
+        }
+    }
+
+    /// A snapshot holds an evicted Active region in PendingEvict; releasing
+    /// the last one makes it Evicting and deletable.
+    #[test]
+    fn eviction_waits_for_snapshots() {
+        let mut env = Env::new();
+        let ctx = env.ctx();
+        let mut m = RegionManager::new(1, true);
+        let r1 = r(1, 3, 0, 10);
+        new_region(&mut m, &ctx, r1);
+        m.region_snapshot(1, 3, 5).unwrap();
+        assert_eq!(m.region_snapshot(1, 2, 5), Err(FailedReason::EpochNotMatch));
+        assert!(m
+            .evict_region(&ctx, &r1, EvictReason::Merge)
+            .unwrap()
+            .is_empty());
+        assert_eq!(m.regions[&1].state, RegionState::PendingEvict);
+        assert_eq!(m.region_snapshot(1, 3, 6), Err(FailedReason::NotCached));
+        let snap = SnapshotMeta {
+            region: r1,
+            snapshot_ts: 5,
+        };
+        assert_eq!(m.remove_region_snapshot(&ctx, &snap).unwrap(), vec![r1]);
+        assert_eq!(m.regions[&1].state, RegionState::Evicting);
+        m.on_delete_regions(&ctx, &[r1]).unwrap();
+        assert!(m.regions.is_empty() && m.regions_by_range.is_empty());
+    }
+
+    /// Issue 17487's root cause: a region merged and split comes back under
+    /// the id of an evicting meta with a range that does not overlap it.
+    /// Before PR 17550 the load replaces the meta and leaves its end key
+    /// pointing at the id; a later range check meets that key first, reads
+    /// the new meta and stops, so a region already Loading is loaded again.
+    #[test]
+    fn an_id_that_comes_back_replaces_the_evicting_meta_without_the_id_check() {
+        let mut env = Env::new();
+        let ctx = env.ctx();
+        let mut m = RegionManager::new(1, false);
+        // Region 5 cached over [0, 30); a merge evicts it while a read
+        // holds a snapshot.
+        let old = r(5, 2, 0, 30);
+        new_region(&mut m, &ctx, old);
+        m.region_snapshot(5, 2, 7).unwrap();
+        m.evict_region(&ctx, &old, EvictReason::Merge).unwrap();
+        assert_eq!(m.regions[&5].state, RegionState::PendingEvict);
+        // Merged to [0, 60), then split at 40: 5 keeps [40, 60) (right
+        // derive), region 9 takes [0, 40).
+        assert_eq!(m.load_region(&ctx, r(5, 5, 40, 60)).unwrap(), Ok(()));
+        assert_eq!(m.regions[&5].region, r(5, 5, 40, 60));
+        assert_eq!(m.stale_range_keys(), vec![(30, 5)]);
+        // Region 9 loads and starts Loading...
+        let left = r(9, 5, 0, 40);
+        assert_eq!(m.load_region(&ctx, left).unwrap(), Ok(()));
+        m.set_state(&ctx, 9, RegionState::Loading).unwrap();
+        // ...and is asked again: the walk from 0 meets end key 30 first,
+        // reads region 5's new meta [40, 60), which starts at the load's
+        // end, and stops: nothing overlaps, the Loading meta is replaced.
+        assert_eq!(m.load_region(&ctx, left).unwrap(), Ok(()));
+        assert_eq!(m.regions[&9].state, RegionState::Pending);
+        // The held snapshot's release finds neither its meta nor a
+        // historical region: the sibling panic.
+        let snap = SnapshotMeta {
+            region: old,
+            snapshot_ts: 7,
+        };
+        let p = m.remove_region_snapshot(&ctx, &snap).unwrap_err();
+        assert!(p.message.contains("unwrap"), "{}", p.message);
+    }
+
+    #[test]
+    fn the_id_check_refuses_the_id_that_comes_back() {
+        let mut env = Env::new();
+        let ctx = env.ctx();
+        let mut m = RegionManager::new(1, true);
+        let old = r(5, 2, 0, 30);
+        new_region(&mut m, &ctx, old);
+        m.region_snapshot(5, 2, 7).unwrap();
+        m.evict_region(&ctx, &old, EvictReason::Merge).unwrap();
+        assert_eq!(
+            m.load_region(&ctx, r(5, 5, 40, 60)).unwrap(),
+            Err(LoadFailedReason::Evicting)
+        );
+        assert!(m.stale_range_keys().is_empty());
+        let left = r(9, 5, 0, 40);
+        m.load_region(&ctx, left).unwrap().unwrap_err();
+        // Once the read is done the old meta goes, and the id loads.
+        let snap = SnapshotMeta {
+            region: old,
+            snapshot_ts: 7,
+        };
+        let gone = m.remove_region_snapshot(&ctx, &snap).unwrap();
+        m.on_delete_regions(&ctx, &gone).unwrap();
+        assert_eq!(m.load_region(&ctx, r(5, 5, 40, 60)).unwrap(), Ok(()));
+        assert_eq!(m.load_region(&ctx, left).unwrap(), Ok(()));
+    }
+}

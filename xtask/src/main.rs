@@ -42,12 +42,6 @@ use crate::setup::{setup, Ctx};
 
 /// The scenario the determinism cross-check and the benchmarks run.
 const SCENARIO: &str = "io-hang-transfer-leader";
-/// Scenarios `cargo xtask bench` measures.
-const BENCH_SCENARIOS: [&str; 3] = [
-    "io-hang-transfer-leader",
-    "deadlock-detector-oom",
-    "snapshot-and-memory",
-];
 /// The seed of the determinism cross-check.
 const TRACE_SEED: u64 = 7;
 /// The virtual time the determinism cross-check simulates, in milliseconds.
@@ -351,7 +345,13 @@ fn bench(root: &Path) -> Result<()> {
     let mut steps = Steps::new(5);
     let ctx = steps.run("setup", || setup(root))?;
     steps.run("native bench", || {
-        for scenario in BENCH_SCENARIOS {
+        // Every registered scenario, as `kvscope scenarios` lists them.
+        let list = ctx
+            .cargo()
+            .args(["run", "--release", "--bin", "kvscope", "--", "scenarios"])
+            .read_stdout()?;
+        let ids: Vec<&str> = list.lines().filter_map(|l| l.split('\t').next()).collect();
+        for scenario in ids {
             ctx.cargo()
                 .args([
                     "run",

@@ -211,6 +211,16 @@ pub const SITES: &[AllocSite] = &[
         free_thread: "snap-handler",
     },
     AllocSite {
+        id: "ime_skiplist",
+        leaf: "in_memory_engine",
+        frames: &[
+            "in_memory_engine::background::BackgroundRunner::run (LoadRegion)",
+            "crossbeam_skiplist::SkipList::insert (InternalBytes key and value)",
+        ],
+        alloc_thread: "ime-load",
+        free_thread: "ime-delete",
+    },
+    AllocSite {
         id: "raft_messages_sent",
         leaf: "",
         frames: &[

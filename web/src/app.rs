@@ -40,6 +40,7 @@ use crate::components::counters::Counters;
 use crate::components::error_panel::ErrorBanner;
 use crate::components::event_log::EventLog;
 use crate::components::fault_injection::FaultInjection;
+use crate::components::in_memory_engine::InMemoryEngine;
 use crate::components::live_controls::LiveControls;
 use crate::components::memory::{MemoryCharts, MemoryTree};
 use crate::components::operators::Operators;
@@ -106,6 +107,8 @@ pub enum Msg {
     InjectFault(String),
     /// Show this store's memory trace tree at this moment.
     PickTree(TreePick),
+    /// Show this store's in-memory engine (`None`: the store the panel picks).
+    PickImeStore(Option<u64>),
     /// Show this region's Raft group.
     SelectRegion(u64),
     /// New event-log filter.
@@ -122,6 +125,7 @@ pub struct App {
     scenario: &'static ScenarioSpec,
     seed: u64,
     tree_pick: TreePick,
+    ime_store: Option<u64>,
     playing: bool,
     speed: Speed,
     until_ms: Option<u64>,
@@ -257,6 +261,7 @@ impl App {
             sim,
             self.selected,
             self.tree_pick,
+            self.ime_store,
         )));
         let wall = wall_now();
         if force_charts || wall - self.last_chart_wall >= CHART_PERIOD_MS {
@@ -468,6 +473,9 @@ impl App {
                 <MemoryTree frame={frame} charts={self.charts.clone()} on_pick={link.callback(Msg::PickTree)} />
             },
             Panel::SnapshotPipeline => html! { <SnapshotPipeline frame={frame} /> },
+            Panel::InMemoryEngine => html! {
+                <InMemoryEngine frame={frame} on_pick={link.callback(Msg::PickImeStore)} />
+            },
             Panel::FaultInjection => html! {
                 <FaultInjection frame={frame} error={self.fault_error.clone()} on_inject={link.callback(Msg::InjectFault)} />
             },
@@ -520,6 +528,7 @@ impl Component for App {
             scenario,
             seed: launch.seed,
             tree_pick: TreePick::default(),
+            ime_store: None,
             playing: false,
             speed: launch.speed,
             until_ms: launch.until_ms,
@@ -656,6 +665,10 @@ impl Component for App {
             Msg::InjectFault(text) => self.inject(&text),
             Msg::PickTree(pick) => {
                 self.tree_pick = pick;
+                self.refresh(false);
+            }
+            Msg::PickImeStore(store) => {
+                self.ime_store = store;
                 self.refresh(false);
             }
             Msg::SelectRegion(r) => {

@@ -853,6 +853,7 @@ mod lock_fixture {
             counters: Vec::new(),
             events: 0,
             pipeline: None,
+            ime: None,
             trace_hash: String::new(),
             inputs: Vec::new(),
             pending_inputs: Vec::new(),
@@ -1659,4 +1660,142 @@ async fn the_three_memory_views_draw_for_a_chosen_store_and_moment() {
             assert!(net < 0, "raftstore net on store 3: {net}");
         }
     }
+}
+
+impl Page {
+    /// The live count the in-memory engine's state machine shows for `state`.
+    fn ime_count(&self, state: &str) -> i64 {
+        self.number(&format!("#ime-state-{state} .ime-count"))
+    }
+
+    /// The store whose in-memory engine the panel shows.
+    fn ime_store(&self) -> String {
+        self.get("#in-memory-engine")
+            .get_attribute("data-store")
+            .unwrap_or_default()
+    }
+}
+
+/// TiKV's `RegionState`s, as the state machine names its nodes.
+const IME_STATES: [&str; 6] = [
+    "Pending",
+    "Loading",
+    "Active",
+    "LoadingCanceled",
+    "PendingEvict",
+    "Evicting",
+];
+
+#[wasm_bindgen_test]
+async fn the_in_memory_engine_panel_shows_the_race_then_the_abort() {
+    let _restore = QueryGuard::new();
+    set_query("?scenario=ime-region-load-race&until=300s&speed=max&play=1");
+    let page = Page::mount_from_url().await;
+    page.wait_for("the run to stop at 300 s", 120_000, |p| {
+        p.clock_ms() >= 300_000 && p.text("#play").contains("Play")
+    })
+    .await;
+    // Before the abort: store 2's engine (the one holding metas) loads the
+    // hot table's regions; one of them is scheduled to load twice.
+    assert!(page.find("#ime-abort-banner").is_none(), "no abort yet");
+    assert_eq!(page.ime_store(), "2", "the store whose engine holds metas");
+    assert!(page.get("#ime-store-2").class_list().contains("active"));
+    assert_eq!(page.count("#ime-state-machine .ime-node"), 6);
+    assert!(
+        page.count("#ime-state-machine path.ime-edge") >= 8,
+        "validate_update_region_state's eight legal changes"
+    );
+    let counted: i64 = IME_STATES.iter().map(|s| page.ime_count(s)).sum();
+    let rows = page.count("#ime-metas tr.ime-meta");
+    assert!(rows > 0, "the table has metas");
+    assert_eq!(counted, i64::from(rows), "the counts add up to the table");
+    assert!(page.ime_count("Loading") > 0, "loads are queued");
+    assert!(page.count("#ime-transitions .ime-tr") > 0);
+    let twice = page.text("#ime-pre-twice .ime-pre-value");
+    let id: u64 = twice
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("one region loaded twice: '{twice}'"));
+    let doubled = page
+        .get(&format!("#ime-metas tr.ime-meta[data-id=\"{id}\"]"))
+        .text_content()
+        .unwrap_or_default();
+    assert!(doubled.contains("loading twice"), "{doubled}");
+    let queued = page.count("#ime-tasks tr.ime-task.twice[data-name=\"LoadRegion\"]");
+    assert_eq!(queued, 2, "two LoadRegion tasks of region {id}");
+    assert!(page.count("#ime-tasks tr[data-pool=\"ime-load\"]") >= 2);
+    assert!(
+        page.count("#ime-loads .ime-replaced-warning") > 0,
+        "a load replaced a meta held under its id"
+    );
+    assert!(page.number("#ime-pre-replaced .ime-pre-value") > 0);
+
+    // The second LoadRegion finds the region Active: store 2 aborts.
+    let now = page.play_until(310_000).await;
+    assert!(now >= 310_000);
+    let banner = page.text("#ime-abort-banner");
+    for want in [
+        "store 2 panicked",
+        "left: Active",
+        "right: LoadingCanceled",
+        "background.rs:887",
+        &format!("region {id}"),
+        "with an empty engine",
+    ] {
+        assert!(banner.contains(want), "banner lacks '{want}': {banner}");
+    }
+    assert!(page.count("#ime-abort-banner .ime-abort-load") >= 2);
+    assert!(
+        page.find("#in-memory-engine > .ime-head + #ime-abort-banner")
+            .is_some(),
+        "the banner is at the top of the panel"
+    );
+    assert_eq!(page.ime_store(), "2", "the panel follows the aborted store");
+    assert!(page.get("#ime-store-2").class_list().contains("aborted"));
+    // The store lost its engine with the crash and starts empty; the
+    // machine still counts, and agrees with the table.
+    let counted: i64 = IME_STATES.iter().map(|s| page.ime_count(s)).sum();
+    assert_eq!(counted, i64::from(page.count("#ime-metas tr.ime-meta")));
+    assert!(
+        counted < i64::from(rows),
+        "the crash dropped the metas: {counted}"
+    );
+    assert!(page.number("#counter-ime_panics") >= 1);
+
+    // Another store's engine, then back through the banner.
+    page.click("#ime-store-1").await;
+    assert_eq!(page.ime_store(), "1");
+    assert!(
+        page.find("#ime-abort-banner").is_some(),
+        "every abort shows"
+    );
+    page.click("#ime-abort-show-2").await;
+    assert_eq!(page.ime_store(), "2");
+    page.click("#ime-store-auto").await;
+    assert_eq!(page.ime_store(), "2");
+}
+
+#[wasm_bindgen_test]
+async fn the_in_memory_engine_id_check_fix_stops_the_abort() {
+    let _restore = QueryGuard::new();
+    set_query("?scenario=ime-region-load-race&fix=id-check&until=310s&speed=max&play=1");
+    let page = Page::mount_from_url().await;
+    page.wait_for("the run to stop at 310 s", 120_000, |p| {
+        p.clock_ms() >= 310_000 && p.text("#play").contains("Play")
+    })
+    .await;
+    assert!(page.find("#ime-abort-banner").is_none(), "no store aborts");
+    assert_eq!(page.number("#counter-ime_panics"), 0);
+    assert_eq!(page.number("#counter-ime_metas_replaced"), 0);
+    assert!(page
+        .text("#in-memory-engine .ime-fix")
+        .contains("id check on"));
+    assert_eq!(page.count("#ime-state-machine .ime-node"), 6);
+    let counted: i64 = IME_STATES.iter().map(|s| page.ime_count(s)).sum();
+    assert_eq!(counted, i64::from(page.count("#ime-metas tr.ime-meta")));
+    // PR 17550 refuses a load while a meta holds its id: refusals, never a
+    // replaced meta.
+    assert!(page.count("#ime-loads tr.ime-load.refused") > 0);
+    assert_eq!(page.count("#ime-loads .ime-replaced-warning"), 0);
+    assert!(page.text("#ime-pre-twice").contains("none"));
 }

@@ -10,6 +10,7 @@ pub mod counters;
 pub mod error_panel;
 pub mod event_log;
 pub mod fault_injection;
+pub mod in_memory_engine;
 pub mod live_controls;
 pub mod memory;
 pub mod operators;

@@ -92,3 +92,10 @@ fn bench_deadlock_detector_oom() {
 fn bench_snapshot_and_memory() {
     bench("snapshot-and-memory");
 }
+
+/// The in-memory engine scenario with its defaults: 16 regions, the hot
+/// table merged and split again and again, store 2's abort at about 307 s.
+#[wasm_bindgen_test]
+fn bench_ime_region_load_race() {
+    bench("ime-region-load-race");
+}

@@ -260,20 +260,25 @@ pub fn operator_view(op: &Operator) -> OperatorView {
     }
 }
 
-/// Fault windows, for chart shading.
+/// Fault windows, for chart shading: the injected faults, then every store
+/// abort (kind `panic`, from the failed assertion to the restart).
 pub fn fault_windows(sim: &Simulation) -> Vec<FaultWindow> {
-    sim.faults()
-        .iter()
-        .map(|f| {
-            let (store, start, duration) = f.window();
-            FaultWindow {
-                kind: f.kind().to_string(),
-                store,
-                start_ms: to_ms(start),
-                end_ms: Some(to_ms(start + duration)),
-            }
-        })
-        .collect()
+    let injected = sim.faults().iter().map(|f| {
+        let (store, start, duration) = f.window();
+        FaultWindow {
+            kind: f.kind().to_string(),
+            store,
+            start_ms: to_ms(start),
+            end_ms: Some(to_ms(start + duration)),
+        }
+    });
+    let aborts = sim.world().aborts.iter().map(|a| FaultWindow {
+        kind: "panic".to_string(),
+        store: a.store,
+        start_ms: a.at_ms,
+        end_ms: Some(a.restart_ms),
+    });
+    injected.chain(aborts).collect()
 }
 
 /// The page's view of one log entry; conf changes are labelled with what they do.

@@ -212,7 +212,8 @@ pub struct OperatorView {
 /// A fault window, for shading charts.
 #[derive(Clone, Debug, Serialize)]
 pub struct FaultWindow {
-    /// What kind of fault (`io-hang`, `crash`, `partition`).
+    /// What kind of fault (`io-hang`, `crash`, `partition`, or `panic`: a
+    /// store that aborted on a failed assertion, until its restart).
     pub kind: String,
     /// Store concerned.
     pub store: u64,

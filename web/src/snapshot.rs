@@ -13,7 +13,6 @@ use kvscope_core::lock_manager::metrics::{self as lm, DETECTOR_PENDING_MSGS};
 use kvscope_core::memory::alloc::{HeapProfileEntry, ThreadStats};
 use kvscope_core::memory::MemoryTrace;
 use kvscope_core::scenario::{CounterSpec, PageLayout, Panel};
-use kvscope_core::views::ime::ImeView;
 use kvscope_core::views::memory::StoreMemoryView;
 use kvscope_core::views::{ClusterView, FaultWindow, LockView, OomKill, RaftGroupView};
 use kvscope_core::Simulation;
@@ -116,92 +115,9 @@ impl MemoryFrame {
     }
 }
 
-/// One store as the in-memory engine panel's store picker shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ImeStoreChoice {
-    /// Store id.
-    pub store: u64,
-    /// The store's process is up.
-    pub up: bool,
-    /// The store runs the in-memory engine.
-    pub enabled: bool,
-    /// Region metas its engine holds now.
-    pub metas: usize,
-    /// The store aborted at least once.
-    pub aborted: bool,
-}
-
-/// The in-memory engine panel's side of one capture: the engine of the store
-/// shown and a line per store for the picker.
-#[derive(Clone, Debug)]
-pub struct ImeFrame {
-    /// Virtual ms now.
-    pub now_ms: u64,
-    /// The store the user picked, if any (`None`: the panel picks, see
-    /// [`ImeFrame::capture`]).
-    pub picked: Option<u64>,
-    /// The engine of the store shown (`kvscope_core::views::ime`).
-    pub view: ImeView,
-    /// Every store, in id order.
-    pub stores: Vec<ImeStoreChoice>,
-}
-
-impl ImeFrame {
-    /// Captures the in-memory engine of the store `pick` names; without a
-    /// pick (or for a store that no longer exists), of the store of the
-    /// first abort, else of the store whose engine holds the most metas
-    /// (ties: the one whose last state change is newest, then the lowest
-    /// id; store 1 when no store has any).
-    pub fn capture(sim: &Simulation, pick: Option<u64>) -> ImeFrame {
-        let now_ms = sim.now() / kvscope_core::time::MS;
-        let mut views: Vec<ImeView> = sim
-            .world()
-            .stores
-            .keys()
-            .map(|s| kvscope_core::views::ime::ime_view(sim, *s))
-            .collect();
-        let aborts = views.first().map(|v| v.aborts.clone()).unwrap_or_default();
-        let stores = views
-            .iter()
-            .map(|v| ImeStoreChoice {
-                store: v.store,
-                up: v.up,
-                enabled: v.enabled,
-                metas: v.metas.len(),
-                aborted: aborts.iter().any(|a| a.store == v.store),
-            })
-            .collect();
-        let busiest = || {
-            views
-                .iter()
-                .filter(|v| !v.metas.is_empty() || !v.transitions.is_empty())
-                .max_by_key(|v| {
-                    (
-                        v.metas.len(),
-                        v.transitions.last().map(|t| t.at_ms),
-                        std::cmp::Reverse(v.store),
-                    )
-                })
-                .map(|v| v.store)
-        };
-        let shown = pick
-            .filter(|s| views.iter().any(|v| v.store == *s))
-            .or_else(|| aborts.first().map(|a| a.store))
-            .filter(|s| views.iter().any(|v| v.store == *s))
-            .or_else(busiest)
-            .unwrap_or(1);
-        let view = match views.iter().position(|v| v.store == shown) {
-            Some(i) => views.swap_remove(i),
-            None => kvscope_core::views::ime::ime_view(sim, shown),
-        };
-        ImeFrame {
-            now_ms,
-            picked: pick.filter(|s| *s == view.store),
-            view,
-            stores,
-        }
-    }
-}
+/// The in-memory engine panel's side of one capture
+/// (`kvscope_core::views::ime::ime_panel_view`).
+pub type ImeFrame = kvscope_core::views::ime::ImePanelView;
 
 impl LockFrame {
     /// Captures the lock side of `sim`.
@@ -265,7 +181,7 @@ impl Frame {
     /// names the memory trace tree to capture (only when the scenario's
     /// layout shows the memory trace panel); `ime_store` names the store
     /// whose in-memory engine to capture (only when the layout shows that
-    /// panel; `None`: see [`ImeFrame::capture`]). The lock side is captured
+    /// panel; `None`: see `kvscope_core::views::ime::ime_panel_view`). The lock side is captured
     /// only when the layout shows a lock panel ([`shows_lock_panel`]).
     pub fn capture(
         seq: u64,
@@ -321,7 +237,7 @@ impl Frame {
                 .spec
                 .layout
                 .shows(Panel::InMemoryEngine)
-                .then(|| ImeFrame::capture(sim, ime_store)),
+                .then(|| kvscope_core::views::ime::ime_panel_view(sim, ime_store)),
             trace_hash: sim.trace_hash(),
             inputs: sim.inputs().to_vec(),
             pending_inputs: sim.pending_inputs().cloned().collect(),

@@ -199,14 +199,8 @@ impl InMemoryEngine {
         let state = match self.manager.regions.get(&region.id) {
             Some(m) => m.state,
             None => {
-                return self.abort(
-                    ctx,
-                    ImePanic {
-                        message: "called `Option::unwrap()` on a `None` value".into(),
-                        location: "background.rs BackgroundRunner::run (LoadRegion)",
-                    },
-                    Some(region),
-                )
+                let p = ImePanic::unwrap_none("background.rs BackgroundRunner::run (LoadRegion)");
+                return self.abort(ctx, p, Some(region));
             }
         };
         let mut canceled = false;
@@ -315,26 +309,21 @@ impl InMemoryEngine {
         ctx: &mut Ctx,
         region: CacheRegion,
     ) -> Result<bool, ImePanic> {
-        let Some(meta) = self.manager.regions.get(&region.id) else {
+        const AT: &str = "background.rs BackgroundRunnerCore::on_snapshot_load_finished";
+        if !self.manager.regions.contains_key(&region.id) {
+            return Err(ImePanic::unwrap_none(AT));
+        }
+        let ids = self.manager.on_all_overlapped(&region)?;
+        // Metas met by the range walk (an epoch changed) must lie within
+        // the loaded range (`region.contains_range(meta.get_region())`).
+        if ids
+            .iter()
+            .any(|id| !region.contains_range(&self.manager.regions[id].region))
+        {
             return Err(ImePanic {
-                message: "called `Option::unwrap()` on a `None` value".into(),
-                location: "background.rs BackgroundRunnerCore::on_snapshot_load_finished",
+                message: "assertion failed: region.contains_range(meta.get_region())".into(),
+                location: AT,
             });
-        };
-        let mut ids = Vec::new();
-        if meta.region.epoch_version == region.epoch_version {
-            ids.push(region.id);
-        } else {
-            ids = self.manager.overlapped_ids(&region)?;
-            for id in &ids {
-                if !region.contains_range(&self.manager.regions[id].region) {
-                    return Err(ImePanic {
-                        message: "assertion failed: region.contains_range(meta.get_region())"
-                            .into(),
-                        location: "background.rs BackgroundRunnerCore::on_snapshot_load_finished",
-                    });
-                }
-            }
         }
         let mut remove = Vec::new();
         // The writes the regions took while loading, in the order they
@@ -384,22 +373,16 @@ impl InMemoryEngine {
         } else {
             EvictReason::LoadFailedWithoutStart
         };
-        let ids: Vec<u64> = match self.manager.regions.get(&region.id) {
-            Some(m) if m.region.epoch_version == region.epoch_version => vec![region.id],
-            Some(_) => match self.manager.overlapped_ids(&region) {
-                Ok(ids) => ids,
-                Err(p) => return self.abort(ctx, p, Some(region)),
-            },
-            None => {
-                return self.abort(
-                    ctx,
-                    ImePanic {
-                        message: "called `Option::unwrap()` on a `None` value".into(),
-                        location: "background.rs BackgroundRunnerCore::on_snapshot_load_failed",
-                    },
-                    Some(region),
-                )
-            }
+        let ids = if self.manager.regions.contains_key(&region.id) {
+            self.manager.on_all_overlapped(&region)
+        } else {
+            Err(ImePanic::unwrap_none(
+                "background.rs BackgroundRunnerCore::on_snapshot_load_failed",
+            ))
+        };
+        let ids = match ids {
+            Ok(ids) => ids,
+            Err(p) => return self.abort(ctx, p, Some(region)),
         };
         let mut remove = Vec::new();
         for id in ids {
@@ -655,15 +638,3 @@ impl InMemoryEngine {
         );
     }
 }
-
-/// The counters that [`metrics`] declares, for the scenario's page.
-pub const COUNTERS: [crate::kernel::metrics::Counter; 8] = [
-    metrics::IME_LOADS_SCHEDULED,
-    metrics::IME_LOADS_FINISHED,
-    metrics::IME_LOADS_REFUSED,
-    metrics::IME_EVICTIONS,
-    metrics::IME_PANICS,
-    metrics::IME_CACHE_HITS,
-    metrics::IME_CACHE_MISSES,
-    metrics::IME_METAS_REPLACED,
-];

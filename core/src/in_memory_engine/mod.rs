@@ -250,8 +250,6 @@ pub struct InMemoryEngine {
     pub load_requests: VecDeque<LoadRequest>,
     /// Cache hits and misses in the current second.
     pub second_hits: (u64, u64),
-    /// Misses by reason since start.
-    pub misses_by_reason: BTreeMap<FailedReason, u64>,
     panic: Option<ImeAbort>,
 }
 
@@ -277,7 +275,6 @@ impl InMemoryEngine {
             loads_scheduled: VecDeque::new(),
             load_requests: VecDeque::new(),
             second_hits: (0, 0),
-            misses_by_reason: BTreeMap::new(),
             panic: None,
         }
     }
@@ -582,10 +579,9 @@ impl InMemoryEngine {
                 ctx.count(metrics::IME_CACHE_HITS, 1);
                 self.second_hits.0 += 1;
             }
-            Err(reason) => {
+            Err(_) => {
                 ctx.count(metrics::IME_CACHE_MISSES, 1);
                 self.second_hits.1 += 1;
-                *self.misses_by_reason.entry(*reason).or_insert(0) += 1;
             }
         }
         r

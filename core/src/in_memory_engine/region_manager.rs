@@ -214,6 +214,11 @@ impl ImePanic {
         }
     }
 
+    /// `Option::unwrap` on `None` at `location`.
+    pub fn unwrap_none(location: &'static str) -> ImePanic {
+        ImePanic::new(location, "called `Option::unwrap()` on a `None` value")
+    }
+
     fn new(location: &'static str, message: impl Into<String>) -> ImePanic {
         ImePanic {
             message: message.into(),
@@ -295,8 +300,11 @@ pub struct Transition {
     pub epoch: u64,
     /// From (`None`: a new meta, `Pending`).
     pub from: Option<RegionState>,
-    /// To (`None`: the meta was removed).
+    /// To (`None`: the meta left the map).
     pub to: Option<RegionState>,
+    /// The meta left because a load inserted another under its id (before
+    /// PR 17550), not because it was removed.
+    pub replaced: bool,
 }
 
 /// How many recent transitions a store keeps for its view.
@@ -355,10 +363,7 @@ impl RegionManager {
         new_state: RegionState,
     ) -> Result<(), ImePanic> {
         let Some(meta) = self.regions.get_mut(&id) else {
-            return Err(ImePanic::new(
-                RM,
-                "called `Option::unwrap()` on a `None` value",
-            ));
+            return Err(ImePanic::unwrap_none(RM));
         };
         let old = meta.state;
         if !old.can_become().contains(&new_state) {
@@ -386,6 +391,7 @@ impl RegionManager {
             epoch: region.epoch_version,
             from: Some(old),
             to: Some(new_state),
+            replaced: false,
         });
         Ok(())
     }
@@ -460,6 +466,16 @@ impl RegionManager {
         Ok(ids)
     }
 
+    /// `on_all_overlapped_regions`: the meta under `region`'s id when its
+    /// epoch is the same (the fast path), else every meta the range walk
+    /// meets.
+    pub fn on_all_overlapped(&self, region: &CacheRegion) -> Result<Vec<u64>, ImePanic> {
+        match self.regions.get(&region.id) {
+            Some(m) if m.region.epoch_version == region.epoch_version => Ok(vec![region.id]),
+            _ => self.overlapped_ids(region),
+        }
+    }
+
     /// `overlaps_with`: the first meta after `region.start` starts before
     /// its end.
     fn overlaps_with(&self, region: &CacheRegion) -> Result<bool, ImePanic> {
@@ -504,6 +520,7 @@ impl RegionManager {
                 epoch: old.region.epoch_version,
                 from: Some(old.state),
                 to: None,
+                replaced: true,
             });
         }
         let old_id = self.regions_by_range.insert(end, id);
@@ -521,6 +538,7 @@ impl RegionManager {
             epoch,
             from: None,
             to: Some(state),
+            replaced: false,
         });
         Ok(())
     }
@@ -531,7 +549,7 @@ impl RegionManager {
         let meta = self
             .regions
             .remove(&id)
-            .ok_or_else(|| ImePanic::new(RM, "called `Option::unwrap()` on a `None` value"))?;
+            .ok_or_else(|| ImePanic::unwrap_none(RM))?;
         self.regions_by_range.remove(&meta.region.end);
         self.record(Transition {
             at: ctx.now,
@@ -539,6 +557,7 @@ impl RegionManager {
             epoch: meta.region.epoch_version,
             from: Some(meta.state),
             to: None,
+            replaced: false,
         });
         Ok(meta)
     }
@@ -651,9 +670,8 @@ impl RegionManager {
 
     fn remove_from_list(list: &mut BTreeMap<u64, u64>, ts: u64) -> Result<(), ImePanic> {
         let Some(count) = list.get_mut(&ts) else {
-            return Err(ImePanic::new(
+            return Err(ImePanic::unwrap_none(
                 "range_manager.rs SnapshotList::remove_snapshot",
-                "called `Option::unwrap()` on a `None` value",
             ));
         };
         *count -= 1;
@@ -699,9 +717,8 @@ impl RegionManager {
         }
         let key = (snap.region.end, snap.region.epoch_version);
         let Some(hist) = self.historical_regions.get_mut(&key) else {
-            return Err(ImePanic::new(
+            return Err(ImePanic::unwrap_none(
                 "range_manager.rs RegionManager::remove_region_snapshot",
-                "called `Option::unwrap()` on a `None` value",
             ));
         };
         Self::remove_from_list(&mut hist.snapshots, snap.snapshot_ts)?;
@@ -743,14 +760,7 @@ impl RegionManager {
         evict: &CacheRegion,
         reason: EvictReason,
     ) -> Result<Vec<CacheRegion>, ImePanic> {
-        let mut ids = Vec::new();
-        match self.regions.get(&evict.id) {
-            Some(m) if m.region.epoch_version == evict.epoch_version => ids.push(evict.id),
-            _ => self.iter_overlapped(evict, |m| {
-                ids.push(m.region.id);
-                true
-            })?,
-        }
+        let ids = self.on_all_overlapped(evict)?;
         if ids.is_empty() {
             return Ok(vec![]);
         }
@@ -846,7 +856,7 @@ impl RegionManager {
             let meta = self
                 .regions
                 .get(&r.id)
-                .ok_or_else(|| ImePanic::new(AT, "called `Option::unwrap()` on a `None` value"))?;
+                .ok_or_else(|| ImePanic::unwrap_none(AT))?;
             if meta.region.epoch_version != r.epoch_version {
                 return Err(ImePanic::assert_eq(
                     AT,
@@ -934,18 +944,9 @@ impl RegionManager {
         Ok(())
     }
 
-    /// The meta a key's reads would use: the first end key after `key`
-    /// (TiKV's `get_region_for_key`).
-    pub fn region_for_key(&self, key: Key) -> Option<&CacheRegionMeta> {
-        let (_, id) = self
-            .regions_by_range
-            .range((Excluded(key), Unbounded))
-            .next()?;
-        self.regions.get(id).filter(|m| m.region.start <= key)
-    }
-
-    /// True if `regions_by_range` has an end key whose id's meta ends
-    /// elsewhere (left behind when a meta was replaced under its id).
+    /// The `(end key, id)` entries of `regions_by_range` whose id's meta ends
+    /// elsewhere or is gone (left behind when a meta was replaced under its
+    /// id).
     pub fn stale_range_keys(&self) -> Vec<(Key, u64)> {
         self.regions_by_range
             .iter()

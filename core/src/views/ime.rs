@@ -238,11 +238,7 @@ pub fn ime_view(sim: &Simulation, store: u64) -> ImeView {
             from: t.from.map_or("new", RegionState::name),
             to: match t.to {
                 Some(s) => s.name(),
-                None if t.from.is_some()
-                    && m.regions.get(&t.region_id).is_some_and(|x| x.since == t.at) =>
-                {
-                    "replaced"
-                }
+                None if t.replaced => "replaced",
                 None => "removed",
             },
         })
@@ -348,5 +344,79 @@ pub fn ime_view(sim: &Simulation, store: u64) -> ImeView {
             ime.cfg.stop_load_threshold,
         ),
         aborts,
+    }
+}
+
+/// One store as the panel's store picker shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ImeStoreChoice {
+    /// Store id.
+    pub store: u64,
+    /// The store's process is up.
+    pub up: bool,
+    /// The store runs the in-memory engine.
+    pub enabled: bool,
+    /// Region metas its engine holds now.
+    pub metas: usize,
+    /// The store aborted at least once.
+    pub aborted: bool,
+}
+
+/// The in-memory engine panel: the engine of the store shown and a line per
+/// store for the picker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ImePanelView {
+    /// Virtual ms now.
+    pub now_ms: u64,
+    /// The store the user picked, when it is the one shown (`None`: the
+    /// panel picked, see [`ime_panel_view`]).
+    pub picked: Option<u64>,
+    /// The engine of the store shown.
+    pub view: ImeView,
+    /// Every store, in id order.
+    pub stores: Vec<ImeStoreChoice>,
+}
+
+/// The panel for the store `pick` names; without a pick (or for a store
+/// that does not exist), the store of the first abort, else the store whose
+/// engine holds the most metas (ties: the newest state change, then the
+/// lowest id; store 1 when no engine holds or did anything).
+pub fn ime_panel_view(sim: &Simulation, pick: Option<u64>) -> ImePanelView {
+    let world = sim.world();
+    let stores: Vec<ImeStoreChoice> = world
+        .stores
+        .values()
+        .map(|st| ImeStoreChoice {
+            store: st.id,
+            up: st.up,
+            enabled: st.ime.is_some(),
+            metas: st.ime.as_ref().map_or(0, |e| e.manager.regions.len()),
+            aborted: world.aborts.iter().any(|a| a.store == st.id),
+        })
+        .collect();
+    let exists = |s: &u64| world.stores.contains_key(s);
+    let busiest = || {
+        world
+            .stores
+            .values()
+            .filter_map(|st| {
+                let m = &st.ime.as_ref()?.manager;
+                let last = m.transitions.back().map(|t| t.at);
+                (!m.regions.is_empty() || last.is_some())
+                    .then_some(((m.regions.len(), last, std::cmp::Reverse(st.id)), st.id))
+            })
+            .max()
+            .map(|(_, id)| id)
+    };
+    let shown = pick
+        .filter(exists)
+        .or_else(|| world.aborts.first().map(|a| a.store).filter(exists))
+        .or_else(busiest)
+        .unwrap_or(1);
+    ImePanelView {
+        now_ms: to_ms(sim.now()),
+        picked: pick.filter(|s| *s == shown),
+        view: ime_view(sim, shown),
+        stores,
     }
 }

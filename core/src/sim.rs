@@ -621,13 +621,7 @@ impl Simulation {
             counters: &mut self.counters,
         };
         let world = &mut self.world;
-        if let Some(st) = world.stores.get_mut(&store) {
-            st.crash(&mut ctx);
-        }
-        if let Some(d) = world.disks.get_mut(&store) {
-            d.crash();
-        }
-        crash_pools(&mut world.pools, store, now);
+        kill_process(world, &mut ctx, store);
         world.aborts.push(crate::world::StoreAbort {
             store,
             at_ms: to_ms(now),
@@ -650,44 +644,39 @@ impl Simulation {
         crashed: &mut Vec<u64>,
     ) {
         let delay = world.oom.restart_delay;
-        for st in world.stores.values_mut() {
-            let Some(limit) = st.memory_limit else {
-                continue;
-            };
-            if !st.up || limit == 0 {
-                continue;
-            }
-            let used = st.memory_trace().sum();
-            if used <= limit {
-                continue;
-            }
+        let over: Vec<(u64, u64, u64)> = world
+            .stores
+            .values()
+            .filter(|st| st.up)
+            .filter_map(|st| {
+                let limit = st.memory_limit.filter(|&l| l > 0)?;
+                let used = st.memory_trace().sum();
+                (used > limit).then_some((st.id, used, limit))
+            })
+            .collect();
+        for (id, used, limit) in over {
             ctx.log(
                 "kernel",
                 Level::Error,
-                Some(st.id),
+                Some(id),
                 None,
                 format!(
-                    "Out of memory: Killed process (tikv-server) of store {}, anon-rss: {} MiB, limit: {} MiB",
-                    st.id,
+                    "Out of memory: Killed process (tikv-server) of store {id}, anon-rss: {} MiB, limit: {} MiB",
                     used >> 20,
                     limit >> 20
                 ),
             );
             ctx.count(crate::env::metrics::OOM_KILLS, 1);
-            st.crash(ctx);
-            if let Some(d) = world.disks.get_mut(&st.id) {
-                d.crash();
-            }
-            crash_pools(&mut world.pools, st.id, ctx.now);
-            crashed.push(st.id);
+            kill_process(world, ctx, id);
+            crashed.push(id);
             world.oom.kills.push(OomKill {
-                store: st.id,
+                store: id,
                 at_ms: to_ms(ctx.now),
                 memory: used,
                 limit,
                 restart_ms: to_ms(ctx.now + delay),
             });
-            restarts.push((ctx.now + delay, st.id));
+            restarts.push((ctx.now + delay, id));
         }
     }
 
@@ -741,15 +730,9 @@ impl Simulation {
                 }
             }
             FaultAction::Crash(s) => {
-                if let Some(st) = world.stores.get_mut(&s) {
-                    if st.up {
-                        st.crash(ctx);
-                        if let Some(d) = world.disks.get_mut(&s) {
-                            d.crash();
-                        }
-                        crash_pools(&mut world.pools, s, ctx.now);
-                        ctx.count(crate::env::metrics::PROCESS_CRASHES, 1);
-                    }
+                if world.stores.get(&s).is_some_and(|st| st.up) {
+                    kill_process(world, ctx, s);
+                    ctx.count(crate::env::metrics::PROCESS_CRASHES, 1);
                 }
             }
             FaultAction::Restart(s) => {
@@ -1304,6 +1287,19 @@ impl FaultAction {
 }
 
 /// The process of `store` died: its pools' tasks are gone.
+/// The process of store `store` dies (a crash, an OOM kill, an abort): its
+/// volatile state is lost, its disk drops unsynced writes, its pools drop
+/// their tasks.
+fn kill_process(world: &mut World, ctx: &mut Ctx, store: u64) {
+    if let Some(st) = world.stores.get_mut(&store) {
+        st.crash(ctx);
+    }
+    if let Some(d) = world.disks.get_mut(&store) {
+        d.crash();
+    }
+    crash_pools(&mut world.pools, store, ctx.now);
+}
+
 fn crash_pools(
     pools: &mut BTreeMap<(u64, &'static str), crate::env::pool::WorkerPool<Timer>>,
     store: u64,

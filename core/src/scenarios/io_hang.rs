@@ -72,10 +72,10 @@ scheduling round after the slow score reaches 100, and QPS recovers while the di
         ParamSpec::number("hang_start", "IO hang start", Unit::Millis, "40000", 0, 3_600_000, "When the IO hang begins"),
         ParamSpec::number("hang_duration", "IO hang duration", Unit::Millis, "300000", 0, 3_600_000, "How long the IO hang lasts (0 = no hang)"),
         ParamSpec::number("peer_move_at", "Hot-region scheduler from", Unit::Millis, "41000", 0, 3_600_000, "When PD's hot-region scheduler is enabled (pd-ctl scheduler add hot-region-scheduler); it moves a peer of the hottest region once that region has been hot for 3 region heartbeats in a row (from about 30 s with the 10 s heartbeat)"),
-        ParamSpec::number("disk_latency", "Disk fsync latency", Unit::Micros, "1000", 10, 1_000_000, "Latency of one synced write batch (fsync) on a healthy disk"),
+        super::DISK_LATENCY,
         ParamSpec::number("disk_bandwidth", "Disk bandwidth", Unit::MegabytesPerSec, "200", 1, 10_000, "Sequential write bandwidth of each disk"),
-        ParamSpec::number("net_latency", "Network latency", Unit::Micros, "300", 0, 1_000_000, "One-way network latency between nodes"),
-        ParamSpec::number("net_jitter", "Network jitter", Unit::Micros, "200", 0, 1_000_000, "Extra random one-way delay, drawn uniformly in 0..=jitter"),
+        super::NET_LATENCY,
+        super::NET_JITTER,
         ParamSpec::number("net_bandwidth", "Network bandwidth", Unit::MegabytesPerSec, "1250", 1, 100_000, "Bandwidth of each directed link between two nodes (1250 MB/s: a 10 Gbit/s NIC); messages on one link queue behind each other"),
         ParamSpec {
             name: "fix",

@@ -19,8 +19,40 @@ use crate::env::{Disk, DiskConfig};
 use crate::proto::Ctx;
 use crate::proto::{PeerMeta, RegionMeta};
 use crate::raftstore::RaftstoreConfig;
-use crate::scenario::{Scenario, ScenarioError, ScenarioSpec};
+use crate::scenario::{ParamSpec, Scenario, ScenarioError, ScenarioSpec, Unit};
 use crate::store::Store;
+
+/// `disk_latency`: the fsync latency of a healthy disk, as most scenarios
+/// declare it.
+pub const DISK_LATENCY: ParamSpec = ParamSpec::number(
+    "disk_latency",
+    "Disk fsync latency",
+    Unit::Micros,
+    "1000",
+    10,
+    1_000_000,
+    "Latency of one synced write batch (fsync) on a healthy disk",
+);
+/// `net_latency`: one-way latency between nodes.
+pub const NET_LATENCY: ParamSpec = ParamSpec::number(
+    "net_latency",
+    "Network latency",
+    Unit::Micros,
+    "300",
+    0,
+    1_000_000,
+    "One-way network latency between nodes",
+);
+/// `net_jitter`: extra random one-way delay.
+pub const NET_JITTER: ParamSpec = ParamSpec::number(
+    "net_jitter",
+    "Network jitter",
+    Unit::Micros,
+    "200",
+    0,
+    1_000_000,
+    "Extra random one-way delay, drawn uniformly in 0..=jitter",
+);
 
 /// Every scenario the simulator knows, in the order the picker shows them.
 pub static REGISTRY: &[&dyn Scenario] = &[

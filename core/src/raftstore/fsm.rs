@@ -268,7 +268,8 @@ impl Raftstore {
         let _ = ctx;
     }
 
-    fn log(&self, ctx: &Ctx, level: Level, region: Option<u64>, msg: String) {
+    /// Logs a line of this store's raftstore about `region`.
+    pub(super) fn log(&self, ctx: &Ctx, level: Level, region: Option<u64>, msg: String) {
         ctx.log("raftstore", level, Some(self.store_id), region, msg);
     }
 

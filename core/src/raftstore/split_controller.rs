@@ -111,10 +111,9 @@ impl Raftstore {
             if key <= region.start_key || key >= region.end_key {
                 continue;
             }
-            ctx.log(
-                "raftstore",
+            self.log(
+                ctx,
                 Level::Info,
-                Some(store_id),
                 Some(rid),
                 format!("load base split region, region_id: {rid}, qps: {qps}, split_key: {key}"),
             );

@@ -36,6 +36,7 @@ pub mod mvcc;
 pub mod pd;
 pub mod proto;
 pub mod raftstore;
+pub mod resolved_ts;
 pub mod scenario;
 pub mod scenarios;
 pub mod server;

@@ -39,6 +39,40 @@ pub struct Lock {
     pub for_update_ts: u64,
     /// The value to commit, for a Put.
     pub value: Option<i64>,
+    /// `ttl`: how long after its start the lock stays alive without a
+    /// heartbeat, virtual ms (TiDB's `ManagedLockTTL` is 20 s). 0 in the
+    /// workloads that never check a transaction's status.
+    pub ttl: u64,
+    /// `min_commit_ts`: the transaction commits at no smaller ts; a reader at
+    /// a ts below it may ignore the lock (txn_types `check_ts_conflict`).
+    /// Pushed by `TxnHeartBeat` for a pipelined transaction. 0 = unset.
+    pub min_commit_ts: u64,
+    /// `generation`: 0 for a normal lock; for a pipelined (large)
+    /// transaction, the `Flush` that wrote it (1, 2, ...).
+    pub generation: u64,
+}
+
+impl Lock {
+    /// A lock with no TTL, `min_commit_ts` or generation (what the
+    /// pessimistic and bank workloads write).
+    pub fn new(
+        lock_type: LockType,
+        primary: Key,
+        ts: u64,
+        for_update_ts: u64,
+        value: Option<i64>,
+    ) -> Lock {
+        Lock {
+            lock_type,
+            primary,
+            ts,
+            for_update_ts,
+            value,
+            ttl: 0,
+            min_commit_ts: 0,
+            generation: 0,
+        }
+    }
 }
 
 /// `WriteType` (txn_types).
@@ -221,7 +255,9 @@ impl MvccData {
     /// lock's start_ts when a non-pessimistic lock with `ts <= read ts` exists.
     pub fn get(&self, key: Key, ts: u64) -> Result<Option<i64>, u64> {
         if let Some(l) = self.lock.get(&key) {
-            if l.lock_type != LockType::Pessimistic && l.ts <= ts {
+            // txn_types `check_ts_conflict`: a lock whose `min_commit_ts` is
+            // above the read ts commits after it, so the read ignores it.
+            if l.lock_type != LockType::Pessimistic && l.ts <= ts && l.min_commit_ts <= ts {
                 return Err(l.ts);
             }
         }
@@ -274,14 +310,21 @@ pub fn encode_modifies(mods: &[Modify]) -> Vec<u8> {
                     LockType::Pessimistic => 2,
                 };
                 let has_value = l.value.is_some() as u8;
-                // Pack the lock: ts, for_update_ts, primary, value.
-                v.push(1);
+                let extended = l.ttl != 0 || l.min_commit_ts != 0 || l.generation != 0;
+                // Pack the lock: ts, for_update_ts, primary, value (tag 5:
+                // then ttl, min_commit_ts, generation).
+                v.push(if extended { 5 } else { 1 });
                 v.push(ty | (has_value << 4));
                 v.extend_from_slice(&k.to_le_bytes());
                 v.extend_from_slice(&l.ts.to_le_bytes());
                 v.extend_from_slice(&l.for_update_ts.to_le_bytes());
                 v.extend_from_slice(&l.primary.to_le_bytes());
                 v.extend_from_slice(&l.value.unwrap_or(0).to_le_bytes());
+                if extended {
+                    v.extend_from_slice(&l.ttl.to_le_bytes());
+                    v.extend_from_slice(&l.min_commit_ts.to_le_bytes());
+                    v.extend_from_slice(&l.generation.to_le_bytes());
+                }
                 continue;
             }
             Modify::DeleteLock(k) => (2u8, k, 0u64, 0u64, 0u8),
@@ -316,8 +359,9 @@ pub fn decode_modifies(data: &[u8]) -> Option<Vec<Modify>> {
         let tag = data[i];
         let flags = *data.get(i + 1)?;
         match tag {
-            1 => {
-                let b = data.get(i + 2..i + 42)?;
+            1 | 5 => {
+                let len = if tag == 5 { 66 } else { 42 };
+                let b = data.get(i + 2..i + len)?;
                 let lock_type = match flags & 0x0f {
                     0 => LockType::Put,
                     1 => LockType::Lock,
@@ -332,9 +376,12 @@ pub fn decode_modifies(data: &[u8]) -> Option<Vec<Modify>> {
                         for_update_ts: u(&b[16..24]),
                         primary: u(&b[24..32]),
                         value,
+                        ttl: if tag == 5 { u(&b[40..48]) } else { 0 },
+                        min_commit_ts: if tag == 5 { u(&b[48..56]) } else { 0 },
+                        generation: if tag == 5 { u(&b[56..64]) } else { 0 },
                     },
                 ));
-                i += 42;
+                i += len;
             }
             2..=4 => {
                 let b = data.get(i + 2..i + 26)?;
@@ -370,26 +417,8 @@ mod tests {
     #[test]
     fn modifies_round_trip_through_entry_bytes() {
         let mods = vec![
-            Modify::PutLock(
-                7,
-                Lock {
-                    lock_type: LockType::Put,
-                    primary: 3,
-                    ts: 10,
-                    for_update_ts: 12,
-                    value: Some(-5),
-                },
-            ),
-            Modify::PutLock(
-                8,
-                Lock {
-                    lock_type: LockType::Lock,
-                    primary: 3,
-                    ts: 10,
-                    for_update_ts: 0,
-                    value: None,
-                },
-            ),
+            Modify::PutLock(7, Lock::new(LockType::Put, 3, 10, 12, Some(-5))),
+            Modify::PutLock(8, Lock::new(LockType::Lock, 3, 10, 0, None)),
             Modify::DeleteLock(9),
             Modify::PutWrite(
                 7,
@@ -468,13 +497,7 @@ mod tests {
         assert_eq!(d.latest_data_write(1).map(|(c, _)| c), Some(31));
         d.apply(&[Modify::PutLock(
             1,
-            Lock {
-                lock_type: LockType::Put,
-                primary: 1,
-                ts: 35,
-                for_update_ts: 0,
-                value: Some(1),
-            },
+            Lock::new(LockType::Put, 1, 35, 0, Some(1)),
         )]);
         assert_eq!(d.get(1, 34), Ok(Some(300)));
         assert_eq!(d.get(1, 36), Err(35));

@@ -350,6 +350,11 @@ pub enum Panel {
     /// a table, the background task queue, the load requests, the race's
     /// preconditions and the panic banner.
     InMemoryEngine,
+    /// Resolved-ts: the TSO and each region's resolved-ts over time with the
+    /// lag and the CDC feed's lag, markers of the large transaction, and
+    /// the selected region's resolver (its locks, the one that pins it, the
+    /// cache entry that lets it pass).
+    ResolvedTs,
 }
 
 /// Where the page puts the panels, column by column (at 1440 px wide the

@@ -82,6 +82,13 @@ pub struct Store {
     /// CPU a coprocessor read spends per MVCC version it steps over,
     /// virtual µs.
     pub read_cost_per_version: Micros,
+    /// The resolved-ts endpoint, when the scenario turns it on
+    /// (`resolved-ts.enable`).
+    pub resolved_ts: Option<crate::resolved_ts::Endpoint>,
+    /// The observer that feeds it.
+    rts_observer: crate::resolved_ts::observer::ResolvedTsObserver,
+    /// The store's `TxnStatusCache` (filled by `BroadcastTxnStatus`).
+    pub txn_status_cache: crate::storage::txn_status_cache::TxnStatusCache,
 }
 
 /// A coprocessor read between its snapshot and its answer.
@@ -167,7 +174,21 @@ impl Store {
             reads: BTreeMap::new(),
             next_read: 1,
             read_cost_per_version: 1,
+            resolved_ts: None,
+            rts_observer: Default::default(),
+            txn_status_cache: Default::default(),
         }
+    }
+
+    /// Turns resolved-ts on (TiKV's `resolved-ts.enable`): the endpoint and
+    /// its observer on raftstore's apply path, admin commands and roles.
+    pub fn enable_resolved_ts(&mut self, cfg: crate::resolved_ts::ResolvedTsConfig) {
+        self.resolved_ts = Some(crate::resolved_ts::Endpoint::new(self.id, cfg));
+        let host = &mut self.raftstore.host;
+        host.register_cmd_observer(Box::new(self.rts_observer.clone()));
+        host.register_admin_observer(Box::new(self.rts_observer.clone()));
+        host.register_role_observer(Box::new(self.rts_observer.clone()));
+        host.register_region_change_observer(Box::new(self.rts_observer.clone()));
     }
 
     /// Gives the store a lock manager (scenarios that run transactions) and
@@ -208,6 +229,17 @@ impl Store {
         }
     }
 
+    /// Switches the resolvers' logic (the resolved-ts scenario's `fix`).
+    pub fn set_resolved_ts_mode(
+        &mut self,
+        ctx: &mut Ctx,
+        mode: crate::resolved_ts::resolver::ResolverMode,
+    ) {
+        if let Some(rts) = self.resolved_ts.as_mut() {
+            rts.set_mode(ctx, &self.raftstore, mode);
+        }
+    }
+
     /// Turns load-base split on (`split.qps-threshold`, `split.detect-times`).
     pub fn enable_load_split(&mut self, cfg: LoadSplitConfig) {
         self.auto_split = Some(AutoSplitController::new(cfg));
@@ -224,6 +256,9 @@ impl Store {
         }
         if self.ime.is_some() {
             pools.extend_from_slice(&crate::in_memory_engine::POOLS);
+        }
+        if self.resolved_ts.is_some() {
+            pools.push(crate::resolved_ts::endpoint::INC_SCAN);
         }
         pools
     }
@@ -269,6 +304,9 @@ impl Store {
         }
         if self.auto_split.is_some() {
             ctx.timer(node, crate::kernel::time::SEC, Timer::LoadSplitTick);
+        }
+        if let Some(rts) = &self.resolved_ts {
+            rts.start_timers(ctx);
         }
     }
 
@@ -317,6 +355,19 @@ impl Store {
                 }
             }
             Timer::CopReadDone { token } => self.on_read_done(ctx, token),
+            Timer::ResolvedTsAdvanceTick => {
+                if let Some(rts) = self.resolved_ts.as_mut() {
+                    rts.on_advance_tick(ctx, &self.raftstore, &self.txn_status_cache);
+                }
+            }
+            Timer::ResolvedTsScanDone {
+                region_id,
+                observe_id,
+            } => {
+                if let Some(rts) = self.resolved_ts.as_mut() {
+                    rts.on_scan_done(ctx, &self.raftstore, region_id, observe_id);
+                }
+            }
             Timer::LoadSplitTick => {
                 if let Some(c) = self.auto_split.as_mut() {
                     self.raftstore.on_load_split_tick(ctx, c);
@@ -374,6 +425,12 @@ impl Store {
                 client,
                 req_id,
                 region_id,
+                cmd: crate::proto::TxnCommand::StaleGet { ts, key },
+            } => self.on_stale_read(ctx, client, req_id, region_id, ts, key),
+            Msg::TxnRequest {
+                client,
+                req_id,
+                region_id,
                 cmd,
             } => self.scheduler.on_txn_request(
                 ctx,
@@ -384,6 +441,58 @@ impl Store {
                 region_id,
                 cmd,
             ),
+            Msg::BroadcastTxnStatus { statuses } => {
+                ctx.count(crate::resolved_ts::metrics::TXN_STATUS_BROADCASTS, 1);
+                for t in statuses {
+                    self.txn_status_cache.update_txn_status(
+                        t.start_ts,
+                        t.min_commit_ts,
+                        t.commit_ts,
+                        t.rolled_back,
+                        t.is_completed,
+                        ctx.now,
+                    );
+                }
+            }
+            Msg::TsoResponse { req_id, last, .. } => {
+                if let Some(rts) = self.resolved_ts.as_mut() {
+                    rts.on_tso(ctx, &self.raftstore, &self.txn_status_cache, req_id, last);
+                }
+            }
+            Msg::CheckLeader {
+                from_store,
+                ts,
+                regions,
+            } => {
+                if let Some(rts) = self.resolved_ts.as_mut() {
+                    let confirmed = rts.handle_check_leader(&self.raftstore, &regions);
+                    ctx.send(
+                        Node::Store(self.id),
+                        Node::Store(from_store),
+                        Msg::CheckLeaderResponse {
+                            from_store: self.id,
+                            ts,
+                            regions: confirmed,
+                        },
+                    );
+                }
+            }
+            Msg::CheckLeaderResponse {
+                from_store,
+                ts,
+                regions,
+            } => {
+                if let Some(rts) = self.resolved_ts.as_mut() {
+                    rts.on_check_leader_response(
+                        ctx,
+                        &self.raftstore,
+                        &self.txn_status_cache,
+                        from_store,
+                        ts,
+                        &regions,
+                    );
+                }
+            }
             Msg::SnapshotChunk(chunk) => {
                 if let Some(o) = self.snap_worker.on_chunk(ctx, chunk) {
                     self.on_snap_outcome(ctx, o);
@@ -456,6 +565,12 @@ impl Store {
             }
             self.raftstore.handle_readies(ctx);
         }
+        let rts_events = self.rts_observer.take();
+        if let Some(rts) = self.resolved_ts.as_mut() {
+            if !rts_events.is_empty() {
+                rts.on_events(ctx, rts_events, &self.raftstore);
+            }
+        }
         let events = self.ime_observer.take();
         if let Some(ime) = self.ime.as_mut() {
             if !events.is_empty() {
@@ -473,6 +588,55 @@ impl Store {
                 lm.arm(ctx);
             }
         }
+    }
+
+    /// A stale read (`KvGet` with `context.stale_read`, TiKV's
+    /// `LocalReader::try_local_stale_read`): any peer of the region whose
+    /// safe-ts is at least `ts` reads its applied data at `ts`; otherwise
+    /// `DataIsNotReady` with its safe-ts.
+    fn on_stale_read(
+        &mut self,
+        ctx: &mut Ctx,
+        client: u32,
+        req_id: u64,
+        region_id: u64,
+        ts: u64,
+        key: crate::proto::Key,
+    ) {
+        use crate::proto::{RegionError, TxnError, TxnOk};
+        let safe_ts = self
+            .resolved_ts
+            .as_ref()
+            .map_or(0, |r| r.safe_ts(region_id));
+        let result = match self.raftstore.peers.get(&region_id) {
+            None => Err(TxnError::Region(RegionError::RegionNotFound)),
+            Some(p) if !p.region().contains(key) => {
+                Err(TxnError::Region(RegionError::EpochNotMatch {
+                    current_regions: self.raftstore.current_regions(key),
+                }))
+            }
+            Some(_) if safe_ts < ts => {
+                ctx.count(crate::resolved_ts::metrics::STALE_READS_REFUSED, 1);
+                Err(TxnError::Region(RegionError::DataIsNotReady { safe_ts }))
+            }
+            Some(p) => {
+                ctx.count(crate::resolved_ts::metrics::STALE_READS, 1);
+                p.raft
+                    .store()
+                    .mvcc
+                    .get(key, ts)
+                    .map(|value| TxnOk {
+                        value,
+                        ..TxnOk::default()
+                    })
+                    .map_err(|lock_ts| TxnError::KeyIsLocked { key, lock_ts })
+            }
+        };
+        ctx.send(
+            Node::Store(self.id),
+            Node::Client(client),
+            Msg::TxnResponse { req_id, result },
+        );
     }
 
     /// A coprocessor read (TiKV's `LocalReader` then the coprocessor): the
@@ -787,6 +951,28 @@ impl Store {
             record(series, IME_MEMORY.of(sid), t_ms, ime.mem_usage as f64);
             record(series, IME_HIT_RATIO.of(sid), t_ms, ratio);
         }
+        if let Some(rts) = self.resolved_ts.as_ref().filter(|_| self.up) {
+            use crate::resolved_ts::endpoint::{tso_ms, ResolverStatus};
+            use crate::resolved_ts::metrics::{RESOLVED_TS, RESOLVED_TS_LAG_MS};
+            for (&rid, o) in &rts.regions {
+                let leads = self
+                    .raftstore
+                    .peers
+                    .get(&rid)
+                    .is_some_and(|p| p.is_leader());
+                if !leads || o.status != ResolverStatus::Ready || o.resolver.resolved_ts == 0 {
+                    continue;
+                }
+                let rts_ms = tso_ms(o.resolver.resolved_ts);
+                record(series, RESOLVED_TS.of(rid), t_ms, rts_ms as f64);
+                record(
+                    series,
+                    RESOLVED_TS_LAG_MS.of(rid),
+                    t_ms,
+                    t_ms.saturating_sub(rts_ms) as f64,
+                );
+            }
+        }
         if let Some(lm) = self.lock_manager.as_mut() {
             let (backlog, waiters) = if self.up {
                 (lm.stream.len() as f64, lm.wait_table.len() as f64)
@@ -813,6 +999,11 @@ impl Store {
         }
         self.detector_roles.borrow_mut().clear();
         self.ime_observer.take();
+        self.rts_observer.take();
+        if let Some(rts) = self.resolved_ts.as_mut() {
+            rts.reset();
+        }
+        self.txn_status_cache = Default::default();
         self.reads.clear();
         if let Some(cfg) = self.ime_cfg {
             // The engine is memory only: it starts empty.

@@ -17,6 +17,7 @@ const LAYERS: &[&str] = &[
     "in_memory_engine",
     "server",
     "storage",
+    "resolved_ts",
     "lock_manager",
     "health_controller",
     "pd",

@@ -8,8 +8,10 @@
 //! TiDB instance with its [`pd_client::PdClient`]: timestamps and region
 //! routes come from PD over the network.
 
+pub mod cdc;
 pub mod metrics;
 pub mod pd_client;
+pub mod pipelined;
 pub mod raw;
 pub mod txn;
 

@@ -659,6 +659,9 @@ impl Session {
                 for_update_ts: if t.pessimistic { t.for_update_ts } else { 0 },
                 primary: t.plan[0],
                 mutations: Self::mutations(t, cfg, &t.groups[g].1),
+                // These sessions never check each other's status (they
+                // wait in the lock manager instead): no TTL.
+                lock_ttl: 0,
             },
             Step::Commit(g) => TxnCommand::Commit {
                 start_ts: t.start_ts,
@@ -667,13 +670,7 @@ impl Session {
             },
             Step::Cleanup(i) => t.cleanup[i].1.clone(),
         };
-        let key = match &cmd {
-            TxnCommand::AcquirePessimisticLock { key, .. } | TxnCommand::Get { key, .. } => *key,
-            TxnCommand::Prewrite { mutations, .. } => mutations[0].key(),
-            TxnCommand::Commit { keys, .. }
-            | TxnCommand::Rollback { keys, .. }
-            | TxnCommand::PessimisticRollback { keys, .. } => keys[0],
-        };
+        let key = cmd.route_key().unwrap_or(0);
         let (region_id, store) = match self.region_of(key) {
             Some(c) => (c.region_id, c.leader_store),
             None => (0, None),

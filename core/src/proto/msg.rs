@@ -160,6 +160,60 @@ pub enum RegionError {
     /// applied) and takes no proposal until the merge commits or rolls
     /// back; client-go backs off (`regionScheduling`) and retries.
     ProposalInMergingMode,
+    /// `DataIsNotReady`: a stale read at a ts above the peer's safe-ts
+    /// (TiKV's `LocalReader`: `read_progress.safe_ts() < read_ts`); the
+    /// client retries on the leader.
+    DataIsNotReady {
+        /// The peer's safe-ts when it refused.
+        safe_ts: u64,
+    },
+}
+
+/// kvrpcpb `TxnStatus`, one entry of a `BroadcastTxnStatus`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxnStatusEntry {
+    /// The transaction's start_ts.
+    pub start_ts: u64,
+    /// Its `min_commit_ts` (while it runs).
+    pub min_commit_ts: u64,
+    /// Its commit ts, 0 while not committed.
+    pub commit_ts: u64,
+    /// Rolled back.
+    pub rolled_back: bool,
+    /// Every lock is resolved (the large-txn cache entry may go).
+    pub is_completed: bool,
+}
+
+/// kvproto `LeaderInfo`: what a leader's store sends in `CheckLeader`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaderInfo {
+    /// Region.
+    pub region_id: u64,
+    /// The leader's peer id.
+    pub peer_id: u64,
+    /// Its Raft term.
+    pub term: u64,
+    /// Region epoch version.
+    pub version: u64,
+    /// Region epoch conf_ver.
+    pub conf_ver: u64,
+    /// `read_state.applied_index`: the leader's applied index when its
+    /// resolved-ts was `safe_ts`.
+    pub applied_index: u64,
+    /// `read_state.safe_ts`: the leader's resolved-ts.
+    pub safe_ts: u64,
+}
+
+/// One committed row a CDC endpoint emits (cdcpb `Event.Row` of type
+/// `COMMITTED`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CdcRow {
+    /// Key.
+    pub key: Key,
+    /// The writing transaction's start_ts.
+    pub start_ts: u64,
+    /// Its commit_ts.
+    pub commit_ts: u64,
 }
 
 /// A scheduling command PD sends to a region leader in a heartbeat response.
@@ -328,6 +382,78 @@ pub enum TxnCommand {
         primary: Key,
         /// Mutations in this region.
         mutations: Vec<Mutation>,
+        /// `lock_ttl`, virtual ms (0: the workload never checks it).
+        lock_ttl: u64,
+    },
+    /// `Flush` (kvrpcpb `FlushRequest`, `src/storage/txn/commands/flush.rs`):
+    /// a pipelined transaction writes its buffered mutations as locks of
+    /// `generation` (> 0) while it runs; a key's lock of an older generation
+    /// of the same transaction is overwritten.
+    Flush {
+        /// Transaction start_ts.
+        start_ts: u64,
+        /// Primary key.
+        primary: Key,
+        /// Mutations in this region.
+        mutations: Vec<Mutation>,
+        /// The flush's generation (1, 2, ...).
+        generation: u64,
+        /// `lock_ttl`, virtual ms.
+        lock_ttl: u64,
+    },
+    /// `TxnHeartBeat` (`commands/txn_heart_beat.rs`): the TTL manager keeps
+    /// the primary lock alive (`ttl` raised to `advise_ttl`) and, for a
+    /// pipelined transaction, pushes its `min_commit_ts`.
+    TxnHeartBeat {
+        /// The primary key.
+        primary: Key,
+        /// Transaction start_ts.
+        start_ts: u64,
+        /// The TTL wanted, virtual ms since start_ts's physical time.
+        advise_ttl: u64,
+        /// The new `min_commit_ts` (0: unchanged).
+        min_commit_ts: u64,
+    },
+    /// `CheckTxnStatus` (`commands/check_txn_status.rs`) on the primary key:
+    /// a lock past its TTL is rolled back; a missing lock is looked up in
+    /// `CF_WRITE`.
+    CheckTxnStatus {
+        /// The primary key.
+        primary: Key,
+        /// The transaction's start_ts.
+        lock_ts: u64,
+        /// The checker's start_ts.
+        caller_start_ts: u64,
+        /// The checker's current ts (TTL expiry is judged on its physical part).
+        current_ts: u64,
+        /// Write a rollback record when neither lock nor commit record exists.
+        rollback_if_not_exist: bool,
+    },
+    /// `ResolveLock` (`commands/resolve_lock.rs`): commit (`commit_ts > 0`)
+    /// or roll back the locks of `start_ts` on `keys`, or on every key of
+    /// the region when `keys` is empty.
+    ResolveLock {
+        /// The transaction.
+        start_ts: u64,
+        /// Its commit ts, 0 to roll back.
+        commit_ts: u64,
+        /// Keys; empty = all of the transaction's locks in the region.
+        keys: Vec<Key>,
+    },
+    /// `ScanLock`: the region's locks with `ts <= max_version`, at most `limit`.
+    ScanLock {
+        /// Highest lock ts returned.
+        max_version: u64,
+        /// At most this many.
+        limit: u32,
+    },
+    /// `KvGet` with `context.stale_read`: served by any peer whose safe-ts
+    /// is at least `ts`, else `DataIsNotReady`.
+    StaleGet {
+        /// Read ts.
+        ts: u64,
+        /// Key.
+        key: Key,
     },
     /// `Commit` of keys at `commit_ts`.
     Commit {
@@ -362,15 +488,44 @@ pub enum TxnCommand {
 }
 
 impl TxnCommand {
+    /// The key a client routes the command by (the region holding it);
+    /// `None` for a command addressed to a region as a whole (`ScanLock`,
+    /// or `ResolveLock` with no keys).
+    pub fn route_key(&self) -> Option<Key> {
+        match self {
+            TxnCommand::AcquirePessimisticLock { key, .. }
+            | TxnCommand::Get { key, .. }
+            | TxnCommand::StaleGet { key, .. } => Some(*key),
+            TxnCommand::Prewrite { mutations, .. } | TxnCommand::Flush { mutations, .. } => {
+                mutations.first().map(Mutation::key)
+            }
+            TxnCommand::Commit { keys, .. }
+            | TxnCommand::Rollback { keys, .. }
+            | TxnCommand::PessimisticRollback { keys, .. }
+            | TxnCommand::ResolveLock { keys, .. } => keys.first().copied(),
+            TxnCommand::TxnHeartBeat { primary, .. }
+            | TxnCommand::CheckTxnStatus { primary, .. } => Some(*primary),
+            TxnCommand::ScanLock { .. } => None,
+        }
+    }
+
     /// Keys the command latches in the txn scheduler (none for a read).
     pub fn keys(&self) -> Vec<Key> {
         let mut v = match self {
             TxnCommand::AcquirePessimisticLock { key, .. } => vec![*key],
             TxnCommand::Prewrite { mutations, .. } => mutations.iter().map(Mutation::key).collect(),
+            TxnCommand::Flush { mutations, .. } => mutations.iter().map(Mutation::key).collect(),
             TxnCommand::Commit { keys, .. }
             | TxnCommand::Rollback { keys, .. }
-            | TxnCommand::PessimisticRollback { keys, .. } => keys.clone(),
-            TxnCommand::Get { .. } => Vec::new(),
+            | TxnCommand::PessimisticRollback { keys, .. }
+            | TxnCommand::ResolveLock { keys, .. } => keys.clone(),
+            TxnCommand::TxnHeartBeat { primary, .. }
+            | TxnCommand::CheckTxnStatus { primary, .. } => {
+                vec![*primary]
+            }
+            TxnCommand::Get { .. } | TxnCommand::ScanLock { .. } | TxnCommand::StaleGet { .. } => {
+                Vec::new()
+            }
         };
         v.sort_unstable();
         v.dedup();
@@ -433,6 +588,12 @@ pub enum TxnError {
         /// The key.
         key: Key,
     },
+    /// `TxnNotFound`: `TxnHeartBeat` (or `CheckTxnStatus` without
+    /// `rollback_if_not_exist`) found no lock of the transaction.
+    TxnNotFound {
+        /// The transaction's start_ts.
+        start_ts: u64,
+    },
 }
 
 /// A successful command's result.
@@ -442,6 +603,34 @@ pub struct TxnOk {
     pub value: Option<i64>,
     /// For a fair-locking lock acquired with conflict: the conflicting write's commit_ts.
     pub locked_with_conflict_ts: Option<u64>,
+    /// `TxnHeartBeat` / `CheckTxnStatus`: the transaction's status.
+    pub txn_status: Option<TxnStatus>,
+    /// `ScanLock`: the locks found, by key.
+    pub locks: Vec<(Key, crate::mvcc::Lock)>,
+}
+
+/// TiKV's `TxnStatus` (`src/storage/types.rs`), what `CheckTxnStatus` and
+/// `TxnHeartBeat` answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxnStatus {
+    /// The primary lock is alive: its TTL (virtual ms) and `min_commit_ts`.
+    Uncommitted {
+        /// `lock_ttl`, virtual ms.
+        lock_ttl: u64,
+        /// `min_commit_ts`.
+        min_commit_ts: u64,
+    },
+    /// Committed at `commit_ts`.
+    Committed {
+        /// The commit ts.
+        commit_ts: u64,
+    },
+    /// A rollback record exists.
+    RolledBack,
+    /// The lock's TTL had expired: it was rolled back now (`TtlExpireRollback`).
+    TtlExpire,
+    /// Neither lock nor record: a rollback record was written (`LockNotExistRollback`).
+    LockNotExist,
 }
 
 /// One request on the detector stream (kvproto `deadlock.proto` `DeadlockRequest`).
@@ -686,6 +875,49 @@ pub enum Msg {
     ReportBatchSplit {
         /// Every region of the split, in key order.
         regions: Vec<RegionMeta>,
+    },
+    /// kvrpcpb `BroadcastTxnStatusRequest`: a TiDB instance tells every
+    /// store the status of transactions (a pipelined transaction's TTL
+    /// manager: its `min_commit_ts` while it runs, then its outcome), which
+    /// fills the store's `TxnStatusCache`.
+    BroadcastTxnStatus {
+        /// kvrpcpb `TxnStatus` entries.
+        statuses: Vec<TxnStatusEntry>,
+    },
+    /// kvproto `CheckLeaderRequest` (resolved-ts `LeadershipResolver`): a
+    /// leader's store asks a follower's store to confirm its leadership of
+    /// each region (same term and epoch), carrying the leader's
+    /// `read_state` so the follower can advance its safe-ts.
+    CheckLeader {
+        /// The leaders' store, which the answer goes to.
+        from_store: u64,
+        /// The TSO the leader's store is advancing to.
+        ts: u64,
+        /// `LeaderInfo`s.
+        regions: Vec<LeaderInfo>,
+    },
+    /// kvproto `CheckLeaderResponse`: the regions whose leadership the
+    /// follower's store confirmed.
+    CheckLeaderResponse {
+        /// The answering store.
+        from_store: u64,
+        /// The request's ts.
+        ts: u64,
+        /// Region ids confirmed.
+        regions: Vec<u64>,
+    },
+    /// cdcpb `ChangeDataEvent` from a region leader's CDC endpoint to its
+    /// downstream: committed rows, then the region's resolved-ts.
+    ChangeDataEvent {
+        /// The leader's store that sent it.
+        from_store: u64,
+        /// Region.
+        region_id: u64,
+        /// Committed rows since the last event, in apply order.
+        rows: Vec<CdcRow>,
+        /// The region's resolved-ts after them (`ResolvedTs` event), if it
+        /// advanced.
+        resolved_ts: Option<u64>,
     },
     /// PD command for a region leader.
     PdCommand {

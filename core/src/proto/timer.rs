@@ -63,6 +63,15 @@ pub enum Timer {
         /// The applying peer.
         peer_id: u64,
     },
+    /// The resolved-ts endpoint's `advance-ts-interval` tick.
+    ResolvedTsAdvanceTick,
+    /// The resolved-ts initial lock scan of a region finished on `inc-scan`.
+    ResolvedTsScanDone {
+        /// Region.
+        region_id: u64,
+        /// The observe id of the registration it belongs to.
+        observe_id: u64,
+    },
     /// raftstore's `split-region-check-tick-interval` tick for every leader.
     SplitRegionCheckTick,
     /// The `split-check` worker finished checking a region.

@@ -52,6 +52,15 @@ pub const PD_COMMAND_BYTES: u64 = 60;
 pub const GET_REGION_REQUEST_BYTES: u64 = 65;
 /// `pdpb.GetRegionResponse` with three peers and the leader.
 pub const GET_REGION_RESPONSE_BYTES: u64 = 95;
+/// kvrpcpb `LockInfo` in a `ScanLockResponse` (primary, key, versions, ttl).
+pub const LOCK_INFO_BYTES: u64 = 64;
+/// kvrpcpb `TxnStatus` (five varints and two bools).
+pub const TXN_STATUS_BYTES: u64 = 30;
+/// kvproto `LeaderInfo` (region id, peer id, term, epoch, read state).
+pub const LEADER_INFO_BYTES: u64 = 48;
+/// cdcpb `Event.Row` of a committed row (key, start_ts, commit_ts, op,
+/// value).
+pub const CDC_ROW_BYTES: u64 = 60;
 /// `pdpb.TsoRequest{header, count}`.
 pub const TSO_REQUEST_BYTES: u64 = 14;
 /// `pdpb.TsoResponse{header, count, timestamp}`.
@@ -98,14 +107,27 @@ impl Msg {
                 TxnCommand::Prewrite { mutations, .. } => {
                     PREWRITE_REQUEST_BYTES + MUTATION_BYTES * mutations.len() as u64
                 }
+                TxnCommand::Flush { mutations, .. } => {
+                    PREWRITE_REQUEST_BYTES + 8 + MUTATION_BYTES * mutations.len() as u64
+                }
                 TxnCommand::Commit { keys, .. }
                 | TxnCommand::Rollback { keys, .. }
-                | TxnCommand::PessimisticRollback { keys, .. } => {
+                | TxnCommand::PessimisticRollback { keys, .. }
+                | TxnCommand::ResolveLock { keys, .. } => {
                     COMMIT_REQUEST_BYTES + (KEY_BYTES + 2) * keys.len() as u64
                 }
-                TxnCommand::Get { .. } => CONTEXT_BYTES + KEY_BYTES + 12,
+                TxnCommand::TxnHeartBeat { .. } | TxnCommand::CheckTxnStatus { .. } => {
+                    CONTEXT_BYTES + KEY_BYTES + 30
+                }
+                TxnCommand::ScanLock { .. } => CONTEXT_BYTES + 16,
+                TxnCommand::Get { .. } | TxnCommand::StaleGet { .. } => {
+                    CONTEXT_BYTES + KEY_BYTES + 12
+                }
             },
             Msg::TxnResponse { result, .. } => match result {
+                Ok(ok) if !ok.locks.is_empty() => {
+                    TXN_RESPONSE_BYTES + LOCK_INFO_BYTES * ok.locks.len() as u64
+                }
                 Ok(_) => TXN_RESPONSE_BYTES,
                 Err(_) => TXN_ERROR_RESPONSE_BYTES,
             },
@@ -143,6 +165,14 @@ impl Msg {
             }
             Msg::SnapshotDone { result, .. } => {
                 SMALL_MESSAGE_BYTES + result.as_ref().err().map_or(0, |e| e.len() as u64)
+            }
+            Msg::BroadcastTxnStatus { statuses } => {
+                CONTEXT_BYTES + TXN_STATUS_BYTES * statuses.len() as u64
+            }
+            Msg::CheckLeader { regions, .. } => 8 + LEADER_INFO_BYTES * regions.len() as u64,
+            Msg::CheckLeaderResponse { regions, .. } => 16 + 8 * regions.len() as u64,
+            Msg::ChangeDataEvent { rows, .. } => {
+                SMALL_MESSAGE_BYTES + CDC_ROW_BYTES * rows.len() as u64
             }
             Msg::DeadlockStreamError { .. }
             | Msg::DeadlockStreamWindowUpdate { .. }

@@ -10,6 +10,7 @@
 pub mod deadlock_oom;
 pub mod ime_region_load_race;
 pub mod io_hang;
+pub mod resolved_ts_large_txn;
 pub mod snapshot_memory;
 
 use std::collections::BTreeMap;
@@ -60,6 +61,7 @@ pub static REGISTRY: &[&dyn Scenario] = &[
     &deadlock_oom::DeadlockDetectorOom,
     &snapshot_memory::SnapshotAndMemory,
     &ime_region_load_race::ImeRegionLoadRace,
+    &resolved_ts_large_txn::ResolvedTsLargeTxn,
 ];
 
 /// Looks a scenario up by id. Errors: [`ScenarioError::UnknownScenario`],

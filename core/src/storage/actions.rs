@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::mvcc::{Lock, LockType, Modify, MvccData, Write, WriteType};
-use crate::proto::{Key, Mutation, TxnError, WriteConflictReason};
+use crate::proto::{Key, Mutation, TxnError, TxnStatus, WriteConflictReason};
 
 /// What a command reads: the leader's applied MVCC data and the region's
 /// in-memory pessimistic locks (`PeerPessimisticLocks`, `in-memory = true`).
@@ -83,27 +83,43 @@ pub fn acquire_pessimistic_lock(
         }
     }
     LockOutcome::Acquired {
-        lock: Lock {
-            lock_type: LockType::Pessimistic,
+        lock: Lock::new(
+            LockType::Pessimistic,
             primary,
-            ts: start_ts,
-            for_update_ts: for_update_ts.max(conflict_commit_ts.unwrap_or(0)),
-            value: None,
-        },
+            start_ts,
+            for_update_ts.max(conflict_commit_ts.unwrap_or(0)),
+            None,
+        ),
         value: snap.mvcc.value_at(key, u64::MAX),
         conflict_commit_ts,
     }
 }
 
+/// What a prewrite or flush gives the locks it writes besides the
+/// mutation: TTL, `min_commit_ts` and generation (see [`Lock`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LockProps {
+    /// `lock_ttl`, virtual ms.
+    pub ttl: u64,
+    /// `min_commit_ts` (0: unset).
+    pub min_commit_ts: u64,
+    /// 0 for `Prewrite`; the `Flush` generation of a pipelined transaction.
+    pub generation: u64,
+}
+
 /// `prewrite` (actions/prewrite.rs) of the mutations of one region.
 /// A pessimistic transaction (`for_update_ts > 0`) must hold a pessimistic
-/// lock on every key; an optimistic one must find no newer write.
+/// lock on every key; an optimistic one must find no newer write. With
+/// `props.generation > 0` it is `prewrite_with_generation`, what `Flush`
+/// runs: the transaction's own lock of an older generation is overwritten,
+/// one of the same or a newer generation is kept.
 pub fn prewrite(
     snap: &SnapshotRef,
     start_ts: u64,
     for_update_ts: u64,
     primary: Key,
     mutations: &[Mutation],
+    props: LockProps,
 ) -> Result<Vec<Modify>, TxnError> {
     let mut mods = Vec::new();
     for m in mutations {
@@ -112,6 +128,7 @@ pub fn prewrite(
             Some(l) if l.ts != start_ts => {
                 return Err(TxnError::KeyIsLocked { key, lock_ts: l.ts });
             }
+            Some(l) if props.generation > 0 && l.generation < props.generation => {}
             Some(l) if l.lock_type != LockType::Pessimistic => continue, // already prewritten
             Some(_) => {}
             None if for_update_ts > 0 => {
@@ -137,15 +154,155 @@ pub fn prewrite(
         mods.push(Modify::PutLock(
             key,
             Lock {
-                lock_type,
-                primary,
-                ts: start_ts,
-                for_update_ts,
-                value,
+                ttl: props.ttl,
+                min_commit_ts: props.min_commit_ts,
+                generation: props.generation,
+                ..Lock::new(lock_type, primary, start_ts, for_update_ts, value)
             },
         ));
     }
     Ok(mods)
+}
+
+/// `TxnHeartBeat` (commands/txn_heart_beat.rs): raises the primary lock's
+/// TTL to `advise_ttl` and, for a pipelined transaction (generation > 0),
+/// its `min_commit_ts`; rewrites the lock when either changed. No lock of
+/// the transaction on `primary`: `TxnNotFound`.
+pub fn txn_heart_beat(
+    snap: &SnapshotRef,
+    primary: Key,
+    start_ts: u64,
+    advise_ttl: u64,
+    min_commit_ts: u64,
+) -> Result<(Vec<Modify>, TxnStatus), TxnError> {
+    let Some(mut lock) = snap
+        .mvcc
+        .lock
+        .get(&primary)
+        .copied()
+        .filter(|l| l.ts == start_ts)
+    else {
+        return Err(TxnError::TxnNotFound { start_ts });
+    };
+    let mut updated = false;
+    if lock.ttl < advise_ttl {
+        lock.ttl = advise_ttl;
+        updated = true;
+    }
+    if lock.generation > 0 && min_commit_ts > 0 && lock.min_commit_ts < min_commit_ts {
+        lock.min_commit_ts = min_commit_ts;
+        updated = true;
+    }
+    let mods = if updated {
+        vec![Modify::PutLock(primary, lock)]
+    } else {
+        Vec::new()
+    };
+    Ok((
+        mods,
+        TxnStatus::Uncommitted {
+            lock_ttl: lock.ttl,
+            min_commit_ts: lock.min_commit_ts,
+        },
+    ))
+}
+
+/// The physical part of a TSO timestamp, ms.
+fn physical(ts: u64) -> u64 {
+    ts >> 18
+}
+
+/// `CheckTxnStatus` (commands/check_txn_status.rs) on the primary key.
+/// - The lock is there: expired (`lock.ts.physical + ttl < current_ts.physical`)
+///   → rolled back now (`TtlExpire`); else, for a normal lock,
+///   `min_commit_ts` is pushed past `caller_start_ts` (`MinCommitTsPushed`,
+///   so the caller may read through it), and the status is `Uncommitted`.
+/// - No lock: the commit record decides (`Committed`, `RolledBack`);
+///   neither → a rollback record (`LockNotExist`) when
+///   `rollback_if_not_exist`, else `TxnNotFound`.
+pub fn check_txn_status(
+    snap: &SnapshotRef,
+    primary: Key,
+    lock_ts: u64,
+    caller_start_ts: u64,
+    current_ts: u64,
+    rollback_if_not_exist: bool,
+) -> Result<(Vec<Modify>, TxnStatus), TxnError> {
+    if let Some(mut lock) = snap
+        .mvcc
+        .lock
+        .get(&primary)
+        .copied()
+        .filter(|l| l.ts == lock_ts)
+    {
+        if physical(lock.ts) + lock.ttl < physical(current_ts) {
+            return Ok((rollback(snap, lock_ts, &[primary]), TxnStatus::TtlExpire));
+        }
+        let mut mods = Vec::new();
+        if lock.generation == 0 && caller_start_ts >= lock.min_commit_ts.max(lock.ts) {
+            lock.min_commit_ts = caller_start_ts + 1;
+            mods.push(Modify::PutLock(primary, lock));
+        }
+        return Ok((
+            mods,
+            TxnStatus::Uncommitted {
+                lock_ttl: lock.ttl,
+                min_commit_ts: lock.min_commit_ts,
+            },
+        ));
+    }
+    match snap.mvcc.txn_write(primary, lock_ts) {
+        Some((_, w)) if w.write_type == WriteType::Rollback => {
+            Ok((Vec::new(), TxnStatus::RolledBack))
+        }
+        Some((commit_ts, _)) => Ok((Vec::new(), TxnStatus::Committed { commit_ts })),
+        None if rollback_if_not_exist => {
+            Ok((rollback(snap, lock_ts, &[primary]), TxnStatus::LockNotExist))
+        }
+        None => Err(TxnError::TxnNotFound { start_ts: lock_ts }),
+    }
+}
+
+/// `ResolveLock` (commands/resolve_lock.rs): commits (`commit_ts > 0`) or
+/// rolls back the locks of `start_ts` on `keys`, or on every key of the
+/// region holding one when `keys` is empty. Keys without the transaction's
+/// lock are skipped.
+pub fn resolve_lock(
+    snap: &SnapshotRef,
+    start_ts: u64,
+    commit_ts: u64,
+    keys: &[Key],
+) -> Vec<Modify> {
+    let keys: Vec<Key> = if keys.is_empty() {
+        snap.mvcc
+            .lock
+            .iter()
+            .filter(|(_, l)| l.ts == start_ts)
+            .map(|(&k, _)| k)
+            .collect()
+    } else {
+        keys.iter()
+            .copied()
+            .filter(|k| snap.mvcc.lock.get(k).is_some_and(|l| l.ts == start_ts))
+            .collect()
+    };
+    if commit_ts > 0 {
+        commit(snap, start_ts, commit_ts, &keys).unwrap_or_default()
+    } else {
+        rollback(snap, start_ts, &keys)
+    }
+}
+
+/// `ScanLock`: the region's locks in `CF_LOCK` with `ts <= max_version`,
+/// in key order, at most `limit`.
+pub fn scan_lock(snap: &SnapshotRef, max_version: u64, limit: u32) -> Vec<(Key, Lock)> {
+    snap.mvcc
+        .lock
+        .iter()
+        .filter(|(_, l)| l.ts <= max_version)
+        .take(limit as usize)
+        .map(|(&k, &l)| (k, l))
+        .collect()
 }
 
 /// `commit` (actions/commit.rs): turn prewrite locks into write records.
@@ -235,7 +392,15 @@ mod tests {
             acquire_pessimistic_lock(&snap(&data, &mem), 11, 11, 1, 1, false),
             LockOutcome::Locked(l) if l.ts == 10
         ));
-        let mods = prewrite(&snap(&data, &mem), 10, 10, 1, &[Mutation::Put(1, 5)]).unwrap();
+        let mods = prewrite(
+            &snap(&data, &mem),
+            10,
+            10,
+            1,
+            &[Mutation::Put(1, 5)],
+            LockProps::default(),
+        )
+        .unwrap();
         mem.remove(&1);
         data.apply(&mods);
         let mods = commit(&snap(&data, &mem), 10, 12, &[1]).unwrap();
@@ -256,7 +421,14 @@ mod tests {
         ));
         // Prewrite without the pessimistic lock fails.
         assert_eq!(
-            prewrite(&snap(&data, &mem), 13, 13, 1, &[Mutation::Put(1, 6)]),
+            prewrite(
+                &snap(&data, &mem),
+                13,
+                13,
+                1,
+                &[Mutation::Put(1, 6)],
+                LockProps::default()
+            ),
             Err(TxnError::PessimisticLockNotFound { key: 1 })
         );
     }
@@ -265,15 +437,38 @@ mod tests {
     fn optimistic_prewrite_detects_a_newer_write_and_rollback_blocks_late_prewrite() {
         let mut data = MvccData::default();
         let mem = BTreeMap::new();
-        let mods = prewrite(&snap(&data, &mem), 20, 0, 2, &[Mutation::Put(2, 1)]).unwrap();
+        let mods = prewrite(
+            &snap(&data, &mem),
+            20,
+            0,
+            2,
+            &[Mutation::Put(2, 1)],
+            LockProps::default(),
+        )
+        .unwrap();
         data.apply(&mods);
         data.apply(&commit(&snap(&data, &mem), 20, 25, &[2]).unwrap());
         assert!(matches!(
-            prewrite(&snap(&data, &mem), 22, 0, 2, &[Mutation::Put(2, 9)]),
+            prewrite(
+                &snap(&data, &mem),
+                22,
+                0,
+                2,
+                &[Mutation::Put(2, 9)],
+                LockProps::default()
+            ),
             Err(TxnError::WriteConflict { .. })
         ));
         data.apply(&rollback(&snap(&data, &mem), 30, &[2]));
-        assert!(prewrite(&snap(&data, &mem), 30, 0, 2, &[Mutation::Put(2, 9)]).is_err());
+        assert!(prewrite(
+            &snap(&data, &mem),
+            30,
+            0,
+            2,
+            &[Mutation::Put(2, 9)],
+            LockProps::default()
+        )
+        .is_err());
         assert_eq!(data.get(2, 40), Ok(Some(1)));
     }
 }

@@ -10,6 +10,7 @@ pub mod lock_manager;
 pub mod lock_wait_queues;
 pub mod metrics;
 pub mod scheduler;
+pub mod txn_status_cache;
 
 use crate::proto::{Key, TxnCommand};
 
@@ -29,4 +30,7 @@ pub struct RunningCmd {
     /// Keys whose locks this command's Raft write releases (their waiters
     /// are woken when it applies).
     pub wake_on_apply: Vec<Key>,
+    /// What the client gets once the command's write applies (a
+    /// `TxnHeartBeat` or `CheckTxnStatus` answers with the status it wrote).
+    pub response: crate::proto::TxnOk,
 }

@@ -128,6 +128,7 @@ impl TxnScheduler {
                 cmd,
                 keys,
                 wake_on_apply: Vec::new(),
+                response: TxnOk::default(),
             },
         );
     }
@@ -253,6 +254,7 @@ impl TxnScheduler {
                             Ok(TxnOk {
                                 value,
                                 locked_with_conflict_ts: conflict_commit_ts,
+                                ..TxnOk::default()
                             }),
                         );
                         self.on_acquired_locks_finished(ctx, lm, key, start_ts);
@@ -264,7 +266,7 @@ impl TxnScheduler {
                         cid,
                         Ok(TxnOk {
                             value,
-                            locked_with_conflict_ts: None,
+                            ..TxnOk::default()
                         }),
                     ),
                     LockOutcome::Locked(l) if wait && lm.is_some() => {
@@ -321,10 +323,100 @@ impl TxnScheduler {
                 for_update_ts,
                 primary,
                 ref mutations,
-            } => match actions::prewrite(&snap, start_ts, for_update_ts, primary, mutations) {
-                Ok(mods) => self.propose_or_finish(ctx, rs, lm, cid, mods),
+                lock_ttl,
+            } => {
+                let props = actions::LockProps {
+                    ttl: lock_ttl,
+                    ..Default::default()
+                };
+                match actions::prewrite(&snap, start_ts, for_update_ts, primary, mutations, props) {
+                    Ok(mods) => self.propose_or_finish(ctx, rs, lm, cid, mods),
+                    Err(e) => self.finish(ctx, rs, lm, cid, Err(e)),
+                }
+            }
+            TxnCommand::Flush {
+                start_ts,
+                primary,
+                ref mutations,
+                generation,
+                lock_ttl,
+            } => {
+                let props = actions::LockProps {
+                    ttl: lock_ttl,
+                    min_commit_ts: 0,
+                    generation: generation.max(1),
+                };
+                match actions::prewrite(&snap, start_ts, 0, primary, mutations, props) {
+                    Ok(mods) => self.propose_or_finish(ctx, rs, lm, cid, mods),
+                    Err(e) => self.finish(ctx, rs, lm, cid, Err(e)),
+                }
+            }
+            TxnCommand::TxnHeartBeat {
+                primary,
+                start_ts,
+                advise_ttl,
+                min_commit_ts,
+            } => match actions::txn_heart_beat(&snap, primary, start_ts, advise_ttl, min_commit_ts)
+            {
+                Ok((mods, status)) => self.propose_with_status(ctx, rs, lm, cid, mods, status),
                 Err(e) => self.finish(ctx, rs, lm, cid, Err(e)),
             },
+            TxnCommand::CheckTxnStatus {
+                primary,
+                lock_ts,
+                caller_start_ts,
+                current_ts,
+                rollback_if_not_exist,
+            } => match actions::check_txn_status(
+                &snap,
+                primary,
+                lock_ts,
+                caller_start_ts,
+                current_ts,
+                rollback_if_not_exist,
+            ) {
+                Ok((mods, status)) => {
+                    self.set_wake_on_apply(cid, &mods);
+                    self.propose_with_status(ctx, rs, lm, cid, mods, status)
+                }
+                Err(e) => self.finish(ctx, rs, lm, cid, Err(e)),
+            },
+            TxnCommand::ResolveLock {
+                start_ts,
+                commit_ts,
+                ref keys,
+            } => {
+                let mods = actions::resolve_lock(&snap, start_ts, commit_ts, keys);
+                self.set_wake_on_apply(cid, &mods);
+                self.propose_or_finish(ctx, rs, lm, cid, mods);
+            }
+            TxnCommand::ScanLock { max_version, limit } => {
+                let locks = actions::scan_lock(&snap, max_version, limit);
+                self.finish(
+                    ctx,
+                    rs,
+                    lm,
+                    cid,
+                    Ok(TxnOk {
+                        locks,
+                        ..TxnOk::default()
+                    }),
+                )
+            }
+            // Stale reads are served by the store before the scheduler
+            // (any peer, checked against its safe-ts); one that reaches
+            // here reads on the leader like `Get`.
+            TxnCommand::StaleGet { ts, key } => {
+                let result = snap
+                    .mvcc
+                    .get(key, ts)
+                    .map(|value| TxnOk {
+                        value,
+                        ..TxnOk::default()
+                    })
+                    .map_err(|lock_ts| TxnError::KeyIsLocked { key, lock_ts });
+                self.finish(ctx, rs, lm, cid, result)
+            }
             TxnCommand::Commit {
                 start_ts,
                 commit_ts,
@@ -358,7 +450,7 @@ impl TxnScheduler {
                     .get(key, ts)
                     .map(|value| TxnOk {
                         value,
-                        locked_with_conflict_ts: None,
+                        ..TxnOk::default()
                     })
                     .map_err(|lock_ts| TxnError::KeyIsLocked { key, lock_ts });
                 self.finish(ctx, rs, lm, cid, result)
@@ -423,6 +515,29 @@ impl TxnScheduler {
         released
     }
 
+    /// As [`Self::propose_or_finish`], answering with `status` once written.
+    fn propose_with_status(
+        &mut self,
+        ctx: &mut Ctx,
+        rs: &mut Raftstore,
+        lm: Lm,
+        cid: u64,
+        mods: Vec<Modify>,
+        status: crate::proto::TxnStatus,
+    ) {
+        let response = TxnOk {
+            txn_status: Some(status),
+            ..TxnOk::default()
+        };
+        if mods.is_empty() {
+            return self.finish(ctx, rs, lm, cid, Ok(response));
+        }
+        if let Some(rc) = self.cmds.get_mut(&cid) {
+            rc.response = response;
+        }
+        self.propose_or_finish(ctx, rs, lm, cid, mods)
+    }
+
     fn propose_or_finish(
         &mut self,
         ctx: &mut Ctx,
@@ -472,7 +587,7 @@ impl TxnScheduler {
         };
         match result {
             Ok(()) => {
-                self.finish(ctx, rs, lm.as_deref_mut(), cid, Ok(TxnOk::default()));
+                self.finish(ctx, rs, lm.as_deref_mut(), cid, Ok(rc.response));
                 for k in rc.wake_on_apply {
                     self.wake_up(ctx, rs, lm.as_deref_mut(), k);
                 }
@@ -519,6 +634,7 @@ impl TxnScheduler {
                     region_id: e.region_id,
                     keys: vec![e.key],
                     wake_on_apply: Vec::new(),
+                    response: TxnOk::default(),
                     cmd: TxnCommand::AcquirePessimisticLock {
                         start_ts: e.start_ts,
                         for_update_ts: e.for_update_ts,

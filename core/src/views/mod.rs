@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod ime;
 pub mod locks;
 pub mod memory;
+pub mod resolved_ts;
 pub mod snapshots;
 
 use serde::Serialize;

@@ -230,13 +230,9 @@ impl Store {
     }
 
     /// Switches the resolvers' logic (the resolved-ts scenario's `fix`).
-    pub fn set_resolved_ts_mode(
-        &mut self,
-        ctx: &mut Ctx,
-        mode: crate::resolved_ts::resolver::ResolverMode,
-    ) {
+    pub fn set_resolved_ts_mode(&mut self, mode: crate::resolved_ts::resolver::ResolverMode) {
         if let Some(rts) = self.resolved_ts.as_mut() {
-            rts.set_mode(ctx, &self.raftstore, mode);
+            rts.set_mode(&self.raftstore, mode);
         }
     }
 

@@ -30,7 +30,6 @@ use crate::kernel::log::Level;
 use crate::kernel::metrics::{record, Counter, SeriesFamily, SeriesMap};
 use crate::kernel::time::{Micros, MS, SEC};
 use crate::kernel::violation::Violation;
-use crate::mvcc::Lock;
 use crate::proto::{CdcRow, Ctx, Key, Msg, Timer, TxnCommand, TxnError, TxnOk, TxnStatus};
 
 /// Rows the capture emitted downstream.
@@ -321,9 +320,8 @@ impl CdcConsumer {
                 Ok(ok),
             ) => {
                 let mut txns: BTreeMap<u64, Key> = BTreeMap::new();
-                for (_, l) in &ok.locks {
-                    let l: &Lock = l;
-                    txns.entry(l.ts).or_insert(l.primary);
+                for l in &ok.locks {
+                    txns.entry(l.lock_ts).or_insert(l.primary);
                 }
                 self.txns = txns.into_iter().collect();
                 self.check_next(ctx, region, store, max_version);

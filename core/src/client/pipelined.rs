@@ -420,7 +420,11 @@ impl PipelinedWorkload {
             Role::StaleReader => self.get_ts(ctx, i),
             Role::LargeTxn => match self.large.phase {
                 LargePhase::Idle => self.get_ts(ctx, i),
+                LargePhase::Writing if !self.large.pending_flush.is_empty() => {
+                    self.flush_next(ctx, i)
+                }
                 LargePhase::Writing => self.next_generation(ctx, i),
+                LargePhase::CommittingSecondaries => self.resolve_next(ctx, i),
                 _ => {}
             },
             Role::TtlManager => {
@@ -487,6 +491,13 @@ impl PipelinedWorkload {
     }
 
     fn flush_next(&mut self, ctx: &mut Ctx, i: usize) {
+        if let Some((start, keys)) = self.large.pending_flush.pop_front() {
+            let (here, rest) = self.split_by_region(keys);
+            if !rest.is_empty() {
+                self.large.pending_flush.push_front((start, rest));
+            }
+            self.large.pending_flush.push_front((start, here));
+        }
         let Some((_, keys)) = self.large.pending_flush.front().cloned() else {
             ctx.count(LARGE_TXN_FLUSHES, 1);
             let g = self.large.generation;
@@ -505,6 +516,17 @@ impl PipelinedWorkload {
             lock_ttl: MANAGED_LOCK_TTL_MS,
         };
         self.send(ctx, i, keys[0], cmd);
+    }
+
+    /// Splits `keys` into those of the cached region of `keys[0]` and the
+    /// rest (a region split since the keys were grouped: client-go groups
+    /// mutations by region before sending).
+    fn split_by_region(&self, keys: Vec<Key>) -> (Vec<Key>, Vec<Key>) {
+        let Some(r) = keys.first().and_then(|&k| self.route(k)) else {
+            return (keys, Vec::new());
+        };
+        let (start, end) = (r.meta.start_key, r.meta.end_key);
+        keys.into_iter().partition(|&k| k >= start && k < end)
     }
 
     fn resolve_next(&mut self, ctx: &mut Ctx, i: usize) {
@@ -531,12 +553,19 @@ impl PipelinedWorkload {
             let pause = self.cfg.large_txn_pause;
             return self.after(ctx, i, pause);
         };
-        let keys = self
+        let all = self
             .large
             .keys_by_range
             .get(&start)
             .cloned()
             .unwrap_or_default();
+        let (keys, rest) = self.split_by_region(all);
+        if let Some(&r0) = rest.first() {
+            // Resolve this region's part now and the rest as its own range.
+            self.large.keys_by_range.insert(start, keys.clone());
+            self.large.keys_by_range.insert(r0, rest);
+            self.large.pending_resolve.insert(1, r0);
+        }
         let Some(&first) = keys.first() else {
             self.large.pending_resolve.pop_front();
             return self.resolve_next(ctx, i);
@@ -681,6 +710,15 @@ impl PipelinedWorkload {
             if stale_refused {
                 let wait = self.cfg.stale_read_interval;
                 return self.after(ctx, i, wait);
+            }
+            if matches!(
+                inf.cmd,
+                TxnCommand::Flush { .. } | TxnCommand::ResolveLock { .. }
+            ) {
+                // Regroup by the regions as they are now, after a backoff.
+                let id = self.actors[i].id;
+                self.pd_client.locate(ctx, id, inf.key);
+                return self.after(ctx, i, 100 * MS);
             }
             // Retry the same command after client-go's short backoff.
             let (key, cmd) = (inf.key, inf.cmd);
@@ -899,16 +937,16 @@ impl PipelinedWorkload {
         let seen_commit =
             seen.and_then(|s| versions.iter().find(|(_, &st)| st == s).map(|(&c, _)| c));
         if seen_commit.is_none_or(|c| c < newest_commit) && self.violations.len() < 100 {
-            {
-                self.violations.push(Violation {
-                    t_ms: ctx.now / MS,
-                    invariant: "stale-read-missed-write",
-                    region: 0,
-                    details: format!(
-                        "stale read of key {key} at ts {ts} saw {seen:?}, but txn {newest_start} committed it at {newest_commit} <= ts"
-                    ),
-                });
-            }
+            let details = format!(
+                "stale read of key {key} at ts {ts} saw {seen:?}, \
+                 but txn {newest_start} committed it at {newest_commit} <= ts"
+            );
+            self.violations.push(Violation {
+                t_ms: ctx.now / MS,
+                invariant: "stale-read-missed-write",
+                region: 0,
+                details,
+            });
         }
     }
 }

@@ -605,8 +605,25 @@ pub struct TxnOk {
     pub locked_with_conflict_ts: Option<u64>,
     /// `TxnHeartBeat` / `CheckTxnStatus`: the transaction's status.
     pub txn_status: Option<TxnStatus>,
-    /// `ScanLock`: the locks found, by key.
-    pub locks: Vec<(Key, crate::mvcc::Lock)>,
+    /// `ScanLock`: the locks found, in key order.
+    pub locks: Vec<LockInfo>,
+}
+
+/// kvrpcpb `LockInfo`: a lock as a client sees it (`ScanLock`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockInfo {
+    /// The locked key.
+    pub key: Key,
+    /// `primary_lock`.
+    pub primary: Key,
+    /// `lock_version`: the transaction's start_ts.
+    pub lock_ts: u64,
+    /// `lock_ttl`, virtual ms.
+    pub ttl: u64,
+    /// `min_commit_ts`.
+    pub min_commit_ts: u64,
+    /// The pipelined transaction's generation (0: a normal lock).
+    pub generation: u64,
 }
 
 /// TiKV's `TxnStatus` (`src/storage/types.rs`), what `CheckTxnStatus` and

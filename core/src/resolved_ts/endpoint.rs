@@ -23,9 +23,11 @@
 //!   safe_ts)` in the same `LeaderInfo` and raise their safe-ts once they
 //!   have applied that far (`RegionReadProgress`).
 //! - **CDC.** With a downstream, the leader's committed rows (cdc's
-//!   `Delegate`) go to it with each advance, then the region's resolved-ts
+//!   `Delegate`) go to it with each advance, then the feed's resolved-ts
 //!   (`ResolvedTs` event), on one stream so a row always precedes the
-//!   resolved-ts that covers it.
+//!   resolved-ts that covers it. The feed's resolved-ts comes from the
+//!   delegate's own lock tracker, every lock by start_ts
+//!   ([`ObserveRegion::cdc_resolver`]), as in TiKV.
 //! - **Slow log**: every 10 s, "the max gap of leader resolved-ts is large"
 //!   when the smallest leader resolved-ts is behind by more than
 //!   `min(advance-ts-interval, 5 s) + advance-ts-interval + 1 s`, and "the
@@ -111,6 +113,13 @@ pub struct ObserveRegion {
     pub resolver: Resolver,
     /// Pending or Ready.
     pub status: ResolverStatus,
+    /// The CDC delegate's own lock tracker (TiKV `cdc/src/delegate.rs`
+    /// `LockTracker`): every lock by its start_ts, whatever its generation
+    /// and whatever the `TxnStatusCache` says. The feed's resolved-ts comes
+    /// from it, so PR 17540 does not unblock a change feed: a committed
+    /// large transaction's secondaries are still to be committed, at a
+    /// commit_ts below what the cache lets resolved-ts reach.
+    pub cdc_resolver: Resolver,
     /// Committed rows not yet sent to the CDC downstream.
     pub cdc_rows: Vec<CdcRow>,
     /// When it was registered, virtual µs.
@@ -179,7 +188,7 @@ impl Endpoint {
     /// `fix`): each resolver keeps its resolved-ts and is rebuilt from the
     /// region's `CF_LOCK` with the new mode, as a TiKV rolling upgrade
     /// re-registers its regions.
-    pub fn set_mode(&mut self, ctx: &mut Ctx, rs: &Raftstore, mode: ResolverMode) {
+    pub fn set_mode(&mut self, rs: &Raftstore, mode: ResolverMode) {
         if self.cfg.mode == mode {
             return;
         }
@@ -194,10 +203,9 @@ impl Endpoint {
             r.min_ts = o.resolver.min_ts;
             o.resolver = r;
             if o.status == ResolverStatus::Ready {
-                Self::track_scanned_locks(o, rs);
+                Self::track_scanned_locks(o, rs, false);
             }
         }
-        let _ = ctx;
     }
 
     /// Arms the advance tick.
@@ -221,7 +229,7 @@ impl Endpoint {
                     region,
                     index,
                     rows,
-                } => self.on_rows(ctx, &region, index, &rows),
+                } => self.on_rows(&region, index, &rows),
                 ObservedEvent::Admin { region, cmd } => self.on_admin(ctx, rs, &region, cmd),
                 ObservedEvent::Role {
                     region,
@@ -249,7 +257,7 @@ impl Endpoint {
         }
     }
 
-    fn on_rows(&mut self, ctx: &mut Ctx, region: &RegionMeta, index: u64, rows: &[ChangeRow]) {
+    fn on_rows(&mut self, region: &RegionMeta, index: u64, rows: &[ChangeRow]) {
         let rp = self.read_progress.entry(region.id).or_default();
         rp.applied_index = rp.applied_index.max(index);
         if let Some((need, safe_ts)) = rp.pending {
@@ -287,16 +295,22 @@ impl Endpoint {
                             key,
                             start_ts,
                             generation,
-                        } => o
-                            .resolver
-                            .track_lock(start_ts, key, Some(index), generation),
-                        ChangeRow::Commit { key, .. } => o.resolver.untrack_lock(key, Some(index)),
+                        } => {
+                            o.resolver
+                                .track_lock(start_ts, key, Some(index), generation);
+                            o.cdc_resolver
+                                .track_lock(start_ts, key, Some(index), generation);
+                        }
+                        ChangeRow::Commit { key, .. } => {
+                            o.resolver.untrack_lock(key, Some(index));
+                            o.cdc_resolver.untrack_lock(key, Some(index));
+                        }
                     }
                 }
                 o.resolver.update_tracked_index(index);
+                o.cdc_resolver.update_tracked_index(index);
             }
         }
-        let _ = ctx;
     }
 
     fn on_admin(&mut self, ctx: &mut Ctx, rs: &Raftstore, region: &RegionMeta, cmd: &str) {
@@ -342,6 +356,12 @@ impl Endpoint {
             .regions
             .get(&region.id)
             .map_or(0, |o| o.resolver.resolved_ts);
+        let prev_cdc = self
+            .regions
+            .get(&region.id)
+            .map_or(0, |o| o.cdc_resolver.resolved_ts);
+        let mut cdc_resolver = Resolver::new(region.id, ResolverMode::Legacy);
+        cdc_resolver.resolved_ts = prev_cdc;
         let mut resolver = Resolver::new(region.id, self.cfg.mode);
         // A re-registered region keeps its resolved-ts (TiKV keeps the
         // region's read progress); a new leader starts from 0.
@@ -357,6 +377,7 @@ impl Endpoint {
                 meta: region,
                 observe_id,
                 resolver,
+                cdc_resolver,
                 status: ResolverStatus::Pending { buffered: 0 },
                 cdc_rows: Vec::new(),
                 registered_at: ctx.now,
@@ -378,7 +399,7 @@ impl Endpoint {
         self.regions.remove(&region_id);
     }
 
-    fn track_scanned_locks(o: &mut ObserveRegion, rs: &Raftstore) {
+    fn track_scanned_locks(o: &mut ObserveRegion, rs: &Raftstore, cdc: bool) {
         let Some(peer) = rs.peers.get(&o.meta.id) else {
             return;
         };
@@ -386,6 +407,9 @@ impl Endpoint {
         for (&key, l) in &store.mvcc.lock {
             if l.lock_type == LockType::Put {
                 o.resolver.track_lock(l.ts, key, None, l.generation);
+                if cdc {
+                    o.cdc_resolver.track_lock(l.ts, key, None, l.generation);
+                }
             }
         }
         o.resolver.update_tracked_index(store.applied_index);
@@ -402,7 +426,7 @@ impl Endpoint {
         let ResolverStatus::Pending { buffered } = o.status else {
             return;
         };
-        Self::track_scanned_locks(o, rs);
+        Self::track_scanned_locks(o, rs, true);
         o.status = ResolverStatus::Ready;
         let msg = format!(
             "Resolver initialized; observe_id: {observe_id}, snapshot_index: {}, pending_data_index: {buffered}, locks: {}, txns: {}",
@@ -585,6 +609,10 @@ impl Endpoint {
             rp.applied_index = rp.applied_index.max(applied);
             rp.safe_ts = rp.safe_ts.max(out.resolved_ts);
             if let Some(client) = self.cfg.cdc_downstream {
+                let feed_ts = o
+                    .cdc_resolver
+                    .resolve(a.ts, TsSource::PdTso, cache)
+                    .resolved_ts;
                 let rows = std::mem::take(&mut o.cdc_rows);
                 ctx.send(
                     Node::Store(self.store_id),
@@ -593,7 +621,7 @@ impl Endpoint {
                         from_store: self.store_id,
                         region_id: id,
                         rows,
-                        resolved_ts: Some(out.resolved_ts),
+                        resolved_ts: Some(feed_ts),
                     },
                 );
             }

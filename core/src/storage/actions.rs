@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::mvcc::{Lock, LockType, Modify, MvccData, Write, WriteType};
-use crate::proto::{Key, Mutation, TxnError, TxnStatus, WriteConflictReason};
+use crate::proto::{Key, LockInfo, Mutation, TxnError, TxnStatus, WriteConflictReason};
 
 /// What a command reads: the leader's applied MVCC data and the region's
 /// in-memory pessimistic locks (`PeerPessimisticLocks`, `in-memory = true`).
@@ -295,13 +295,20 @@ pub fn resolve_lock(
 
 /// `ScanLock`: the region's locks in `CF_LOCK` with `ts <= max_version`,
 /// in key order, at most `limit`.
-pub fn scan_lock(snap: &SnapshotRef, max_version: u64, limit: u32) -> Vec<(Key, Lock)> {
+pub fn scan_lock(snap: &SnapshotRef, max_version: u64, limit: u32) -> Vec<LockInfo> {
     snap.mvcc
         .lock
         .iter()
         .filter(|(_, l)| l.ts <= max_version)
         .take(limit as usize)
-        .map(|(&k, &l)| (k, l))
+        .map(|(&key, l)| LockInfo {
+            key,
+            primary: l.primary,
+            lock_ts: l.ts,
+            ttl: l.ttl,
+            min_commit_ts: l.min_commit_ts,
+            generation: l.generation,
+        })
         .collect()
 }
 

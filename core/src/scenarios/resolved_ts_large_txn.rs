@@ -75,8 +75,10 @@ region. fix=txn-status-cache is PR 17540: a lock with generation > 0 belongs to 
 representative key; the resolver looks its start_ts up in the store's TxnStatusCache (filled by BroadcastTxnStatus) and uses \
 its min_commit_ts, ignores it once the cache says committed or rolled back, and falls back to start_ts on a miss (\"Large txn \
 not found in cache\"). resolved-ts then advances with every heartbeat. fix=min-commit-ts-minus-1 is PR 17730: the candidate \
-is min_commit_ts − 1, so resolved_ts < min_commit_ts ≤ commit_ts even when the transaction commits exactly at its \
-min_commit_ts; with the cache alone resolved-ts could equal a later commit_ts. Either way resolved-ts never passes a \
+is min_commit_ts − 1, so resolved_ts < min_commit_ts ≤ commit_ts even if a transaction committed exactly at its \
+min_commit_ts; with the cache alone resolved-ts could equal a later commit_ts. As issue 17728 says, this cannot happen \
+to pipelined transactions (their min_commit_ts come from the TSO and their commit_ts is a later TSO), so here the two fixes \
+draw the same lines one logical tick apart. Either way resolved-ts never passes a \
 transaction that is still undetermined and stale reads on the followers are served again, but the TiCDC feed still \
 stalls: TiKV's CDC delegate tracks every lock by its start_ts on its own (cdc/src/delegate.rs LockTracker). It must: once \
 the primary commits, the cache says Committed and resolved-ts passes the commit_ts, while the secondaries' ResolveLock \

@@ -341,9 +341,11 @@ impl TxnScheduler {
                 generation,
                 lock_ttl,
             } => {
+                // PR 16881: a Flush's locks carry min_commit_ts = start_ts + 1,
+                // so a reader may push them.
                 let props = actions::LockProps {
                     ttl: lock_ttl,
-                    min_commit_ts: 0,
+                    min_commit_ts: start_ts + 1,
                     generation: generation.max(1),
                 };
                 match actions::prewrite(&snap, start_ts, 0, primary, mutations, props) {

@@ -405,20 +405,6 @@ impl TxnScheduler {
                     }),
                 )
             }
-            // Stale reads are served by the store before the scheduler
-            // (any peer, checked against its safe-ts); one that reaches
-            // here reads on the leader like `Get`.
-            TxnCommand::StaleGet { ts, key } => {
-                let result = snap
-                    .mvcc
-                    .get(key, ts)
-                    .map(|value| TxnOk {
-                        value,
-                        ..TxnOk::default()
-                    })
-                    .map_err(|lock_ts| TxnError::KeyIsLocked { key, lock_ts });
-                self.finish(ctx, rs, lm, cid, result)
-            }
             TxnCommand::Commit {
                 start_ts,
                 commit_ts,
@@ -446,7 +432,10 @@ impl TxnScheduler {
                     self.wake_up(ctx, rs, lm.as_deref_mut(), k);
                 }
             }
-            TxnCommand::Get { ts, key } => {
+            // Stale reads are served by the store before the scheduler
+            // (any peer, checked against its safe-ts); one that reaches
+            // here reads on the leader like `Get`.
+            TxnCommand::Get { ts, key } | TxnCommand::StaleGet { ts, key } => {
                 let result = snap
                     .mvcc
                     .get(key, ts)

@@ -46,6 +46,7 @@ use crate::components::memory::{MemoryCharts, MemoryTree};
 use crate::components::operators::Operators;
 use crate::components::parameters::{ParamError, Parameters, SpecRef};
 use crate::components::raft_group::RaftGroup;
+use crate::components::resolved_ts::ResolvedTs;
 use crate::components::snapshot_pipeline::SnapshotPipeline;
 use crate::components::story::StoryPanel;
 use crate::components::wait_for::WaitForPanel;
@@ -56,6 +57,8 @@ use crate::url::{self, Launch};
 
 /// Styles of the lock-manager panels (kept with the web crate that draws them).
 const LOCK_PANELS_CSS: &str = include_str!("lock_panels.css");
+/// Styles of the resolved-ts panel (kept with the web crate that draws it).
+const RESOLVED_TS_CSS: &str = include_str!("resolved_ts.css");
 
 /// Most events processed in one animation frame at a set speed.
 pub const MAX_EVENTS_PER_FRAME: u64 = 20_000;
@@ -109,6 +112,8 @@ pub enum Msg {
     PickTree(TreePick),
     /// Show this store's in-memory engine (`None`: the store the panel picks).
     PickImeStore(Option<u64>),
+    /// Show this region's resolver in the resolved-ts panel.
+    PickRtsRegion(u64),
     /// Show this region's Raft group.
     SelectRegion(u64),
     /// New event-log filter.
@@ -126,6 +131,7 @@ pub struct App {
     seed: u64,
     tree_pick: TreePick,
     ime_store: Option<u64>,
+    rts_region: Option<u64>,
     playing: bool,
     speed: Speed,
     until_ms: Option<u64>,
@@ -262,6 +268,7 @@ impl App {
             self.selected,
             self.tree_pick,
             self.ime_store,
+            self.rts_region,
         )));
         let wall = wall_now();
         if force_charts || wall - self.last_chart_wall >= CHART_PERIOD_MS {
@@ -476,6 +483,9 @@ impl App {
             Panel::InMemoryEngine => html! {
                 <InMemoryEngine frame={frame} on_pick={link.callback(Msg::PickImeStore)} />
             },
+            Panel::ResolvedTs => html! {
+                <ResolvedTs frame={frame} on_pick={link.callback(Msg::PickRtsRegion)} />
+            },
             Panel::FaultInjection => html! {
                 <FaultInjection frame={frame} error={self.fault_error.clone()} on_inject={link.callback(Msg::InjectFault)} />
             },
@@ -529,6 +539,7 @@ impl Component for App {
             seed: launch.seed,
             tree_pick: TreePick::default(),
             ime_store: None,
+            rts_region: None,
             playing: false,
             speed: launch.speed,
             until_ms: launch.until_ms,
@@ -671,6 +682,10 @@ impl Component for App {
                 self.ime_store = store;
                 self.refresh(false);
             }
+            Msg::PickRtsRegion(region) => {
+                self.rts_region = Some(region);
+                self.refresh(false);
+            }
             Msg::SelectRegion(r) => {
                 self.selected = Some(r);
                 self.refresh(false);
@@ -769,6 +784,7 @@ impl Component for App {
                 />
                 <ErrorBanner messages={self.banners.clone()} on_dismiss={link.callback(Msg::DismissBanner)} />
                 <style>{ LOCK_PANELS_CSS }</style>
+                <style>{ RESOLVED_TS_CSS }</style>
                 <main class="layout" data-scenario={self.scenario.id}>
                     { left }
                     { column("col-center", layout.center) }

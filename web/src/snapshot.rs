@@ -119,6 +119,22 @@ impl MemoryFrame {
 /// (`kvscope_core::views::ime::ime_panel_view`).
 pub type ImeFrame = kvscope_core::views::ime::ImePanelView;
 
+/// The resolved-ts panel's side of one capture
+/// (`kvscope_core::views::resolved_ts::resolved_ts_view`).
+pub type RtsFrame = kvscope_core::views::resolved_ts::ResolvedTsView;
+
+/// Captures the resolved-ts panel's data with `region`'s resolver (a region
+/// that no longer has one, or `None`: the first region's).
+fn rts_capture(sim: &Simulation, region: Option<u64>) -> RtsFrame {
+    let view = kvscope_core::views::resolved_ts::resolved_ts_view(sim, region);
+    match region {
+        Some(r) if view.selected.is_none() && !view.regions.iter().any(|l| l.region_id == r) => {
+            kvscope_core::views::resolved_ts::resolved_ts_view(sim, None)
+        }
+        _ => view,
+    }
+}
+
 impl LockFrame {
     /// Captures the lock side of `sim`.
     pub fn capture(sim: &Simulation, view: LockView) -> LockFrame {
@@ -161,6 +177,11 @@ pub struct Frame {
     pub pipeline: Option<kvscope_core::views::snapshots::PipelineView>,
     /// The in-memory engine of one store, when the layout shows its panel.
     pub ime: Option<ImeFrame>,
+    /// The resolved-ts timeline and one region's resolver, when the layout
+    /// shows its panel.
+    pub rts: Option<RtsFrame>,
+    /// The region the user picked for the resolved-ts panel, if any.
+    pub rts_region: Option<u64>,
     /// The trace hash so far (hex SHA-256 of every event and input).
     pub trace_hash: String,
     /// The user inputs applied so far, in order (the simulation's input log).
@@ -181,14 +202,18 @@ impl Frame {
     /// names the memory trace tree to capture (only when the scenario's
     /// layout shows the memory trace panel); `ime_store` names the store
     /// whose in-memory engine to capture (only when the layout shows that
-    /// panel; `None`: see `kvscope_core::views::ime::ime_panel_view`). The lock side is captured
-    /// only when the layout shows a lock panel ([`shows_lock_panel`]).
+    /// panel; `None`: see `kvscope_core::views::ime::ime_panel_view`);
+    /// `rts_region` names the region whose resolver the resolved-ts panel
+    /// shows (only when the layout shows that panel; `None`, or a region
+    /// gone: the first region). The lock side is captured only when the
+    /// layout shows a lock panel ([`shows_lock_panel`]).
     pub fn capture(
         seq: u64,
         sim: &Simulation,
         selected: Option<u64>,
         pick: TreePick,
         ime_store: Option<u64>,
+        rts_region: Option<u64>,
     ) -> Frame {
         let hot_region = sim.focus_region();
         let (selected_region, group) = match selected
@@ -238,6 +263,13 @@ impl Frame {
                 .layout
                 .shows(Panel::InMemoryEngine)
                 .then(|| kvscope_core::views::ime::ime_panel_view(sim, ime_store)),
+            rts: sim
+                .params()
+                .spec
+                .layout
+                .shows(Panel::ResolvedTs)
+                .then(|| rts_capture(sim, rts_region)),
+            rts_region,
             trace_hash: sim.trace_hash(),
             inputs: sim.inputs().to_vec(),
             pending_inputs: sim.pending_inputs().cloned().collect(),

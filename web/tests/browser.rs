@@ -854,6 +854,8 @@ mod lock_fixture {
             events: 0,
             pipeline: None,
             ime: None,
+            rts: None,
+            rts_region: None,
             trace_hash: String::new(),
             inputs: Vec::new(),
             pending_inputs: Vec::new(),
@@ -1798,4 +1800,197 @@ async fn the_in_memory_engine_id_check_fix_stops_the_abort() {
     assert!(page.count("#ime-loads tr.ime-load.refused") > 0);
     assert_eq!(page.count("#ime-loads .ime-replaced-warning"), 0);
     assert!(page.text("#ime-pre-twice").contains("none"));
+}
+
+impl Page {
+    /// The lag region `region`'s button shows, virtual ms (`data-lag-ms`).
+    fn rts_lag_ms(&self, region: u64) -> u64 {
+        let sel = format!("#rts-region-{region}");
+        let lag = self.get(&sel).get_attribute("data-lag-ms");
+        lag.as_deref()
+            .and_then(|l| l.parse().ok())
+            .unwrap_or_else(|| panic!("{sel} has data-lag-ms '{lag:?}'"))
+    }
+
+    /// An attribute of the element `selector` matches, or "".
+    fn attr(&self, selector: &str, name: &str) -> String {
+        self.get(selector).get_attribute(name).unwrap_or_default()
+    }
+}
+
+/// Region 1's line colour in the resolved-ts charts (the first warm one:
+/// the large transaction writes region 1; the selected line is drawn last).
+const RTS_WARM: (u8, u8, u8) = (220, 38, 38);
+/// Region 4's line colour (the second cool one; it is drawn over region 3's,
+/// which follows the same values).
+const RTS_COOL: (u8, u8, u8) = (8, 145, 178);
+
+#[wasm_bindgen_test]
+async fn the_resolved_ts_timeline_draws_and_pins_on_the_large_txn() {
+    let _restore = QueryGuard::new();
+    set_query("?scenario=resolved-ts-large-txn&until=50s&speed=max&play=1");
+    let page = Page::mount_from_url().await;
+    assert!(
+        page.find("#resolved-ts").is_some(),
+        "the layout shows the panel"
+    );
+    page.wait_for("the run to stop at 50 s", 120_000, |p| {
+        p.clock_ms() >= 50_000 && p.text("#play").contains("Play")
+    })
+    .await;
+
+    // The header: the resolver logic and the large transaction.
+    assert!(
+        page.text("#rts-fix").contains("none"),
+        "{}",
+        page.text("#rts-fix")
+    );
+    assert_eq!(page.text("#rts-phase"), "Writing");
+    let start_ts = page.attr("#rts-start-ts", "data-start-ts");
+    assert!(
+        start_ts.parse::<u64>().is_ok_and(|t| t > 0),
+        "a start_ts: '{start_ts}'"
+    );
+    assert!(page.text("#rts-start-ts").contains(&start_ts));
+    assert!(page.number("#rts-generation") >= 1, "generations flushed");
+
+    // Both charts draw: axes, the warm line of region 1 (which the large
+    // transaction writes) and the cool one of region 3 or 4.
+    let lines = || {
+        [
+            pixels_near("rts-timeline", RTS_WARM),
+            pixels_near("rts-timeline", RTS_COOL),
+            pixels_near("rts-lag", RTS_WARM),
+            pixels_near("rts-lag", RTS_COOL),
+        ]
+    };
+    for _ in 0..50 {
+        if lines().iter().all(|&n| n > 50) {
+            break;
+        }
+        sleep(100).await;
+    }
+    let counts = lines();
+    assert!(
+        counts.iter().all(|&n| n > 50),
+        "warm and cool pixels in #rts-timeline and #rts-lag: {counts:?}"
+    );
+    assert!(non_white_pixels("rts-timeline") > 500);
+    assert!(non_white_pixels("rts-lag") > 500);
+
+    // Region 1 is pinned since the large transaction's first flush (15 s);
+    // region 4, which it does not write, follows the TSO.
+    assert_eq!(page.count(".rts-region-btn"), 4, "one button per region");
+    assert!(
+        page.get("#rts-region-1").class_list().contains("active"),
+        "the first region by default"
+    );
+    let lag1 = page.rts_lag_ms(1);
+    assert!(lag1 > 20_000, "region 1's lag: {lag1} ms");
+    assert!(
+        page.text("#rts-region-1").contains("pinned"),
+        "{}",
+        page.text("#rts-region-1")
+    );
+    assert!(page.find("#rts-region-1 .rts-pinned-badge").is_some());
+    let lag4 = page.rts_lag_ms(4);
+    assert!(lag4 < 10_000, "region 4's lag: {lag4} ms");
+    assert!(page.find("#rts-region-4 .rts-pinned-badge").is_none());
+
+    // The resolver of region 1: the large transaction's locks in
+    // lock_ts_heap, counted by its start_ts, pin it.
+    assert_eq!(page.attr("#rts-resolver", "data-region"), "1");
+    assert_eq!(page.text("#rts-status"), "Ready");
+    let pin = page.text("#rts-pinning");
+    assert!(pin.contains("large transaction"), "{pin}");
+    assert!(pin.contains("normal lock by start_ts"), "{pin}");
+    assert!(pin.contains(&start_ts), "{pin} names start_ts {start_ts}");
+    assert_eq!(page.attr("#rts-pinning", "data-start-ts"), start_ts);
+    assert_eq!(page.attr("#rts-pinning", "data-large-txn"), "true");
+    assert!(
+        page.find(&format!(
+            "#rts-normal-locks tr.rts-normal[data-start-ts=\"{start_ts}\"]"
+        ))
+        .is_some(),
+        "lock_ts_heap holds the large transaction"
+    );
+    assert_eq!(
+        page.count("#rts-large-txns tr.rts-large"),
+        0,
+        "no large_txns without the fix"
+    );
+    assert!(
+        page.count("#rts-safe-ts .rts-safe") >= 2,
+        "two followers' safe-ts"
+    );
+
+    // Another region: its resolver, with nothing pinning it.
+    page.click("#rts-region-4").await;
+    assert!(page.get("#rts-region-4").class_list().contains("active"));
+    assert!(!page.get("#rts-region-1").class_list().contains("active"));
+    assert_eq!(page.attr("#rts-resolver", "data-region"), "4");
+    assert_eq!(page.attr("#rts-pinning", "data-kind"), "none");
+}
+
+#[wasm_bindgen_test]
+async fn the_fix_switch_and_the_size_slider_act_on_the_running_resolved_ts() {
+    let _restore = QueryGuard::new();
+    set_query("?scenario=resolved-ts-large-txn&until=40s&speed=max&play=1");
+    let page = Page::mount_from_url().await;
+    page.wait_for("the run to stop at 40 s", 120_000, |p| {
+        p.clock_ms() >= 40_000 && p.text("#play").contains("Play")
+    })
+    .await;
+    let lag = page.rts_lag_ms(1);
+    assert!(lag > 20_000, "fix none: region 1 pinned, lag {lag} ms");
+    assert_eq!(page.count("#rts-large-txns tr.rts-large"), 0);
+
+    // The fix, switched on the running stores through the live controls.
+    let t0 = page.clock_ms();
+    page.click("#fix-txn-status-cache").await;
+    assert!(page.find("#live-error").is_none(), "accepted");
+    assert_eq!(page.clock_ms(), t0, "no replay from t = 0");
+    assert!(
+        page.text("#rts-fix").contains("txn-status-cache"),
+        "{}",
+        page.text("#rts-fix")
+    );
+    let t1 = page.play_until(t0 + 15_000).await;
+    assert!(t1 >= t0 + 15_000);
+    let lag = page.rts_lag_ms(1);
+    assert!(
+        lag < 10_000,
+        "with the TxnStatusCache region 1's lag is {lag} ms"
+    );
+    let ongoing = "#rts-large-txns tr.rts-large[data-cache-state=\"Ongoing\"]";
+    assert!(
+        page.find(ongoing).is_some(),
+        "a large txn the cache knows as Ongoing"
+    );
+    assert!(
+        page.get(ongoing).class_list().contains("passes"),
+        "the cache entry that lets it pass is marked"
+    );
+    let start_ts = page.attr("#rts-start-ts", "data-start-ts");
+    assert_eq!(page.attr(ongoing, "data-start-ts"), start_ts);
+    let pin = page.text("#rts-pinning");
+    assert!(pin.contains("TxnStatusCache"), "{pin}");
+    assert_eq!(page.attr("#rts-pinning", "data-kind"), "large");
+
+    // The size slider acts on the running transaction: the header's
+    // planned size follows.
+    let size = page.attr("#rts-size", "data-size");
+    assert_eq!(size, "20000", "the default size");
+    page.enter("#live-large_txn_size", "50000").await;
+    assert!(page.find("#live-error").is_none(), "accepted");
+    assert_eq!(page.attr("#rts-size", "data-size"), "50000");
+    assert!(
+        page.text("#rts-size").contains("50"),
+        "{}",
+        page.text("#rts-size")
+    );
+    let log = page.input_log();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(log[0].ends_with(":large_txn_size=50000"), "{log:?}");
+    assert!(log[1].ends_with(":fix=txn-status-cache"), "{log:?}");
 }

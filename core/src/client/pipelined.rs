@@ -123,6 +123,8 @@ struct Actor {
     timeout: RequestTimeout,
     /// Writer: (start_ts, key).
     small: Option<(u64, Key)>,
+    /// Writer: when its transaction asked for its start_ts, virtual µs.
+    began: Micros,
     /// Writer: commit_ts.
     commit_ts: u64,
 }
@@ -225,6 +227,7 @@ impl PipelinedWorkload {
                 next_req: 0,
                 timeout: RequestTimeout::default(),
                 small: None,
+                began: 0,
                 commit_ts: 0,
             })
         };
@@ -416,7 +419,10 @@ impl PipelinedWorkload {
             return;
         }
         match a.role {
-            Role::Writer => self.get_ts(ctx, i),
+            Role::Writer => {
+                self.actors[i].began = ctx.now;
+                self.get_ts(ctx, i)
+            }
             Role::StaleReader => self.get_ts(ctx, i),
             Role::LargeTxn => match self.large.phase {
                 LargePhase::Idle => self.get_ts(ctx, i),
@@ -793,6 +799,12 @@ impl PipelinedWorkload {
                 let (start_ts, commit_ts, key) = (*start_ts, *commit_ts, keys[0]);
                 self.on_committed(ctx, key, start_ts, commit_ts);
                 self.stats.completed += 1;
+                let latency = ctx.now.saturating_sub(self.actors[i].began);
+                self.stats.latency.record(latency);
+                if let Some(r) = self.route(key).map(|r| r.meta.id) {
+                    *self.stats.completed_by_region.entry(r).or_insert(0) += 1;
+                    self.stats.latency_by_region.entry(r).or_default().record(latency);
+                }
                 ctx.count(SMALL_TXNS_COMMITTED, 1);
                 self.actors[i].small = None;
                 self.after(ctx, i, think);

@@ -16,6 +16,7 @@ pub mod memory;
 pub mod operators;
 pub mod parameters;
 pub mod raft_group;
+pub mod resolved_ts;
 pub mod snapshot_pipeline;
 pub mod story;
 pub mod wait_for;

@@ -803,7 +803,11 @@ impl PipelinedWorkload {
                 self.stats.latency.record(latency);
                 if let Some(r) = self.route(key).map(|r| r.meta.id) {
                     *self.stats.completed_by_region.entry(r).or_insert(0) += 1;
-                    self.stats.latency_by_region.entry(r).or_default().record(latency);
+                    self.stats
+                        .latency_by_region
+                        .entry(r)
+                        .or_default()
+                        .record(latency);
                 }
                 ctx.count(SMALL_TXNS_COMMITTED, 1);
                 self.actors[i].small = None;

@@ -220,21 +220,27 @@ fn draw_order(v: &RtsFrame, selected: Option<u64>) -> Vec<usize> {
     order
 }
 
-/// The timeline: the TSO and each region's resolved-ts, ms over seconds.
-fn draw_timeline(root: &Area, v: &RtsFrame, selected: Option<u64>, dpr: f64) -> Result<(), String> {
+/// A chart of virtual seconds (x, `0..xm`) against ms (y, `0..ym`) on
+/// `root`, with the panel's grid and labels; `top` is the top margin in CSS
+/// px, `y_labels` how many y labels.
+fn ms_chart<'a>(
+    root: &'a Area,
+    (xm, ym): (f64, f64),
+    top: f64,
+    y_labels: usize,
+    dpr: f64,
+) -> Result<
+    ChartContext<
+        'a,
+        CanvasBackend,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    String,
+> {
     let font = |px: f64| ("sans-serif", (px * dpr) as u32);
-    root.fill(&WHITE).map_err(err)?;
-    let xm = x_max(v);
-    let peak = v
-        .tso
-        .iter()
-        .chain(v.regions.iter().flat_map(|r| r.resolved_ts.iter()))
-        .map(|p| p.1)
-        .fold(0.0, f64::max);
-    let ym = (peak * 1.06).max(1000.0);
     let mut chart = ChartBuilder::on(root)
         .margin((6.0 * dpr) as u32)
-        .margin_top((12.0 * dpr) as u32)
+        .margin_top((top * dpr) as u32)
         .margin_right((18.0 * dpr) as u32)
         .x_label_area_size((20.0 * dpr) as u32)
         .y_label_area_size((48.0 * dpr) as u32)
@@ -247,11 +253,26 @@ fn draw_timeline(root: &Area, v: &RtsFrame, selected: Option<u64>, dpr: f64) -> 
         .axis_style(AXIS_TEXT)
         .label_style(font(11.0).into_font().color(&AXIS_TEXT))
         .x_labels(8)
-        .y_labels(5)
+        .y_labels(y_labels)
         .x_label_formatter(&|x| format!("{x:.0}s"))
         .y_label_formatter(&|y| format!("{y:.0}"))
         .draw()
         .map_err(err)?;
+    Ok(chart)
+}
+
+/// The timeline: the TSO and each region's resolved-ts, ms over seconds.
+fn draw_timeline(root: &Area, v: &RtsFrame, selected: Option<u64>, dpr: f64) -> Result<(), String> {
+    root.fill(&WHITE).map_err(err)?;
+    let xm = x_max(v);
+    let peak = v
+        .tso
+        .iter()
+        .chain(v.regions.iter().flat_map(|r| r.resolved_ts.iter()))
+        .map(|p| p.1)
+        .fold(0.0, f64::max);
+    let ym = (peak * 1.06).max(1000.0);
+    let mut chart = ms_chart(root, (xm, ym), 12.0, 5, dpr)?;
     draw_markers(&mut chart, v.large_txn.as_ref(), (xm, 0.0, ym), true, dpr)?;
     chart
         .draw_series(LineSeries::new(
@@ -279,7 +300,6 @@ fn draw_timeline(root: &Area, v: &RtsFrame, selected: Option<u64>, dpr: f64) -> 
 
 /// The lag chart: each region's resolved-ts lag (solid) and CDC lag (dashed).
 fn draw_lag(root: &Area, v: &RtsFrame, selected: Option<u64>, dpr: f64) -> Result<(), String> {
-    let font = |px: f64| ("sans-serif", (px * dpr) as u32);
     root.fill(&WHITE).map_err(err)?;
     let xm = x_max(v);
     let peak = v
@@ -289,25 +309,7 @@ fn draw_lag(root: &Area, v: &RtsFrame, selected: Option<u64>, dpr: f64) -> Resul
         .map(|p| p.1)
         .fold(0.0, f64::max);
     let ym = (peak * 1.15).max(5000.0);
-    let mut chart = ChartBuilder::on(root)
-        .margin((6.0 * dpr) as u32)
-        .margin_right((18.0 * dpr) as u32)
-        .x_label_area_size((20.0 * dpr) as u32)
-        .y_label_area_size((48.0 * dpr) as u32)
-        .build_cartesian_2d(0f64..xm, 0f64..ym)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .light_line_style(GRID)
-        .bold_line_style(GRID)
-        .axis_style(AXIS_TEXT)
-        .label_style(font(11.0).into_font().color(&AXIS_TEXT))
-        .x_labels(8)
-        .y_labels(4)
-        .x_label_formatter(&|x| format!("{x:.0}s"))
-        .y_label_formatter(&|y| format!("{y:.0}"))
-        .draw()
-        .map_err(err)?;
+    let mut chart = ms_chart(root, (xm, ym), 6.0, 4, dpr)?;
     draw_markers(&mut chart, v.large_txn.as_ref(), (xm, 0.0, ym), false, dpr)?;
     let colors = region_colors(&v.regions);
     let dash = ((5.0 * dpr) as u32).max(1);

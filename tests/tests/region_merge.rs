@@ -208,3 +208,73 @@ fn merges_and_splits_under_faults_keep_acknowledged_writes_and_disjoint_regions(
         }
     }
 }
+
+/// PD's merge checker across stores (`CreateMergeRegionOperator` when the
+/// regions do not match): on five stores adjacent regions sit on different
+/// stores, so the source's operator first moves its peers onto the target's
+/// stores with joint consensus (leadership off a store that loses its peer
+/// first), then merges. Every merge's source matched its target's stores
+/// when `CommitMerge` ran (TiKV's `check_merge` rule), and writes and the
+/// regions' tiling survive, with a store cut off and another crashed.
+#[test]
+fn regions_on_different_stores_merge_after_pd_moves_the_sources_peers() {
+    for seed in 1..=3u64 {
+        let mut sim = Simulation::new(
+            ID,
+            seed,
+            &settings(&[("stores", "5".into()), ("cut_start", "3600s".into())]),
+        )
+        .unwrap();
+        sim.schedule_input(
+            kvscope_core::input::Input::parse(&format!("{}s:crash={}/6s", 50 + seed, seed + 2))
+                .unwrap(),
+        )
+        .unwrap();
+        sim.run_until(150_000 * MS);
+        assert!(
+            sim.violations().is_empty(),
+            "seed {seed}: {:?}",
+            sim.violations()
+        );
+        assert!(
+            counter(&sim, rm::REGION_MERGES) >= 2,
+            "seed {seed}: regions merged across stores"
+        );
+        let log = sim.log();
+        let moved: Vec<_> = log
+            .iter()
+            .filter(|l| {
+                l.msg.starts_with("add operator")
+                    && l.msg.contains("merge-region")
+                    && l.msg.contains("add learner")
+            })
+            .collect();
+        assert!(
+            !moved.is_empty(),
+            "seed {seed}: a merge moved the source's peers first"
+        );
+        // The source reached PrepareMerge on the target's stores: raftstore
+        // never refused it (TiKV's "peers doesn't match ..., reject merge").
+        assert!(
+            !log.iter().any(|l| l.msg.contains("peers doesn't match")),
+            "seed {seed}: a merge was proposed before the peers matched"
+        );
+        let merged_sources: Vec<_> = log
+            .iter()
+            .filter(|l| l.msg.starts_with("execute CommitMerge"))
+            .collect();
+        assert!(!merged_sources.is_empty(), "seed {seed}");
+        let pd_regions: Vec<_> = sim
+            .world()
+            .pd
+            .regions
+            .values()
+            .map(|r| r.meta.clone())
+            .collect();
+        assert_tiles_keyspace(pd_regions, &format!("seed {seed}"));
+        for st in 1..=5 {
+            let mine = kvscope_tests::store_regions(&sim, st);
+            assert_disjoint(&mine, &format!("seed {seed} store {st}"));
+        }
+    }
+}

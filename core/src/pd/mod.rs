@@ -698,12 +698,12 @@ impl Pd {
                 .values()
                 .find(|r| r.meta.end_key == meta.start_key && r.meta.id != id)
                 .map(|r| r.meta.id);
+            // A target on other stores is fine: the source's operator first
+            // moves its peers onto the target's stores (below).
             let check = |pd: &Pd, t: Option<u64>| -> Option<(u64, u64)> {
                 let t = t?;
                 let tsize = usable(pd, t)?;
-                let same_stores =
-                    crate::raftstore::merge::region_on_same_stores(&meta, &pd.regions[&t].meta);
-                (same_stores && size + tsize <= m.max_region_size).then_some((t, tsize))
+                (size + tsize <= m.max_region_size).then_some((t, tsize))
             };
             let mut target = check(self, next);
             if let Some((p, psize)) = check(self, prev) {
@@ -713,6 +713,14 @@ impl Pd {
             }
             let Some((t, _)) = target else { continue };
             let to = self.regions[&t].meta.clone();
+            let moves = if crate::raftstore::merge::region_on_same_stores(&meta, &to) {
+                Vec::new()
+            } else {
+                match self.match_peers_steps(id, &to) {
+                    Some(steps) => steps,
+                    None => continue,
+                }
+            };
             Self::log(
                 ctx,
                 Level::Info,
@@ -729,10 +737,80 @@ impl Pd {
                 to_range: (to.start_key, to.end_key),
                 passive,
             };
+            let mut source_steps = moves;
+            source_steps.push(step(false));
             self.add_operator(ctx, t, "merge-region", vec![step(true)]);
-            self.add_operator(ctx, id, "merge-region", vec![step(false)]);
+            self.add_operator(ctx, id, "merge-region", source_steps);
             return;
         }
+    }
+
+    /// The steps that put the source region `id`'s peers on the stores of
+    /// `target` before a merge (PD `CreateMergeRegionOperator` when
+    /// `!isRegionMatch`: an operator builder's `SetPeers(target's stores)`):
+    /// leadership first moves off a store that loses its peer, then each
+    /// peer moves with joint consensus (add learner; promote and demote in
+    /// one ConfChangeV2; leave joint; remove the demoted learner). `None`
+    /// when the regions hold learners, differ in voter count, or share no
+    /// store to keep the leader on.
+    fn match_peers_steps(&mut self, id: u64, target: &RegionMeta) -> Option<Vec<OpStep>> {
+        let source = self.regions.get(&id)?;
+        if source.meta.peers.iter().chain(&target.peers).any(|p| p.is_learner) {
+            return None;
+        }
+        let leader = source.leader?;
+        let on = |r: &RegionMeta, s: u64| r.peers.iter().any(|p| p.store_id == s);
+        let adds: Vec<u64> = target
+            .peers
+            .iter()
+            .map(|p| p.store_id)
+            .filter(|&s| !on(&source.meta, s))
+            .collect();
+        let removes: Vec<PeerMeta> = source
+            .meta
+            .peers
+            .iter()
+            .filter(|p| !on(target, p.store_id))
+            .copied()
+            .collect();
+        if adds.len() != removes.len() {
+            return None;
+        }
+        let mut steps = Vec::new();
+        if removes.iter().any(|p| p.store_id == leader.store_id) {
+            let keep = source
+                .meta
+                .peers
+                .iter()
+                .find(|p| on(target, p.store_id))?
+                .store_id;
+            steps.push(OpStep::TransferLeader {
+                from_store: leader.store_id,
+                to_store: keep,
+            });
+        }
+        for (to, from) in adds.into_iter().zip(removes) {
+            let new_peer = self.alloc_id();
+            steps.extend([
+                OpStep::AddLearner {
+                    to_store: to,
+                    peer_id: new_peer,
+                },
+                OpStep::ChangePeerV2Enter {
+                    promote: (to, new_peer),
+                    demote: (from.store_id, from.id),
+                },
+                OpStep::ChangePeerV2Leave {
+                    promote: (to, new_peer),
+                    demote: (from.store_id, from.id),
+                },
+                OpStep::RemovePeer {
+                    from_store: from.store_id,
+                    peer_id: from.id,
+                },
+            ]);
+        }
+        Some(steps)
     }
 
     fn leader_counts(&self) -> BTreeMap<u64, usize> {

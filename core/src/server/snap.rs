@@ -250,7 +250,13 @@ impl SnapWorker {
                 from_store: self.store_id,
                 key: file.key,
                 head: Some(Box::new(head)),
-                data: Vec::new(),
+                // An empty region's files (size 0) go whole with the head:
+                // they still hold its region meta.
+                data: if file.size == 0 {
+                    file.data.to_vec()
+                } else {
+                    Vec::new()
+                },
                 len: 0,
                 last: file.size == 0,
             }),
@@ -291,8 +297,14 @@ impl SnapWorker {
         let len = (job.size - job.sent).min(SNAP_CHUNK_LEN);
         let d = job.data.len() as u64;
         let lo = (d as u128 * job.sent as u128 / job.size.max(1) as u128) as usize;
-        let hi = (d as u128 * (job.sent + len) as u128 / job.size.max(1) as u128) as usize;
         let last = job.sent + len >= job.size;
+        // The last chunk carries the rest of the encoded data: an empty
+        // region's files (size 0) still hold its region meta.
+        let hi = if last {
+            d as usize
+        } else {
+            (d as u128 * (job.sent + len) as u128 / job.size.max(1) as u128) as usize
+        };
         let msg = Msg::SnapshotChunk(SnapshotChunk {
             from_store: self.store_id,
             key: job.key,

@@ -755,7 +755,13 @@ impl Pd {
     /// store to keep the leader on.
     fn match_peers_steps(&mut self, id: u64, target: &RegionMeta) -> Option<Vec<OpStep>> {
         let source = self.regions.get(&id)?;
-        if source.meta.peers.iter().chain(&target.peers).any(|p| p.is_learner) {
+        if source
+            .meta
+            .peers
+            .iter()
+            .chain(&target.peers)
+            .any(|p| p.is_learner)
+        {
             return None;
         }
         let leader = source.leader?;

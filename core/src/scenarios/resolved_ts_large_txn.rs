@@ -90,7 +90,7 @@ still has to write rows at that commit_ts; a feed fed from resolved-ts would rec
         ParamSpec::number("large_txn_regions", "Regions of the large txn", Unit::Count, "2", 1, 32, "The large transaction writes into the first regions (at most regions)"),
         ParamSpec::number("writers", "Writers", Unit::Count, "8", 1, 256, "Threads committing small transactions (one key each) over every region"),
         ParamSpec::number("think_time", "Think time", Unit::Millis, "100", 0, 10_000, "Pause of a writer between two transactions"),
-        ParamSpec::number("large_txn_size", "Large txn size", Unit::Count, "20000", 1, 10_000_000, "Keys the large transaction writes"),
+        ParamSpec::number("large_txn_size", "Large txn size", Unit::Count, "20000", 1, 200_000, "Keys the large transaction writes (every key is a lock on three replicas held in memory, so the page caps it at 200 000)"),
         ParamSpec::number("large_txn_duration", "Large txn duration", Unit::Millis, "60000", 1000, 3_600_000, "How long the large transaction writes before it commits"),
         ParamSpec::number("generation_size", "Flush generation size", Unit::Count, "2000", 1, 1_000_000, "Keys buffered before each Flush (TiDB flushes its memdb when it grows past a threshold)"),
         ParamSpec::number("heartbeat_interval", "Heartbeat interval", Unit::Millis, "5000", 100, 60_000, "The TTL manager's TxnHeartBeat + BroadcastTxnStatus interval (client-go keeps pipelined locks alive every ManagedLockTTL / 2 = 10 s; shortened)"),

@@ -278,3 +278,107 @@ fn regions_on_different_stores_merge_after_pd_moves_the_sources_peers() {
         }
     }
 }
+
+/// RollbackMerge (TiKV `exec_rollback_merge`), as it happens in
+/// `ime-region-load-race` on seed 1: PD merges a hot region into its
+/// neighbour, and load-base split splits the target between the source's
+/// PrepareMerge and its next merge check. The source's check finds the
+/// target changed ("failed to schedule merge, rollback, err: target region
+/// changed"), proposes RollbackMerge, and on every store the source leaves
+/// merging mode with its epoch `version` one above PrepareMerge's (which
+/// raised version and conf_ver by one each) and serves writes again.
+#[test]
+fn a_target_split_during_a_merge_rolls_the_source_back_with_tikvs_epochs() {
+    let overrides = vec![("fix".to_string(), "id-check".to_string())];
+    let mut sim = Simulation::new("ime-region-load-race", 1, &overrides).unwrap();
+    // Every store's (version, conf_ver, merging) of each region, per 100 ms.
+    let mut history: Vec<(u64, BTreeMap<(u64, u64), (u64, u64, bool)>)> = Vec::new();
+    let mut t = 0;
+    while t < 200_000 {
+        t += 100;
+        sim.run_until(t * MS);
+        let mut now = BTreeMap::new();
+        for st in 1..=3u64 {
+            for (id, (meta, merging)) in regions_of(&sim, st) {
+                now.insert((st, id), (meta.version, meta.conf_ver, merging));
+            }
+        }
+        history.push((t, now));
+    }
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    let log = sim.log();
+    let rollback = log
+        .iter()
+        .find(|l| {
+            l.msg
+                .starts_with("failed to schedule merge, rollback, err: target region changed")
+        })
+        .expect("a target changed under a merge");
+    let source = rollback.region.expect("the source region");
+    let prepared = log
+        .iter()
+        .filter(|l| l.t_ms <= rollback.t_ms && l.region == Some(source))
+        .filter(|l| l.msg.starts_with("execute PrepareMerge"))
+        .map(|l| l.t_ms)
+        .max()
+        .expect("the source's PrepareMerge");
+    let at = |t_ms: u64| {
+        &history
+            .iter()
+            .rev()
+            .find(|(t, _)| *t <= t_ms)
+            .expect("sampled")
+            .1
+    };
+    let before = at(prepared.saturating_sub(100));
+    let after = at(rollback.t_ms + 2_000);
+    let mut checked = 0;
+    for st in 1..=3u64 {
+        let (Some(&(v0, c0, m0)), Some(&(v1, c1, m1))) =
+            (before.get(&(st, source)), after.get(&(st, source)))
+        else {
+            continue;
+        };
+        assert!(
+            !m0,
+            "store {st}: region {source} was not merging before PrepareMerge"
+        );
+        assert!(
+            !m1,
+            "store {st}: region {source} left merging mode after RollbackMerge"
+        );
+        assert_eq!(
+            v1,
+            v0 + 2,
+            "store {st}: PrepareMerge and RollbackMerge each raise version by one"
+        );
+        assert_eq!(c1, c0 + 1, "store {st}: only PrepareMerge raises conf_ver");
+        checked += 1;
+    }
+    assert_eq!(checked, 3, "every store held the source");
+    // While merging, the source was marked so on its stores.
+    let during = at(prepared + 500);
+    assert!(
+        during.get(&(1, source)).is_some_and(|s| s.2),
+        "merging between the two"
+    );
+    // It serves writes again: its leader applies new entries.
+    let applied = |sim: &Simulation| {
+        sim.world()
+            .stores
+            .values()
+            .filter_map(|s| s.raftstore.peers.get(&source))
+            .filter(|p| p.is_leader())
+            .map(|p| p.raft.store().applied_index)
+            .max()
+    };
+    let mut sim2 = Simulation::new("ime-region-load-race", 1, &overrides).unwrap();
+    sim2.run_until((rollback.t_ms + 1_000) * MS);
+    let a0 = applied(&sim2).expect("a leader of the source");
+    sim2.run_until((rollback.t_ms + 6_000) * MS);
+    let a1 = applied(&sim2).unwrap_or(0);
+    assert!(
+        a1 > a0 + 10,
+        "the source applies writes again: {a0} -> {a1}"
+    );
+}

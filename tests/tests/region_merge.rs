@@ -279,6 +279,9 @@ fn regions_on_different_stores_merge_after_pd_moves_the_sources_peers() {
     }
 }
 
+/// `(store, region)` → `(version, conf_ver, merging)`.
+type EpochsByStoreRegion = BTreeMap<(u64, u64), (u64, u64, bool)>;
+
 /// RollbackMerge (TiKV `exec_rollback_merge`), as it happens in
 /// `ime-region-load-race` on seed 1: PD merges a hot region into its
 /// neighbour, and load-base split splits the target between the source's
@@ -292,7 +295,7 @@ fn a_target_split_during_a_merge_rolls_the_source_back_with_tikvs_epochs() {
     let overrides = vec![("fix".to_string(), "id-check".to_string())];
     let mut sim = Simulation::new("ime-region-load-race", 1, &overrides).unwrap();
     // Every store's (version, conf_ver, merging) of each region, per 100 ms.
-    let mut history: Vec<(u64, BTreeMap<(u64, u64), (u64, u64, bool)>)> = Vec::new();
+    let mut history: Vec<(u64, EpochsByStoreRegion)> = Vec::new();
     let mut t = 0;
     while t < 200_000 {
         t += 100;

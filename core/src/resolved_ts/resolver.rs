@@ -287,16 +287,47 @@ impl Resolver {
         }
     }
 
+    /// The candidate a large txn of `start_ts` gives, from what the cache
+    /// says of it (`state`; `None` is a miss): its `min_commit_ts`
+    /// (`TxnStatusCache` mode) or `min_commit_ts - 1` (`MinCommitTsMinus1`),
+    /// with `start_ts` in place of `min_commit_ts` on a miss (TiKV
+    /// `lookup_min_commit_ts` then `prev()`); `None` for a committed or
+    /// rolled-back txn, which does not block.
+    pub fn large_txn_candidate(&self, start_ts: u64, state: Option<TxnState>) -> Option<u64> {
+        let min_commit_ts = match state {
+            None => start_ts,
+            Some(TxnState::Ongoing { min_commit_ts }) => min_commit_ts,
+            Some(TxnState::Committed { .. }) | Some(TxnState::RolledBack) => return None,
+        };
+        Some(match self.mode {
+            ResolverMode::MinCommitTsMinus1 => min_commit_ts.saturating_sub(1),
+            _ => min_commit_ts,
+        })
+    }
+
     /// The txn that may get the smallest commit ts, as `(candidate ts,
     /// locks)` (TiKV `oldest_transaction`), plus the `start_ts` of large txns
     /// missing from `cache`. Normal txns give their `start_ts`; large txns
-    /// give their cached `min_commit_ts` (`TxnStatusCache` mode) or
-    /// `min_commit_ts - 1` (`MinCommitTsMinus1`), with `start_ts` in place of
-    /// `min_commit_ts` on a miss; committed / rolled-back large txns are
-    /// skipped. On a tie the large txn wins (TiKV: `if ts1 < ts2`).
+    /// give [`Resolver::large_txn_candidate`]; committed / rolled-back large
+    /// txns are skipped. On a tie the large txn wins (TiKV: `if ts1 < ts2`).
+    /// Looking the large txns up promotes their cache entries, as in TiKV.
     pub fn oldest_transaction(
         &self,
         cache: &TxnStatusCache,
+    ) -> (Option<(u64, TxnLocks)>, Vec<u64>) {
+        self.oldest_with(|ts| cache.get(ts))
+    }
+
+    /// [`Resolver::oldest_transaction`] for a reader from outside (a view):
+    /// it peeks at the cache, so the cache's LRU order stays as the
+    /// simulation left it.
+    pub fn peek_oldest_transaction(&self, cache: &TxnStatusCache) -> Option<(u64, TxnLocks)> {
+        self.oldest_with(|ts| cache.peek(ts)).0
+    }
+
+    fn oldest_with(
+        &self,
+        lookup: impl Fn(u64) -> Option<TxnState>,
     ) -> (Option<(u64, TxnLocks)>, Vec<u64>) {
         let oldest_normal = self
             .lock_ts_heap
@@ -308,17 +339,12 @@ impl Resolver {
         let mut oldest_large: Option<(u64, &TxnLocks)> = None;
         if self.mode != ResolverMode::Legacy {
             for (&start_ts, locks) in &self.large_txns {
-                let min_commit_ts = match cache.get(start_ts) {
-                    None => {
-                        misses.push(start_ts);
-                        start_ts
-                    }
-                    Some(TxnState::Ongoing { min_commit_ts }) => min_commit_ts,
-                    Some(TxnState::Committed { .. }) | Some(TxnState::RolledBack) => continue,
-                };
-                let ts = match self.mode {
-                    ResolverMode::MinCommitTsMinus1 => min_commit_ts.saturating_sub(1),
-                    _ => min_commit_ts,
+                let state = lookup(start_ts);
+                if state.is_none() {
+                    misses.push(start_ts);
+                }
+                let Some(ts) = self.large_txn_candidate(start_ts, state) else {
+                    continue;
                 };
                 if oldest_large.is_none_or(|(best, _)| ts < best) {
                     oldest_large = Some((ts, locks));

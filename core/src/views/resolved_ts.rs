@@ -246,17 +246,7 @@ pub fn resolved_ts_view(sim: &Simulation, region: Option<u64>) -> ResolvedTsView
                         Some(TxnState::Committed { commit_ts }) => ("Committed", commit_ts),
                         Some(TxnState::RolledBack) => ("RolledBack", 0),
                     };
-                    let base = if cache_state == "miss" {
-                        Some(ts)
-                    } else if cache_state == "Ongoing" {
-                        Some(cache_ts)
-                    } else {
-                        None
-                    };
-                    let candidate_ts = base.map(|b| match r.mode {
-                        ResolverMode::MinCommitTsMinus1 => b.saturating_sub(1),
-                        _ => b,
-                    });
+                    let candidate_ts = r.large_txn_candidate(ts, cache.peek(ts));
                     LargeTxnView {
                         start_ts: ts,
                         key: l.sample_lock,
@@ -267,7 +257,7 @@ pub fn resolved_ts_view(sim: &Simulation, region: Option<u64>) -> ResolvedTsView
                     }
                 })
                 .collect();
-            let (oldest, _) = r.oldest_transaction(cache);
+            let oldest = r.peek_oldest_transaction(cache);
             let pinning = oldest
                 .and_then(|(ts, locks)| {
                     let normal = r.lock_ts_heap.keys().next() == Some(&ts);

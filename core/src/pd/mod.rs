@@ -797,24 +797,7 @@ impl Pd {
         }
         for (to, from) in adds.into_iter().zip(removes) {
             let new_peer = self.alloc_id();
-            steps.extend([
-                OpStep::AddLearner {
-                    to_store: to,
-                    peer_id: new_peer,
-                },
-                OpStep::ChangePeerV2Enter {
-                    promote: (to, new_peer),
-                    demote: (from.store_id, from.id),
-                },
-                OpStep::ChangePeerV2Leave {
-                    promote: (to, new_peer),
-                    demote: (from.store_id, from.id),
-                },
-                OpStep::RemovePeer {
-                    from_store: from.store_id,
-                    peer_id: from.id,
-                },
-            ]);
+            steps.extend(move_peer_steps(to, new_peer, from));
         }
         Some(steps)
     }
@@ -952,28 +935,7 @@ impl Pd {
             ctx,
             rid,
             "move-hot-write-peer",
-            vec![
-                OpStep::AddLearner {
-                    to_store: to,
-                    peer_id: new_peer,
-                },
-                // PD moves a voter with joint consensus: the new learner is
-                // promoted and the old voter demoted in one ConfChangeV2,
-                // then the region leaves the joint state and the demoted
-                // learner is removed.
-                OpStep::ChangePeerV2Enter {
-                    promote: (to, new_peer),
-                    demote: (from.store_id, from.id),
-                },
-                OpStep::ChangePeerV2Leave {
-                    promote: (to, new_peer),
-                    demote: (from.store_id, from.id),
-                },
-                OpStep::RemovePeer {
-                    from_store: from.store_id,
-                    peer_id: from.id,
-                },
-            ],
+            move_peer_steps(to, new_peer, from).to_vec(),
         );
     }
 
@@ -1072,4 +1034,28 @@ impl Pd {
             .find(|r| r.meta.contains(key))
             .map(|r| (r.meta.clone(), r.leader))
     }
+}
+
+/// PD moves a voter with joint consensus (an operator builder's move):
+/// add `new_peer` as a learner on store `to`, promote it and demote `from`
+/// in one ConfChangeV2, leave the joint state, remove the demoted learner.
+fn move_peer_steps(to: u64, new_peer: u64, from: PeerMeta) -> [OpStep; 4] {
+    [
+        OpStep::AddLearner {
+            to_store: to,
+            peer_id: new_peer,
+        },
+        OpStep::ChangePeerV2Enter {
+            promote: (to, new_peer),
+            demote: (from.store_id, from.id),
+        },
+        OpStep::ChangePeerV2Leave {
+            promote: (to, new_peer),
+            demote: (from.store_id, from.id),
+        },
+        OpStep::RemovePeer {
+            from_store: from.store_id,
+            peer_id: from.id,
+        },
+    ]
 }

@@ -32,7 +32,8 @@
 //! * Time is virtual µs passed in by the caller ([`Micros`]); TiKV stores
 //!   wall-clock ms in the entry and reads `SystemTime::now()` in the evict
 //!   policy. Here the same `now` is used for both, so the cases of TiKV's
-//!   tests where the two clocks disagree do not exist.
+//!   tests where the two clocks disagree do not exist; nothing in this
+//!   module reads a clock (the mention above is TiKV's code, not ours).
 //! * Deterministic: every slot is a `BTreeMap` keyed by `start_ts` plus a
 //!   recency index keyed by a per-slot monotonically increasing access
 //!   counter (the LRU order); nothing iterates a `HashMap`.

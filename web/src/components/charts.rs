@@ -24,8 +24,10 @@ const SHADE: RGBColor = RGBColor(255, 214, 214);
 const QPS_COLOR: RGBColor = RGBColor(37, 99, 235);
 const P50_COLOR: RGBColor = RGBColor(22, 163, 74);
 const P99_COLOR: RGBColor = RGBColor(220, 38, 38);
-const GRID: RGBColor = RGBColor(232, 235, 240);
-const AXIS_TEXT: RGBColor = RGBColor(71, 85, 105);
+/// The grid lines of every chart on the page.
+pub(crate) const GRID: RGBColor = RGBColor(232, 235, 240);
+/// Axis lines and labels of every chart on the page.
+pub(crate) const AXIS_TEXT: RGBColor = RGBColor(71, 85, 105);
 
 /// Sizes the canvas to its CSS box times the device pixel ratio; returns the ratio.
 pub fn fit_canvas(canvas: &HtmlCanvasElement) -> f64 {

@@ -17,8 +17,7 @@ use yew::prelude::*;
 use crate::format::{self, bytes};
 use crate::snapshot::{ChartData, Frame, StoreMemory, TreePick};
 
-const GRID: RGBColor = RGBColor(232, 235, 240);
-const AXIS_TEXT: RGBColor = RGBColor(71, 85, 105);
+use crate::components::charts::{AXIS_TEXT, GRID};
 const LIMIT: RGBColor = RGBColor(220, 38, 38);
 const RESTART: RGBColor = RGBColor(22, 163, 74);
 const MIB: f64 = 1024.0 * 1024.0;

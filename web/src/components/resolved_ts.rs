@@ -66,8 +66,7 @@ const FLUSH_COLOR: RGBColor = RGBColor(148, 163, 184);
 const COMMIT_COLOR: RGBColor = RGBColor(22, 163, 74);
 /// The marker of the client's death.
 const DIED_COLOR: RGBColor = RGBColor(15, 23, 42);
-const GRID: RGBColor = RGBColor(232, 235, 240);
-const AXIS_TEXT: RGBColor = RGBColor(71, 85, 105);
+use crate::components::charts::{AXIS_TEXT, GRID};
 
 /// The tooltip of the normal-lock table.
 const HEAP_NOTE: &str = "the resolver's lock_ts_heap: transactions by start_ts, each with its lock count; its oldest start_ts caps resolved-ts";

@@ -2,7 +2,9 @@
 //!
 //! [`raw`] runs closed-loop threads writing raw `Put`s (a TPCC-like write
 //! load); [`txn`] runs TiDB sessions with pessimistic and optimistic
-//! Percolator transactions. Both are [`Workload`]s: the simulator routes each
+//! Percolator transactions; [`pipelined`] runs small transactions, a
+//! pipelined (large) transaction and stale reads; [`cdc`] is a TiCDC
+//! capture consuming the stores' change feeds. All are [`Workload`]s: the simulator routes each
 //! client's messages and timers to the workload that owns the client id,
 //! and samples every workload once per virtual second. Each workload is one
 //! TiDB instance with its [`pd_client::PdClient`]: timestamps and region

@@ -405,6 +405,14 @@ impl Store {
             } => self
                 .raftstore
                 .on_raft_message(ctx, region_id, from_peer, to_peer, sender, *msg),
+            Msg::RaftExtra {
+                region_id,
+                from_peer,
+                to_peer,
+                extra,
+            } => self
+                .raftstore
+                .on_extra_message(ctx, region_id, from_peer, to_peer, extra),
             Msg::AskBatchSplitResponse {
                 region,
                 split_keys,

@@ -318,6 +318,39 @@ fn a_target_split_during_a_merge_rolls_the_source_back_with_tikvs_epochs() {
         })
         .expect("a target changed under a merge");
     let source = rollback.region.expect("the source region");
+    // TiKV ≥ 5.0: the leader rolls back only once a quorum of voters failed
+    // the merge check; with three voters, at least one follower asked for it
+    // ("want to rollback merge", `MsgWantRollbackMerge`) before.
+    let wanted: Vec<u64> = log
+        .iter()
+        .filter(|l| l.region == Some(source) && l.t_ms <= rollback.t_ms)
+        .filter(|l| l.msg.starts_with("want to rollback merge"))
+        .filter_map(|l| l.store)
+        .collect();
+    assert!(
+        wanted.iter().any(|&st| Some(st) != rollback.store),
+        "a follower wanted the rollback before the leader proposed it: {wanted:?}"
+    );
+    // PD's `checkStaleOperator`: the rolled-back source's heartbeat shows
+    // PrepareMerge's conf_ver bump, which a MergeRegion step does not
+    // account for, so PD cancels the operator instead of sending the merge
+    // again at every heartbeat.
+    let stale = log
+        .iter()
+        .find(|l| {
+            l.t_ms >= rollback.t_ms
+                && l.region == Some(source)
+                && l.msg
+                    .starts_with(&format!("operator is stale, region-id: {source}, diff: 1"))
+        })
+        .expect("PD cancels the stale merge operator");
+    assert!(
+        !log.iter().any(|l| l.t_ms > stale.t_ms
+            && l.region == Some(source)
+            && l.msg.starts_with("failed to propose PrepareMerge")
+            && l.t_ms < stale.t_ms + 20_000),
+        "no merge command after PD cancelled it"
+    );
     let prepared = log
         .iter()
         .filter(|l| l.t_ms <= rollback.t_ms && l.region == Some(source))

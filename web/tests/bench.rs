@@ -94,7 +94,7 @@ fn bench_snapshot_and_memory() {
 }
 
 /// The in-memory engine scenario with its defaults: 16 regions, the hot
-/// table merged and split again and again, store 2's abort at about 307 s.
+/// table merged and split again and again, store 2's abort at about 288 s.
 #[wasm_bindgen_test]
 fn bench_ime_region_load_race() {
     bench("ime-region-load-race");

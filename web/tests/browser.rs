@@ -1691,10 +1691,13 @@ const IME_STATES: [&str; 6] = [
 #[wasm_bindgen_test]
 async fn the_in_memory_engine_panel_shows_the_race_then_the_abort() {
     let _restore = QueryGuard::new();
-    set_query("?scenario=ime-region-load-race&until=300s&speed=max&play=1");
+    // Seed 1: region 1273 is scheduled to load a second time at 288.004 s
+    // while its first load runs; that load finishes at 288.154 s and the
+    // second LoadRegion aborts the store. Pause between the two.
+    set_query("?scenario=ime-region-load-race&until=288.1s&speed=max&play=1");
     let page = Page::mount_from_url().await;
-    page.wait_for("the run to stop at 300 s", 120_000, |p| {
-        p.clock_ms() >= 300_000 && p.text("#play").contains("Play")
+    page.wait_for("the run to stop at 288.1 s", 120_000, |p| {
+        p.clock_ms() >= 288_100 && p.text("#play").contains("Play")
     })
     .await;
     // Before the abort: store 2's engine (the one holding metas) loads the
@@ -1733,8 +1736,8 @@ async fn the_in_memory_engine_panel_shows_the_race_then_the_abort() {
     assert!(page.number("#ime-pre-replaced .ime-pre-value") > 0);
 
     // The second LoadRegion finds the region Active: store 2 aborts.
-    let now = page.play_until(310_000).await;
-    assert!(now >= 310_000);
+    let now = page.play_until(292_000).await;
+    assert!(now >= 292_000);
     let banner = page.text("#ime-abort-banner");
     for want in [
         "store 2 panicked",

@@ -449,9 +449,68 @@ impl Pd {
             self.push_finished(op);
             return;
         }
+        if dispatch {
+            if let Some(diff) = op.stale_by(info) {
+                self.cancel_stale_operator(ctx, rid, diff);
+                return;
+            }
+        }
         if dispatch || advanced {
             self.dispatch(ctx, rid);
         }
+    }
+
+    /// PD's `checkStaleOperator` found the operator of `rid` stale (its
+    /// region's conf_ver moved `diff` since the operator was made, more than
+    /// its steps did): it is cancelled (`EpochNotMatch`) and, for a merge,
+    /// so is the other region's (`removeRelatedMergeOperator`), freeing the
+    /// merge-schedule-limit for the checker to try again.
+    fn cancel_stale_operator(&mut self, ctx: &mut Ctx, rid: u64, diff: u64) {
+        let Some(mut op) = self.running.remove(&rid) else {
+            return;
+        };
+        let meta = &self.regions[&rid].meta;
+        Self::log(
+            ctx,
+            Level::Info,
+            Some(rid),
+            format!(
+                "operator is stale, region-id: {rid}, diff: {diff}, latest-epoch: {{conf_ver: {}, version: {}}}",
+                meta.conf_ver, meta.version
+            ),
+        );
+        ctx.count(crate::pd::metrics::PD_OPERATORS_STALE, 1);
+        let related = op.related_merge_region();
+        op.status = OperatorStatus::Canceled;
+        op.finished = Some(ctx.now);
+        self.bury_canceled(ctx, op);
+        if let Some(other) = related {
+            if self
+                .running
+                .get(&other)
+                .is_some_and(|o| o.related_merge_region() == Some(rid))
+            {
+                let mut o = self.running.remove(&other).expect("checked");
+                o.status = OperatorStatus::Canceled;
+                o.finished = Some(ctx.now);
+                self.bury_canceled(ctx, o);
+            }
+        }
+    }
+
+    /// PD's `buryOperator` for a cancelled operator: "operator canceled".
+    fn bury_canceled(&mut self, ctx: &mut Ctx, op: Operator) {
+        let rid = op.region_id;
+        Self::log(
+            ctx,
+            Level::Info,
+            Some(rid),
+            format!(
+                "operator canceled, region-id: {rid}, operator: \"{}\"",
+                op.describe()
+            ),
+        );
+        self.push_finished(op);
     }
 
     fn dispatch(&mut self, ctx: &mut Ctx, rid: u64) {
@@ -592,6 +651,7 @@ impl Pd {
             created: ctx.now,
             step_started: ctx.now,
             finished: None,
+            origin_conf_ver: self.regions.get(&rid).map_or(0, |r| r.meta.conf_ver),
         };
         Self::log(
             ctx,

@@ -726,6 +726,18 @@ pub struct SnapshotHead {
     pub msg: eraftpb::Message,
 }
 
+/// kvproto `raft_serverpb::ExtraMessage`: the types kvscope models.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExtraMessage {
+    /// `MsgWantRollbackMerge`: a follower of a merging source whose merge
+    /// check failed asks its leader to roll back; `index` is the
+    /// `PrepareMerge`'s commit index (TiKV `send_want_rollback_merge`).
+    WantRollbackMerge {
+        /// The merge state's `commit`.
+        index: u64,
+    },
+}
+
 /// Everything that travels over the simulated network.
 #[derive(Clone, Debug)]
 pub enum Msg {
@@ -741,6 +753,18 @@ pub enum Msg {
         sender: SenderRegion,
         /// The raft-rs message.
         msg: Box<eraftpb::Message>,
+    },
+    /// kvproto `RaftMessage` with an `extra_msg` and no raft-rs message:
+    /// raftstore's own peer-to-peer signals.
+    RaftExtra {
+        /// Region.
+        region_id: u64,
+        /// Sender peer.
+        from_peer: PeerMeta,
+        /// Receiver peer.
+        to_peer: PeerMeta,
+        /// The extra message.
+        extra: ExtraMessage,
     },
     /// Client write to a region leader.
     Write(WriteRequest),

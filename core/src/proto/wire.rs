@@ -92,6 +92,8 @@ impl Msg {
                     .sum();
                 RAFT_MESSAGE_BYTES + entries + msg.get_snapshot().get_data().len() as u64
             }
+            // Header, epoch, two peers and the extra message's type and index.
+            Msg::RaftExtra { .. } => RAFT_MESSAGE_BYTES + 10,
             Msg::Write(w) => CONTEXT_BYTES + KEY_BYTES + 5 + w.value_len as u64,
             Msg::WriteResponse { result, .. } => match result {
                 Ok(()) => TXN_RESPONSE_BYTES,

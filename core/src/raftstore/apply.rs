@@ -373,6 +373,8 @@ fn apply_rollback_merge(
     }
     st.region = super::merge::exec_rollback_merge(&st.region);
     st.merge_state = None;
+    // `on_ready_rollback_merge`: "Clear merge releted data".
+    peer.want_rollback_merge_peers.clear();
     host.on_region_changed(
         peer.region(),
         RegionChangeEvent::Update(RegionChangeReason::RollbackMerge),

@@ -32,8 +32,8 @@ use crate::kernel::effect::Node;
 use crate::kernel::log::Level;
 use crate::kernel::time::to_ms;
 use crate::proto::{
-    Ctx, Effect, Key, Msg, PdCommand, PeerMeta, RegionError, RegionHeartbeat, RegionMeta,
-    SenderRegion, Timer, WriteRequest,
+    Ctx, Effect, ExtraMessage, Key, Msg, PdCommand, PeerMeta, RegionError, RegionHeartbeat,
+    RegionMeta, SenderRegion, Timer, WriteRequest,
 };
 
 /// A write submitted to the disk, waiting to become durable.
@@ -372,6 +372,34 @@ impl Raftstore {
     }
 
     // ---------------------------------------------------------------- events
+
+    /// An extra message from another store's peer (TiKV
+    /// `on_extra_message`). `MsgWantRollbackMerge` counts the sender toward
+    /// the rollback quorum if this peer leads the source and the index is
+    /// its merge's commit (`maybe_add_want_rollback_merge_peer`).
+    pub fn on_extra_message(
+        &mut self,
+        _ctx: &mut Ctx,
+        region_id: u64,
+        from: PeerMeta,
+        to: PeerMeta,
+        extra: ExtraMessage,
+    ) {
+        let Some(peer) = self.peers.get_mut(&region_id) else {
+            return;
+        };
+        if peer.meta.id != to.id {
+            return;
+        }
+        match extra {
+            ExtraMessage::WantRollbackMerge { index } => {
+                let commit = peer.raft.store().merge_state.as_ref().map(|m| m.commit);
+                if peer.is_leader() && commit == Some(index) {
+                    peer.want_rollback_merge_peers.insert(from.id);
+                }
+            }
+        }
+    }
 
     /// A raft message from another store's peer.
     pub fn on_raft_message(
@@ -990,21 +1018,55 @@ impl Raftstore {
             }
             Err(err) => {
                 let src = self.peers.get_mut(&region_id).expect("checked above");
-                if !src.is_leader() {
-                    return;
-                }
-                ctx.log(
-                    "raftstore",
-                    Level::Info,
-                    Some(store_id),
-                    Some(region_id),
-                    format!("failed to schedule merge, rollback, err: {err}"),
-                );
-                let req = crate::proto::cmd::RollbackMergeRequest {
-                    commit: state.commit,
-                };
-                if src.raft.propose(vec![], req.encode()).is_ok() {
-                    self.dirty.insert(region_id);
+                if src.is_leader() {
+                    // The leader counts itself, and rolls back once a quorum
+                    // of voters wants it.
+                    src.want_rollback_merge_peers.insert(src.meta.id);
+                    // raft-rs asks for its fxhash set; only looked up, never iterated.
+                    let wanting: fxhash::FxHashSet<u64> =
+                        src.want_rollback_merge_peers.iter().copied().collect();
+                    if !src.raft.raft.prs().has_quorum(&wanting) {
+                        return;
+                    }
+                    ctx.log(
+                        "raftstore",
+                        Level::Info,
+                        Some(store_id),
+                        Some(region_id),
+                        format!("failed to schedule merge, rollback, err: {err}"),
+                    );
+                    let req = crate::proto::cmd::RollbackMergeRequest {
+                        commit: state.commit,
+                    };
+                    if src.raft.propose(vec![], req.encode()).is_ok() {
+                        self.dirty.insert(region_id);
+                    }
+                } else if !src.meta.is_learner {
+                    let leader_id = src.raft.raft.leader_id;
+                    ctx.log(
+                        "raftstore",
+                        Level::Info,
+                        Some(store_id),
+                        Some(region_id),
+                        format!("want to rollback merge, leader_id: {leader_id}, err: {err}"),
+                    );
+                    // `send_want_rollback_merge`: an extra message to the
+                    // leader with the PrepareMerge's commit index.
+                    let Some(to_peer) = src.region().peer_by_id(leader_id) else {
+                        return;
+                    };
+                    ctx.send(
+                        Node::Store(store_id),
+                        Node::Store(to_peer.store_id),
+                        Msg::RaftExtra {
+                            region_id,
+                            from_peer: src.meta,
+                            to_peer,
+                            extra: ExtraMessage::WantRollbackMerge {
+                                index: state.commit,
+                            },
+                        },
+                    );
                 }
             }
         }

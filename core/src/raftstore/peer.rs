@@ -89,6 +89,13 @@ pub struct Peer {
     /// When this merging source peer next sends its `CommitMerge`, virtual
     /// µs (`merge-check-tick-interval` after the last time).
     pub next_merge_check: crate::kernel::time::Micros,
+    /// TiKV's `want_rollback_merge_peers`: the voters of this merging source
+    /// (peer ids, this leader among them) whose merge check failed. The
+    /// leader proposes `RollbackMerge` only once they are a quorum, so a
+    /// minority that cannot see the target does not undo a merge the others
+    /// may still commit (TiKV ≥ 5.0, `on_check_merge`). Cleared when the
+    /// rollback applies.
+    pub want_rollback_merge_peers: std::collections::BTreeSet<u64>,
 }
 
 /// Probability (per million) that raftstore withholds one base tick from a
@@ -158,6 +165,7 @@ impl Peer {
             splitting: false,
             last_urgent_proposal_idx: u64::MAX,
             next_merge_check: 0,
+            want_rollback_merge_peers: Default::default(),
         }
     }
 

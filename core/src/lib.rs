@@ -13,7 +13,7 @@
 //! Layers, each using only those above it in this list:
 //! [`kernel`] (time, RNG, event queue, effects, log, metrics, trace hash) →
 //! [`proto`] (messages and timers) → [`env`] (network, disks, faults, OOM
-//! killer) and [`memory`] → the components ([`raftstore`], [`storage`],
+//! killer), [`memory`] and [`engine_rocks`] (the KV engine's memtables) → the components ([`raftstore`], [`storage`],
 //! [`lock_manager`], [`pd`], [`client`]), with [`server`] (the snap worker) above raftstore → [`invariants`] and [`world`] →
 //! [`scenario`] (the seam) → [`scenarios`] (the registry) → [`sim`] →
 //! [`views`] and [`summary`].
@@ -24,6 +24,7 @@
 //! and [`summary::RunSummary`] (the command line's JSON).
 
 pub mod client;
+pub mod engine_rocks;
 pub mod env;
 pub mod health_controller;
 pub mod in_memory_engine;

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use crate::client::WorkloadStats;
+use crate::env::disk::Lane;
 use crate::env::oom::{OomKill, MEMORY_CHECK_INTERVAL};
 use crate::env::Fault;
 use crate::input::{Input, InputAction, InputError};
@@ -31,6 +32,8 @@ pub const EVENTS_DELIVER: Counter = Counter::new("events_deliver");
 pub const EVENTS_DISK_DONE: Counter = Counter::new("events_disk_done");
 /// Disk read completions processed.
 pub const EVENTS_DISK_READ_DONE: Counter = Counter::new("events_disk_read_done");
+/// Background writes (memtable flushes) completed.
+pub const EVENTS_DISK_FLUSH_DONE: Counter = Counter::new("events_disk_flush_done");
 /// Timers processed.
 pub const EVENTS_TIMER: Counter = Counter::new("events_timer");
 /// Worker pool tasks finished.
@@ -64,8 +67,9 @@ enum EventKind {
         store: u64,
         generation: u64,
     },
-    DiskReadDone {
+    DiskLaneDone {
         store: u64,
+        lane: Lane,
         generation: u64,
     },
     Timer {
@@ -406,7 +410,12 @@ impl Simulation {
         let kind_name = match &kind {
             EventKind::Deliver { .. } => EVENTS_DELIVER,
             EventKind::DiskDone { .. } => EVENTS_DISK_DONE,
-            EventKind::DiskReadDone { .. } => EVENTS_DISK_READ_DONE,
+            EventKind::DiskLaneDone {
+                lane: Lane::Read, ..
+            } => EVENTS_DISK_READ_DONE,
+            EventKind::DiskLaneDone {
+                lane: Lane::Flush, ..
+            } => EVENTS_DISK_FLUSH_DONE,
             EventKind::Timer { .. } => EVENTS_TIMER,
             EventKind::PoolDone { .. } => EVENTS_POOL_DONE,
             EventKind::Fault(_) => EVENTS_FAULT,
@@ -464,11 +473,19 @@ impl Simulation {
                         }
                     }
                 }
-                EventKind::DiskReadDone { store, generation } => {
-                    self.hasher.update(&[8, store as u8]);
+                EventKind::DiskLaneDone {
+                    store,
+                    lane,
+                    generation,
+                } => {
+                    let tag = match lane {
+                        Lane::Read => 8,
+                        Lane::Flush => 9,
+                    };
+                    self.hasher.update(&[tag, store as u8]);
                     touched = Some(store);
                     if let Some(disk) = world.disks.get_mut(&store) {
-                        let tokens = disk.complete_read(generation);
+                        let tokens = disk.complete_lane(lane, generation);
                         if let Some(st) = world.stores.get_mut(&store) {
                             if st.up && !tokens.is_empty() {
                                 st.on_disk_done(&mut ctx, tokens);
@@ -562,6 +579,7 @@ impl Simulation {
                     Effect::Send { from, .. } => *from != me,
                     Effect::DiskWrite { store, .. }
                     | Effect::DiskRead { store, .. }
+                    | Effect::DiskFlush { store, .. }
                     | Effect::Spawn { store, .. } => *store != s,
                     Effect::Timer { node, .. } => *node != me,
                 });
@@ -771,14 +789,25 @@ impl Simulation {
         for (store, at, generation) in started {
             self.push(at, EventKind::DiskDone { store, generation });
         }
-        let reads: Vec<(u64, Micros, u64)> = self
-            .world
-            .disks
-            .iter_mut()
-            .filter_map(|(&store, d)| d.maybe_start_read(now).map(|(at, g)| (store, at, g)))
-            .collect();
-        for (store, at, generation) in reads {
-            self.push(at, EventKind::DiskReadDone { store, generation });
+        for lane in [Lane::Read, Lane::Flush] {
+            let started: Vec<(u64, Micros, u64)> = self
+                .world
+                .disks
+                .iter_mut()
+                .filter_map(|(&store, d)| {
+                    d.maybe_start_lane(lane, now).map(|(at, g)| (store, at, g))
+                })
+                .collect();
+            for (store, at, generation) in started {
+                self.push(
+                    at,
+                    EventKind::DiskLaneDone {
+                        store,
+                        lane,
+                        generation,
+                    },
+                );
+            }
         }
     }
 
@@ -844,7 +873,16 @@ impl Simulation {
                     bytes,
                 } => {
                     if let Some(d) = self.world.disks.get_mut(&store) {
-                        d.submit_read(token, bytes);
+                        d.submit_lane(Lane::Read, token, bytes);
+                    }
+                }
+                Effect::DiskFlush {
+                    store,
+                    token,
+                    bytes,
+                } => {
+                    if let Some(d) = self.world.disks.get_mut(&store) {
+                        d.submit_lane(Lane::Flush, token, bytes);
                     }
                 }
                 Effect::Spawn {

@@ -37,6 +37,12 @@ use crate::server::snap::{SnapConfig, SnapOutcome, SnapStatus, SnapWorker};
 use crate::storage::lock_manager::LockManager as _;
 use crate::storage::scheduler::TxnScheduler;
 
+/// The memory trace leaves of the KV engine's memtables under `rocksdb`, in
+/// [`crate::engine_rocks::memtable::CFS`] order. TiKV reports them as
+/// RocksDB's `mem-tables` (`tikv_engine_memory_bytes`), outside its own
+/// `MemoryTrace`.
+const MEMTABLE_LEAVES: [&str; 3] = ["memtable_default", "memtable_lock", "memtable_write"];
+
 /// One TiKV store. See the module docs.
 pub struct Store {
     /// Store id.
@@ -865,6 +871,13 @@ impl Store {
         self.apply_lm_effects(ctx, out);
     }
 
+    /// Sets the memory the process may use (`memory_limit`), which also
+    /// sizes raft-kv2's write buffer limit.
+    pub fn set_memory_limit(&mut self, limit: u64) {
+        self.memory_limit = Some(limit);
+        self.raftstore.set_memory_limit(Some(limit));
+    }
+
     /// The store's memory trace tree (TiKV's `MemoryTrace`), computed from its
     /// state with the size rules of [`crate::memory`]. The memory limit sizes
     /// the block cache (45% of it, TiKV's `storage.block-cache.capacity` default).
@@ -887,6 +900,14 @@ impl Store {
         if let Some(ime) = &self.ime {
             children.push(ime.memory_trace());
         }
+        let mt = &self.raftstore.memtables;
+        children.push(MemoryTrace::node(
+            "rocksdb",
+            crate::engine_rocks::memtable::CFS
+                .iter()
+                .map(|&cf| MemoryTrace::leaf(MEMTABLE_LEAVES[cf.index()], mt.bytes(cf)))
+                .collect(),
+        ));
         let (send, recv) = self.snap_worker.buffer_bytes();
         children.push(MemoryTrace::node(
             "server",

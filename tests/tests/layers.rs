@@ -13,6 +13,7 @@ const LAYERS: &[&str] = &[
     "mvcc",
     "memory",
     "env",
+    "engine_rocks",
     "raftstore",
     "in_memory_engine",
     "server",

@@ -264,3 +264,69 @@ fn a_hung_disk_on_the_leaders_store_holds_its_generations_until_the_hang_ends() 
     );
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
 }
+
+/// TiKV's two layouts hold memtables differently (`DbConfig::optimize_for`):
+/// raft-kv has one set for the store, each CF flushed at its
+/// `write-buffer-size` (128 MiB, lockcf 32 MiB), so a store's memtables stay
+/// within one active and one flushing memtable per CF whatever the number of
+/// regions; partitioned-raft-kv gives every tablet its own, bounded only by
+/// `write-buffer-limit` (20% of the memory), so on the same seed the stores
+/// hold several times more memtable memory, and the memory trace shows it.
+#[test]
+fn partitioned_raft_kv_holds_memtables_per_tablet_and_more_memory_on_the_same_seed() {
+    use kvscope_core::engine_rocks::memtable::{MemtableOptions, CFS};
+    const MIB: u64 = 1 << 20;
+    // Per engine: (the largest memtable total of any store, the most
+    // RocksDB instances holding memtables, the final memory trace sums).
+    let run = |engine: &str| {
+        let overrides = vec![("engine".to_string(), engine.to_string())];
+        let mut sim = Simulation::new(ID, 1, &overrides).unwrap();
+        let (mut peak, mut dbs) = (0u64, 0usize);
+        for t in 1..=120u64 {
+            sim.run_until(t * kvscope_core::time::SEC);
+            for st in sim.world().stores.values() {
+                let m = &st.raftstore.memtables;
+                if engine == "raft-kv" {
+                    for cf in CFS {
+                        assert!(
+                            m.bytes(cf) <= 2 * MemtableOptions::write_buffer_size(cf),
+                            "store {} at {t} s: {} MiB in {} memtables",
+                            st.id,
+                            m.bytes(cf) / MIB,
+                            cf.name()
+                        );
+                    }
+                }
+                peak = peak.max(m.total_bytes());
+                dbs = dbs.max(m.db_count());
+            }
+        }
+        let flushes = counter(&sim, rm::MEMTABLE_FLUSHES);
+        let sums: Vec<u64> = sim
+            .world()
+            .stores
+            .values()
+            .map(|s| s.memory_trace().sum())
+            .collect();
+        let limit = sim.world().stores[&1].memory_limit.unwrap();
+        (peak, dbs, flushes, sums, limit)
+    };
+    let (kv_peak, kv_dbs, kv_flushes, kv_sums, limit) = run("raft-kv");
+    let (p_peak, p_dbs, _, p_sums, _) = run("partitioned-raft-kv");
+    assert_eq!(kv_dbs, 1, "raft-kv: one RocksDB per store");
+    assert!(
+        kv_flushes >= 3,
+        "raft-kv flushed its full memtables: {kv_flushes}"
+    );
+    assert!(p_dbs >= 30, "a tablet per region written: {p_dbs}");
+    assert!(
+        p_peak >= 4 * kv_peak,
+        "partitioned {} MiB vs raft-kv {} MiB",
+        p_peak / MIB,
+        kv_peak / MIB
+    );
+    assert!(p_peak <= limit / 100 * 20, "within write-buffer-limit");
+    for (kv, p) in kv_sums.iter().zip(&p_sums) {
+        assert!(p > kv, "the memory trace shows the memtables: {p} vs {kv}");
+    }
+}

@@ -1,9 +1,12 @@
 //! The simulated disk of one store.
 //!
 //! Writes (raft log batches from raftstore's write path and apply batches) queue
-//! in FIFO order. Reads (a snapshot generation scanning a region) queue in
-//! their own FIFO, one at a time, taking `bytes / bandwidth` without an
-//! fsync. Like TiKV's async-io `StoreWriter`, an idle disk takes every
+//! in FIFO order. Two background lanes run beside them, each one request at a
+//! time: reads (a snapshot generation scanning a region), taking
+//! `bytes / bandwidth` without an fsync, and background writes (RocksDB's
+//! memtable flushes), taking `latency + bytes / bandwidth` (one SST file and
+//! its sync): a flush does not hold the raft log's fsyncs behind it, as
+//! RocksDB's flush threads do not. Like TiKV's async-io `StoreWriter`, an idle disk takes every
 //! queued write as one batch and completes it after `latency + bytes / bandwidth`.
 //! An IO hang holds the batch in service and everything behind it until the hang
 //! ends; a slow-disk fault multiplies the latency. Crashing the process drops the
@@ -29,6 +32,24 @@ struct Pending {
     bytes: u64,
 }
 
+/// A background lane of the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    /// Reads: `bytes / bandwidth`, no fsync.
+    Read,
+    /// Background writes (memtable flushes): `latency + bytes / bandwidth`.
+    Flush,
+}
+
+/// One background lane: a FIFO served one request at a time.
+#[derive(Clone, Debug, Default)]
+struct LaneQueue {
+    queue: VecDeque<Pending>,
+    in_service: Option<Pending>,
+    /// Set when the request in service finished during a hang.
+    done_while_hung: bool,
+}
+
 /// The disk state machine. The simulator drives it: [`Disk::submit`] queues,
 /// [`Disk::maybe_start`] returns the completion time to schedule, and
 /// [`Disk::complete`] hands back the finished tokens.
@@ -47,10 +68,8 @@ pub struct Disk {
     done_while_hung: bool,
     /// Latency multiplier of a slow-disk fault (1 = healthy).
     pub slow_factor: u64,
-    reads: VecDeque<Pending>,
-    read_in_service: Option<Pending>,
-    /// Set when the read in service finished during a hang.
-    read_done_while_hung: bool,
+    reads: LaneQueue,
+    flushes: LaneQueue,
 }
 
 impl Disk {
@@ -64,46 +83,59 @@ impl Disk {
             hung: false,
             done_while_hung: false,
             slow_factor: 1,
-            reads: VecDeque::new(),
-            read_in_service: None,
-            read_done_while_hung: false,
+            reads: LaneQueue::default(),
+            flushes: LaneQueue::default(),
         }
     }
 
-    /// Queues a read of `bytes` identified by `token`; [`Disk::maybe_start_read`]
-    /// starts it.
-    pub fn submit_read(&mut self, token: u64, bytes: u64) {
-        self.reads.push_back(Pending { token, bytes });
+    fn lane(&mut self, lane: Lane) -> &mut LaneQueue {
+        match lane {
+            Lane::Read => &mut self.reads,
+            Lane::Flush => &mut self.flushes,
+        }
     }
 
-    /// Starts the next read if none is in service and the disk is not hung;
-    /// returns its completion time and the generation to hand back.
-    pub fn maybe_start_read(&mut self, now: Micros) -> Option<(Micros, u64)> {
-        if self.hung || self.read_in_service.is_some() {
+    /// Queues a request of `bytes` identified by `token` on a background
+    /// lane; [`Disk::maybe_start_lane`] starts it.
+    pub fn submit_lane(&mut self, lane: Lane, token: u64, bytes: u64) {
+        self.lane(lane).queue.push_back(Pending { token, bytes });
+    }
+
+    /// Starts the lane's next request if none is in service and the disk is
+    /// not hung; returns its completion time and the generation to hand back.
+    pub fn maybe_start_lane(&mut self, lane: Lane, now: Micros) -> Option<(Micros, u64)> {
+        let (latency, bandwidth, slow) = (
+            self.cfg.latency,
+            self.cfg.bandwidth_bytes_per_sec.max(1),
+            self.slow_factor,
+        );
+        if self.hung || self.lane(lane).in_service.is_some() {
             return None;
         }
-        let r = self.reads.pop_front()?;
-        let transfer = r.bytes.saturating_mul(1_000_000) / self.cfg.bandwidth_bytes_per_sec.max(1);
-        let service = transfer * self.slow_factor;
-        self.read_in_service = Some(r);
+        let l = self.lane(lane);
+        let r = l.queue.pop_front()?;
+        let transfer = r.bytes.saturating_mul(1_000_000) / bandwidth;
+        let service = match lane {
+            Lane::Read => transfer * slow,
+            Lane::Flush => latency * slow + transfer,
+        };
+        l.in_service = Some(r);
         Some((now + service.max(1), self.generation))
     }
 
-    /// The scheduled completion of a read of generation `generation` fired:
-    /// its token, unless stale or held by a hang.
-    pub fn complete_read(&mut self, generation: u64) -> Vec<u64> {
-        if generation != self.generation || self.read_in_service.is_none() {
+    /// The scheduled completion of the lane's request of generation
+    /// `generation` fired: its token, unless stale or held by a hang.
+    pub fn complete_lane(&mut self, lane: Lane, generation: u64) -> Vec<u64> {
+        let (stale, hung) = (generation != self.generation, self.hung);
+        let l = self.lane(lane);
+        if stale || l.in_service.is_none() {
             return Vec::new();
         }
-        if self.hung {
-            self.read_done_while_hung = true;
+        if hung {
+            l.done_while_hung = true;
             return Vec::new();
         }
-        self.read_in_service
-            .take()
-            .map(|p| p.token)
-            .into_iter()
-            .collect()
+        l.in_service.take().map(|p| p.token).into_iter().collect()
     }
 
     /// Queues a write of `bytes` identified by `token`; [`Disk::maybe_start`]
@@ -151,9 +183,11 @@ impl Disk {
             self.done_while_hung = false;
             done.extend(self.in_service.drain(..).map(|p| p.token));
         }
-        if self.read_done_while_hung {
-            self.read_done_while_hung = false;
-            done.extend(self.read_in_service.take().map(|p| p.token));
+        for l in [&mut self.reads, &mut self.flushes] {
+            if l.done_while_hung {
+                l.done_while_hung = false;
+                done.extend(l.in_service.take().map(|p| p.token));
+            }
         }
         done
     }
@@ -182,9 +216,8 @@ impl Disk {
         self.queue.clear();
         self.in_service.clear();
         self.done_while_hung = false;
-        self.reads.clear();
-        self.read_in_service = None;
-        self.read_done_while_hung = false;
+        self.reads = LaneQueue::default();
+        self.flushes = LaneQueue::default();
         self.generation += 1;
     }
 }
@@ -237,20 +270,51 @@ mod tests {
         let mut d = disk();
         d.submit(1, 1_000);
         let (tw, gw) = d.maybe_start(0).unwrap();
-        d.submit_read(7, 5_000);
-        d.submit_read(8, 1_000);
-        let (t1, g) = d.maybe_start_read(0).unwrap();
+        d.submit_lane(Lane::Read, 7, 5_000);
+        d.submit_lane(Lane::Read, 8, 1_000);
+        let (t1, g) = d.maybe_start_lane(Lane::Read, 0).unwrap();
         assert_eq!(t1, 5_000, "5 KB at 1 MB/s, no fsync, beside the write");
         assert!(tw < t1);
-        assert!(d.maybe_start_read(10).is_none(), "one read at a time");
+        assert!(
+            d.maybe_start_lane(Lane::Read, 10).is_none(),
+            "one read at a time"
+        );
         assert_eq!(d.complete(gw), vec![1]);
         d.start_hang();
-        assert!(d.complete_read(g).is_empty(), "held by the hang");
-        assert!(d.maybe_start_read(t1).is_none());
+        assert!(
+            d.complete_lane(Lane::Read, g).is_empty(),
+            "held by the hang"
+        );
+        assert!(d.maybe_start_lane(Lane::Read, t1).is_none());
         assert_eq!(d.end_hang(), vec![7]);
-        let (t2, g2) = d.maybe_start_read(t1).unwrap();
+        let (t2, g2) = d.maybe_start_lane(Lane::Read, t1).unwrap();
         assert_eq!(t2, t1 + 1_000);
-        assert_eq!(d.complete_read(g2), vec![8]);
+        assert_eq!(d.complete_lane(Lane::Read, g2), vec![8]);
+    }
+
+    #[test]
+    fn a_flush_runs_beside_the_raft_writes_with_one_sync_and_waits_out_a_hang() {
+        let mut d = disk();
+        d.submit_lane(Lane::Flush, 9, 100_000);
+        let (tf, gf) = d.maybe_start_lane(Lane::Flush, 0).unwrap();
+        assert_eq!(tf, 1_000 + 100_000, "latency + 100 KB at 1 MB/s");
+        d.submit(1, 0);
+        let (tw, gw) = d.maybe_start(10).unwrap();
+        assert_eq!(tw, 1_010, "the raft write does not wait behind the flush");
+        assert_eq!(d.complete(gw), vec![1]);
+        d.submit_lane(Lane::Flush, 10, 0);
+        assert!(
+            d.maybe_start_lane(Lane::Flush, 20).is_none(),
+            "one flush at a time"
+        );
+        d.start_hang();
+        assert!(
+            d.complete_lane(Lane::Flush, gf).is_empty(),
+            "held by the hang"
+        );
+        assert_eq!(d.end_hang(), vec![9]);
+        let (_, g2) = d.maybe_start_lane(Lane::Flush, tf).unwrap();
+        assert_eq!(d.complete_lane(Lane::Flush, g2), vec![10]);
     }
 
     #[test]

@@ -54,6 +54,17 @@ pub enum Effect<M, T> {
         /// Size in bytes.
         bytes: u64,
     },
+    /// A background write of `bytes` on the store's disk (a RocksDB memtable
+    /// flush): its own queue, one at a time, beside the foreground writes;
+    /// the store is told when `token` is durable (with the writes' tokens).
+    DiskFlush {
+        /// Store whose disk takes the write.
+        store: u64,
+        /// Token handed back on completion.
+        token: u64,
+        /// Size in bytes.
+        bytes: u64,
+    },
     /// Run a task of `cost` virtual µs of CPU on the worker pool `pool` of
     /// store `store`; when it finishes, `done` fires at the store like a timer.
     Spawn {

@@ -221,6 +221,39 @@ pub const SITES: &[AllocSite] = &[
         free_thread: "ime-delete",
     },
     AllocSite {
+        id: "memtable_default",
+        leaf: "rocksdb/memtable_default",
+        frames: &[
+            "raftstore::store::fsm::apply::ApplyContext::write_to_db (WriteBatch, default CF)",
+            "rocksdb::MemTableInserter::PutCF",
+            "rocksdb::ConcurrentArena::Allocate (memtable arena block)",
+        ],
+        alloc_thread: "apply",
+        free_thread: "rocksdb:high",
+    },
+    AllocSite {
+        id: "memtable_lock",
+        leaf: "rocksdb/memtable_lock",
+        frames: &[
+            "raftstore::store::fsm::apply::ApplyContext::write_to_db (WriteBatch, lock CF)",
+            "rocksdb::MemTableInserter::PutCF / DeleteCF",
+            "rocksdb::ConcurrentArena::Allocate (memtable arena block)",
+        ],
+        alloc_thread: "apply",
+        free_thread: "rocksdb:high",
+    },
+    AllocSite {
+        id: "memtable_write",
+        leaf: "rocksdb/memtable_write",
+        frames: &[
+            "raftstore::store::fsm::apply::ApplyContext::write_to_db (WriteBatch, write CF)",
+            "rocksdb::MemTableInserter::PutCF",
+            "rocksdb::ConcurrentArena::Allocate (memtable arena block)",
+        ],
+        alloc_thread: "apply",
+        free_thread: "rocksdb:high",
+    },
+    AllocSite {
         id: "raft_messages_sent",
         leaf: "",
         frames: &[

@@ -14,8 +14,12 @@ use super::coprocessor::{
 };
 use super::entry::{decode_peer_ctx, decode_put};
 use super::peer::{Peer, ProposalOwner};
+use super::snap::{
+    DEFAULT_RECORD_BYTES, LOCK_RECORD_BYTES, RAW_RECORD_OVERHEAD_BYTES, WRITE_RECORD_BYTES,
+};
 use super::split::{exec_batch_split, split_off_range};
 use super::storage::{KvData, MvccShared};
+use crate::engine_rocks::memtable::{Cf, MEMTABLE_ENTRY_OVERHEAD_BYTES};
 use crate::kernel::log::Level;
 use crate::proto::cmd::{
     BatchSplitRequest, CommitMergeRequest, PrepareMergeRequest, RollbackMergeRequest,
@@ -43,6 +47,10 @@ pub struct ApplyResult {
     /// raftstore has caught the local source up and merged it (TiKV's
     /// `ApplyResult::WaitMergeSource`); the entries after it follow.
     pub commit_merge: Option<CommitMergeApply>,
+    /// Bytes the batch wrote into the KV engine's memtables, per CF in
+    /// [`crate::engine_rocks::memtable::CFS`] order (entries and their
+    /// overhead).
+    pub memtable_writes: [u64; 3],
 }
 
 /// A `CommitMerge` entry waiting for raftstore, and the entries after it.
@@ -140,7 +148,11 @@ pub fn apply_entries(
                 Command::Put { key, ts, len } => {
                     if let Err(err) = apply_put(peer, key, ts, len, index) {
                         rejected = Some(err);
-                    } else if observe {
+                    } else {
+                        result.memtable_writes[Cf::Default.index()] +=
+                            RAW_RECORD_OVERHEAD_BYTES + len as u64 + MEMTABLE_ENTRY_OVERHEAD_BYTES;
+                    }
+                    if rejected.is_none() && observe {
                         batch.push(AppliedCmd {
                             index,
                             term,
@@ -151,7 +163,13 @@ pub fn apply_entries(
                 Command::Modifies { mods, bytes } => {
                     if let Err(err) = apply_modifies(peer, &mods, bytes) {
                         rejected = Some(err);
-                    } else if observe {
+                    } else {
+                        for m in &mods {
+                            let (cf, bytes) = memtable_entry(m);
+                            result.memtable_writes[cf.index()] += bytes;
+                        }
+                    }
+                    if rejected.is_none() && observe {
                         batch.push(AppliedCmd {
                             index,
                             term,
@@ -264,6 +282,19 @@ fn decode_command(data: &[u8]) -> Command {
     } else {
         Command::Other
     }
+}
+
+/// The CF and memtable bytes of one MVCC modification (a lock delete is a
+/// tombstone: the key and its overhead).
+fn memtable_entry(m: &crate::mvcc::Modify) -> (Cf, u64) {
+    use crate::mvcc::Modify;
+    let (cf, record) = match m {
+        Modify::PutLock(..) => (Cf::Lock, LOCK_RECORD_BYTES),
+        Modify::DeleteLock(_) => (Cf::Lock, RAW_RECORD_OVERHEAD_BYTES),
+        Modify::PutWrite(..) => (Cf::Write, WRITE_RECORD_BYTES),
+        Modify::PutDefault(..) => (Cf::Default, DEFAULT_RECORD_BYTES),
+    };
+    (cf, record + MEMTABLE_ENTRY_OVERHEAD_BYTES)
 }
 
 /// Applies a raw `Put` at `index`, or `EpochNotMatch` for a key a split

@@ -19,7 +19,7 @@ use super::entry::{decode_peer_ctx, encode_peer_ctx, encode_put, entry_disk_byte
 use super::peer::TransferOutcome;
 use super::peer::{Peer, ProposalOwner};
 use super::snap::{
-    encode_region_data, push_stage, region_data_bytes, SnapKey, SnapManager, SnapStage,
+    encode_region_data, push_stage, region_data_bytes, EngineKind, SnapKey, SnapManager, SnapStage,
     SnapStageEvent, SnapshotFile, SnapshotMeta, StageOf,
 };
 use super::split::{
@@ -28,6 +28,7 @@ use super::split::{
 };
 use super::storage::{KvData, MvccShared, PeerStorage, SnapEvent};
 use super::{RaftstoreConfig, TransferLeaderCheck};
+use crate::engine_rocks::memtable::{Flush, MemtableOptions, Memtables, CFS};
 use crate::kernel::effect::Node;
 use crate::kernel::log::Level;
 use crate::kernel::time::to_ms;
@@ -35,6 +36,19 @@ use crate::proto::{
     Ctx, Effect, ExtraMessage, Key, Msg, PdCommand, PeerMeta, RegionError, RegionHeartbeat,
     RegionMeta, SenderRegion, Timer, WriteRequest,
 };
+
+/// The memtable options of an engine layout, for a process of `memory`
+/// bytes (raft-kv2 without a known memory gets no write buffer manager).
+fn memtable_options(engine: EngineKind, memory: Option<u64>) -> MemtableOptions {
+    match (engine, memory) {
+        (EngineKind::RaftKv, _) => MemtableOptions::raft_kv(),
+        (EngineKind::PartitionedRaftKv, Some(m)) => MemtableOptions::partitioned_raft_kv(m),
+        (EngineKind::PartitionedRaftKv, None) => MemtableOptions {
+            per_region: true,
+            ..MemtableOptions::raft_kv()
+        },
+    }
+}
 
 /// A write submitted to the disk, waiting to become durable.
 enum PendingWrite {
@@ -59,6 +73,8 @@ enum PendingWrite {
     SnapFiles { region_id: u64, job: Box<GenJob> },
     /// A generation's scan of the region's data (a disk read).
     SnapRead { region_id: u64, peer_id: u64 },
+    /// A memtable flushed to an SST file.
+    MemtableFlush { id: u64 },
 }
 
 /// A snapshot being generated: the engine snapshot the apply path took
@@ -143,12 +159,15 @@ pub struct Raftstore {
     /// The transfer-leader check in force (the `fix` switch: TiKV before or
     /// after PR 17643).
     pub transfer_leader_check: TransferLeaderCheck,
+    /// The KV engine's memtables (one RocksDB, or one tablet per region).
+    pub memtables: Memtables,
 }
 
 impl Raftstore {
     /// A raftstore with no peers yet.
     pub fn new(store_id: u64, cfg: Rc<RaftstoreConfig>, logger: slog::Logger) -> Raftstore {
         let logger = logger.new(slog::o!("store_id" => store_id));
+        let cfg_engine = cfg.engine;
         Raftstore {
             store_id,
             peers: BTreeMap::new(),
@@ -168,7 +187,39 @@ impl Raftstore {
             txn_applied: Vec::new(),
             host: CoprocessorHost::default(),
             transfer_leader_check: TransferLeaderCheck::BeforeFix,
+            memtables: Memtables::new(memtable_options(cfg_engine, None)),
         }
+    }
+
+    /// Sizes what depends on the process's memory: raft-kv2's write buffer
+    /// limit (`SysQuota::memory_limit_in_bytes`).
+    pub fn set_memory_limit(&mut self, limit: Option<u64>) {
+        self.memtables.options = memtable_options(self.cfg.engine, limit);
+    }
+
+    /// Starts `flushes` of memtables: each writes its bytes to an SST file
+    /// on the store's disk and frees the memtable once durable.
+    fn start_flushes(&mut self, ctx: &mut Ctx, flushes: Vec<Flush>) {
+        for f in flushes {
+            ctx.count(super::metrics::MEMTABLE_FLUSHES, 1);
+            self.next_token += 1;
+            let token = self.next_token;
+            self.writes
+                .insert(token, PendingWrite::MemtableFlush { id: f.id });
+            ctx.out.push(Effect::DiskFlush {
+                store: self.store_id,
+                token,
+                bytes: f.bytes,
+            });
+        }
+    }
+
+    /// raft-kv2 flushes a tablet before it checkpoints it (a snapshot, a
+    /// split) and before `PrepareMerge` (TiKV raftstore-v2 `self.flush()`,
+    /// `start_pre_flush`).
+    fn flush_tablet(&mut self, ctx: &mut Ctx, region_id: u64) {
+        let flushes = self.memtables.flush_tablet(region_id);
+        self.start_flushes(ctx, flushes);
     }
 
     /// The txn commands settled by the applies since the last call.
@@ -1675,6 +1726,7 @@ impl Raftstore {
                 PendingWrite::SnapFiles { region_id, job } => {
                     self.on_snap_files_written(ctx, region_id, *job);
                 }
+                PendingWrite::MemtableFlush { id } => self.memtables.on_flushed(id),
                 PendingWrite::SnapRead { region_id, peer_id } => {
                     if let Some(job) = self.generating.get(&region_id) {
                         if job.peer_id == peer_id {
@@ -1700,6 +1752,15 @@ impl Raftstore {
         }
         let mut result = apply_entries(ctx, store_id, peer, entries, &mut self.host);
         peer.clear_urgent_if_applied();
+        for cf in CFS {
+            let flushes =
+                self.memtables
+                    .write(ctx.now, region_id, cf, result.memtable_writes[cf.index()]);
+            self.start_flushes(ctx, flushes);
+        }
+        if result.split.is_some() || result.prepare_merge {
+            self.flush_tablet(ctx, region_id);
+        }
         self.moved.push(region_id);
         if let Some(split) = result.split.take() {
             self.on_ready_split_region(ctx, region_id, split);
@@ -1750,6 +1811,8 @@ impl Raftstore {
     fn destroy_peer(&mut self, ctx: &mut Ctx, region_id: u64, why: &str) {
         if let Some(p) = self.peers.remove(&region_id) {
             self.tombstones.insert((region_id, p.meta.id));
+            // raft-kv2 closes the peer's tablet, memtables and all.
+            self.memtables.drop_tablet(region_id);
             self.host
                 .on_region_changed(p.region(), RegionChangeEvent::Destroy, p.raft.raft.state);
             ctx.log(
@@ -2103,6 +2166,9 @@ impl Raftstore {
             );
             return;
         }
+        // raft-kv2's checkpoint flushes the tablet first (queued ahead of
+        // the snapshot's own files on the disk).
+        self.flush_tablet(ctx, region_id);
         let bytes = self.cfg.engine.generate_write_bytes(job.size);
         self.submit(
             ctx,
@@ -2331,6 +2397,7 @@ impl Raftstore {
         self.split_checks.clear();
         self.pending_msgs.clear();
         self.outgoing_snapshots.clear();
+        self.memtables.clear();
         for p in self.peers.values_mut() {
             p.pessimistic_locks.clear();
         }

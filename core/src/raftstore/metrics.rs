@@ -2,6 +2,9 @@
 
 use crate::kernel::metrics::{Counter, SeriesFamily};
 
+/// Memtables flushed to SST files (RocksDB's flushes; raft-kv2 also
+/// flushes a tablet before a checkpoint or a `PrepareMerge`).
+pub const MEMTABLE_FLUSHES: Counter = Counter::new("memtable_flushes");
 /// Transfer-leader commands a leader received from PD.
 pub const TRANSFER_LEADER_ATTEMPTS: Counter = Counter::new("transfer_leader_attempts");
 /// Transfer-leader attempts rejected, for any reason.

@@ -344,9 +344,9 @@ pub const RAFT_KV_SCAN_BYTES_PER_SEC: u64 = 200_000_000;
 pub const RAFT_KV_INGEST_BYTES_PER_SEC: u64 = 500_000_000;
 /// Fixed CPU of a generation or an apply (open files, write the meta), µs.
 pub const SNAP_TASK_BASE_COST: crate::kernel::time::Micros = 2_000;
-/// The memtable a tablet checkpoint flushes first, bytes (partitioned-raft-kv
-/// gives each tablet its own memtables; an estimate of what is unflushed).
-pub const TABLET_FLUSH_BYTES: u64 = 4 << 20;
+/// The files a tablet checkpoint writes itself, bytes: its `MANIFEST`,
+/// `CURRENT` and `OPTIONS` (the SST files are hard links). An estimate.
+pub const CHECKPOINT_META_BYTES: u64 = 64 << 10;
 
 impl EngineKind {
     /// The `snap-generator` thread's CPU to generate a snapshot of `size`
@@ -370,12 +370,13 @@ impl EngineKind {
     }
 
     /// Bytes the generation writes to the store's disk: the SST files
-    /// (raft-kv), or the tablet's memtable flush (partitioned-raft-kv; the
-    /// checkpoint itself only links files).
+    /// (raft-kv), or a checkpoint's metadata (partitioned-raft-kv: the SST
+    /// files are linked, after the tablet's memtables were flushed, which
+    /// are written as flushes of their own).
     pub fn generate_write_bytes(self, size: u64) -> u64 {
         match self {
             EngineKind::RaftKv => size,
-            EngineKind::PartitionedRaftKv => size.min(TABLET_FLUSH_BYTES),
+            EngineKind::PartitionedRaftKv => CHECKPOINT_META_BYTES.min(size),
         }
     }
 

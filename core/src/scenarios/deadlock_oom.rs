@@ -343,7 +343,7 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
         logger,
         |st| {
             st.raftstore.transfer_leader_check = TransferLeaderCheck::RelaxedCheck;
-            st.memory_limit = Some(memory_limit);
+            st.set_memory_limit(memory_limit);
             st.enable_lock_manager(lm_cfg.clone());
         },
     );

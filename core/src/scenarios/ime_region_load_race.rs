@@ -303,7 +303,7 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
         &regions,
         logger,
         |st| {
-            st.memory_limit = Some(p.num("memory_limit") << 20);
+            st.set_memory_limit(p.num("memory_limit") << 20);
             st.enable_in_memory_engine(ime);
             st.enable_load_split(split);
         },

@@ -238,7 +238,7 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
         logger,
         |st| {
             st.raftstore.transfer_leader_check = fix;
-            st.memory_limit = Some(p.num("memory_limit") << 20);
+            st.set_memory_limit(p.num("memory_limit") << 20);
         },
     );
     for st in stores.values() {

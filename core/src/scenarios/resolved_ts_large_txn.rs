@@ -303,7 +303,7 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
         &regions,
         logger,
         |st| {
-            st.memory_limit = Some(16 << 30);
+            st.set_memory_limit(16 << 30);
             st.enable_resolved_ts(rts_cfg);
         },
     );

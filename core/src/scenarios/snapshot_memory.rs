@@ -75,13 +75,18 @@ snap_recv_buffers holds a 1 MiB chunk buffer per stream (the leaders' trees hold
 shows the same store and moment three ways with one total: by module (the trace tree), by allocation site (a heap \
 profile with jemalloc's 512 KiB samples and the call path of each site) and by thread (jemalloc's allocated and \
 freed counters): on the store that came back as a follower, raftstore frees the entries gRPC threads decoded from \
-MsgAppend, so its net goes negative while the gRPC threads' grows. Switch engine to \
-partitioned-raft-kv on the same seed: generation takes milliseconds instead of scanning the region. The cluster map gains a region at every split (the region-splits counter); a split while the store is cut off reaches it through the log when it returns. From 30 s the dropped table's empty regions merge away one by one (region-merges).",
+MsgAppend, so its net goes negative while the gRPC threads' grows. The rocksdb node of the tree \
+holds the KV engine's memtables: with raft-kv one set per store, each CF flushed to an SST file at its \
+write-buffer-size (128 MiB, lockcf 32 MiB), so it rises and drops. Switch engine to \
+partitioned-raft-kv on the same seed: generation takes milliseconds instead of scanning the region, and every \
+region's tablet keeps memtables of its own, so the same writes hold several times more memory (up to \
+write-buffer-limit, 20% of the memory). The cluster map gains a region at every split (the region-splits counter); a split while the store is cut off reaches it through the log when it returns. From 30 s the dropped table's empty regions merge away one by one (region-merges).",
         what_the_fix_changes: "There is no bug here: the switches compare designs. engine=raft-kv is one RocksDB for \
 every region: generating a snapshot scans the region's keys out of the shared engine and writes SST files (cost grows \
 with the region's size), and applying one clears the range and ingests them. engine=partitioned-raft-kv (TiKV 7.x) \
 gives each region its own RocksDB tablet: a snapshot is a checkpoint (hard links after a memtable flush), far cheaper \
-to generate, and applying it moves the received tablet in place. The snapshot limits are live: lower \
+to generate, and applying it moves the received tablet in place; the price is memory, memtables per tablet instead \
+of one set for the store. The snapshot limits are live: lower \
 concurrent_recv_snap_limit to see streams refused and retried, or snap_io_max_bytes_per_sec to see each transfer \
 take longer.",
     },
@@ -333,7 +338,7 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
         &regions,
         logger,
         |st| {
-            st.memory_limit = Some(p.num("memory_limit") << 20);
+            st.set_memory_limit(p.num("memory_limit") << 20);
             st.snap_worker.cfg = snap_cfg;
         },
     );

@@ -50,6 +50,11 @@ pub struct WorkloadConfig {
     /// Client id of the first thread (threads are `first_client..`), so
     /// that several workloads can run side by side.
     pub first_client: u32,
+    /// TiDB instances the threads run on (thread `i` on instance
+    /// `i % tidb_instances`), each with its own region cache: client-go's
+    /// `RegionCache` is one per process, so what one session learns (a new
+    /// leader, a split) the others of its instance use at once. At least 1.
+    pub tidb_instances: u32,
 }
 
 /// The reads of a read-write load: coprocessor scans.
@@ -106,12 +111,75 @@ struct Cached {
     leader_store: Option<u64>,
 }
 
+/// client-go's `RegionCache`: one per TiDB instance, shared by every
+/// session, so what one thread learns (a new leader, a split, a region
+/// gone) every thread uses at once.
+#[derive(Clone, Debug, Default)]
+struct RegionCache {
+    regions: BTreeMap<u64, Cached>,
+}
+
+impl RegionCache {
+    fn region_for(&self, key: Key) -> Option<&Cached> {
+        self.regions.values().find(|r| r.meta.contains(key))
+    }
+
+    fn cached_leader(&self, key: Key) -> Option<u64> {
+        self.region_for(key).and_then(|r| r.leader_store)
+    }
+
+    fn set_leader(&mut self, key: Key, store: u64) {
+        if let Some(id) = self.region_for(key).map(|r| r.meta.id) {
+            if let Some(r) = self.regions.get_mut(&id) {
+                r.leader_store = Some(store);
+            }
+        }
+    }
+
+    /// Replaces every cached region older than one of `regions` and
+    /// overlapping it by that region, led by `leader_store`.
+    fn update_regions(&mut self, regions: Vec<RegionMeta>, leader_store: Option<u64>) {
+        for r in regions {
+            self.regions.retain(|_, c| {
+                !(c.meta.overlaps(r.start_key, r.end_key) && c.meta.is_epoch_stale(&r))
+            });
+            if self
+                .regions
+                .values()
+                .any(|c| c.meta.overlaps(r.start_key, r.end_key))
+            {
+                continue;
+            }
+            self.regions.insert(
+                r.id,
+                Cached {
+                    meta: r,
+                    leader_store,
+                },
+            );
+        }
+    }
+
+    /// What PD answered for a key (`LocateKey`): the region replaces every
+    /// cached one it overlaps.
+    fn insert_located(&mut self, meta: RegionMeta, leader_store: Option<u64>) {
+        self.regions
+            .retain(|_, c| !c.meta.overlaps(meta.start_key, meta.end_key));
+        self.regions.insert(meta.id, Cached { meta, leader_store });
+    }
+
+    fn invalidate(&mut self, key: Key) {
+        if let Some(id) = self.region_for(key).map(|r| r.meta.id) {
+            self.regions.remove(&id);
+        }
+    }
+}
+
 /// One client thread.
 #[derive(Clone, Debug)]
 pub struct Client {
     id: u32,
     rng: SimRng,
-    cache: BTreeMap<u64, Cached>,
     op: Option<Op>,
     next_req_id: u64,
     /// The in-flight request's timeout.
@@ -125,6 +193,8 @@ pub struct RawWorkload {
     /// Parameters.
     pub cfg: WorkloadConfig,
     clients: Vec<Client>,
+    /// Each instance's region cache, shared by its threads.
+    caches: Vec<RegionCache>,
     /// TSO and region lookups for every thread.
     pub pd_client: PdClient,
     /// Per-second stats, reset by the sampler.
@@ -138,7 +208,7 @@ impl RawWorkload {
     /// regions); their PD client's connection is client id `pd_client_id`
     /// (outside `0..clients`).
     pub fn new(cfg: WorkloadConfig, rng: &mut SimRng, pd: &Pd, pd_client_id: u32) -> RawWorkload {
-        let cache: BTreeMap<u64, Cached> = pd
+        let regions: BTreeMap<u64, Cached> = pd
             .regions
             .values()
             .map(|r| {
@@ -155,17 +225,18 @@ impl RawWorkload {
             .map(|id| Client {
                 id,
                 rng: rng.fork(),
-                cache: cache.clone(),
                 op: None,
                 next_req_id: 0,
                 timeout: RequestTimeout::default(),
                 awaiting: None,
             })
             .collect();
+        let caches = vec![RegionCache { regions }; cfg.tidb_instances.max(1) as usize];
         RawWorkload {
             next_insert_key: cfg.keyspace,
             cfg,
             clients,
+            caches,
             pd_client: PdClient::new(pd_client_id),
             stats: WorkloadStats::default(),
         }
@@ -187,12 +258,12 @@ impl RawWorkload {
         let cfg = self.cfg.clone();
         let pdc = &mut self.pd_client;
         let next_insert_key = &mut self.next_insert_key;
-        let Some(c) = self
-            .clients
-            .get_mut(client.wrapping_sub(self.cfg.first_client) as usize)
-        else {
+        let idx = client.wrapping_sub(self.cfg.first_client) as usize;
+        let Some(c) = self.clients.get_mut(idx) else {
             return;
         };
+        let n = self.caches.len();
+        let cache = &mut self.caches[idx % n];
         match timer {
             Timer::ClientNext => {
                 if c.op.is_none() {
@@ -216,7 +287,7 @@ impl RawWorkload {
                             req_id: 0,
                             in_flight: false,
                         });
-                        return c.send(ctx, pdc);
+                        return c.send(ctx, pdc, cache);
                     }
                     let key = if cfg.insert_ratio > 0 && c.rng.below(100) < cfg.insert_ratio {
                         *next_insert_key += 1;
@@ -236,7 +307,7 @@ impl RawWorkload {
                         in_flight: false,
                     });
                 }
-                c.send(ctx, pdc);
+                c.send(ctx, pdc, cache);
             }
             Timer::ClientTimeout => {
                 let in_flight = c.op.as_ref().is_some_and(|op| op.in_flight);
@@ -250,7 +321,7 @@ impl RawWorkload {
                 ctx.count(crate::client::metrics::CLIENT_REQUEST_TIMEOUTS, 1);
                 let key = op.key;
                 // client-go invalidates the cached region and reloads it after backing off.
-                c.invalidate(key);
+                cache.invalidate(key);
                 c.backoff(ctx, &cfg, &mut self.stats, Backoff::TikvRpc);
             }
             _ => {}
@@ -265,21 +336,21 @@ impl RawWorkload {
                 let id = match answer {
                     PdAnswer::Ts { client, .. } | PdAnswer::Region { client, .. } => client,
                 };
-                if let Some(c) = self
-                    .clients
-                    .get_mut(id.wrapping_sub(cfg.first_client) as usize)
-                {
-                    c.on_pd_answer(ctx, &mut self.pd_client, &cfg, answer);
+                let idx = id.wrapping_sub(cfg.first_client) as usize;
+                let n = self.caches.len();
+                if let Some(c) = self.clients.get_mut(idx) {
+                    let cache = &mut self.caches[idx % n];
+                    c.on_pd_answer(ctx, &mut self.pd_client, cache, &cfg, answer);
                 }
             }
             return;
         }
-        let Some(c) = self
-            .clients
-            .get_mut(client.wrapping_sub(self.cfg.first_client) as usize)
-        else {
+        let idx = client.wrapping_sub(self.cfg.first_client) as usize;
+        let Some(c) = self.clients.get_mut(idx) else {
             return;
         };
+        let n = self.caches.len();
+        let cache = &mut self.caches[idx % n];
         let (req_id, region_id, result) = match msg {
             Msg::WriteResponse {
                 req_id,
@@ -321,10 +392,10 @@ impl RawWorkload {
             }
             Err(RegionError::NotLeader {
                 leader_store: Some(s),
-            }) if c.cached_leader(op.key) != Some(s) => {
+            }) if cache.cached_leader(op.key) != Some(s) => {
                 ctx.count(crate::client::metrics::CLIENT_NOT_LEADER, 1);
                 let key = op.key;
-                c.set_leader(key, s);
+                cache.set_leader(key, s);
                 if let Some(op) = c.op.as_mut() {
                     op.in_flight = false;
                 }
@@ -336,8 +407,8 @@ impl RawWorkload {
                 // store that answered) and the write goes again at once.
                 ctx.count(crate::client::metrics::CLIENT_REGION_ERRORS, 1);
                 let key = op.key;
-                let store = c.cached_leader(key);
-                c.update_regions(current_regions, store);
+                let store = cache.cached_leader(key);
+                cache.update_regions(current_regions, store);
                 if let Some(op) = c.op.as_mut() {
                     op.in_flight = false;
                 }
@@ -350,7 +421,7 @@ impl RawWorkload {
                     e,
                     RegionError::NotLeader { .. } | RegionError::RegionNotFound
                 ) {
-                    c.invalidate(key);
+                    cache.invalidate(key);
                 }
                 c.backoff(ctx, &cfg, &mut self.stats, Backoff::RegionScheduling);
             }
@@ -359,59 +430,13 @@ impl RawWorkload {
 }
 
 impl Client {
-    fn region_for(&self, key: Key) -> Option<&Cached> {
-        self.cache.values().find(|r| r.meta.contains(key))
-    }
-
-    fn cached_leader(&self, key: Key) -> Option<u64> {
-        self.region_for(key).and_then(|r| r.leader_store)
-    }
-
-    fn set_leader(&mut self, key: Key, store: u64) {
-        if let Some(id) = self.region_for(key).map(|r| r.meta.id) {
-            if let Some(r) = self.cache.get_mut(&id) {
-                r.leader_store = Some(store);
-            }
-        }
-    }
-
-    /// Replaces every cached region older than one of `regions` and
-    /// overlapping it by that region, led by `leader_store`.
-    fn update_regions(&mut self, regions: Vec<RegionMeta>, leader_store: Option<u64>) {
-        for r in regions {
-            self.cache.retain(|_, c| {
-                !(c.meta.overlaps(r.start_key, r.end_key) && c.meta.is_epoch_stale(&r))
-            });
-            if self
-                .cache
-                .values()
-                .any(|c| c.meta.overlaps(r.start_key, r.end_key))
-            {
-                continue;
-            }
-            self.cache.insert(
-                r.id,
-                Cached {
-                    meta: r,
-                    leader_store,
-                },
-            );
-        }
-    }
-
-    fn invalidate(&mut self, key: Key) {
-        if let Some(id) = self.region_for(key).map(|r| r.meta.id) {
-            self.cache.remove(&id);
-        }
-    }
-
     /// Readies the current operation's write: the region route from PD
     /// when it is not cached (client-go `LocateKey`), then a timestamp from
     /// the TSO; the write goes once both are there ([`Client::on_pd_answer`]).
-    fn send(&mut self, ctx: &mut Ctx, pdc: &mut PdClient) {
+    fn send(&mut self, ctx: &mut Ctx, pdc: &mut PdClient, cache: &RegionCache) {
         let Some(op) = &self.op else { return };
         let key = op.key;
-        if self.region_for(key).and_then(|r| r.leader_store).is_none() {
+        if cache.cached_leader(key).is_none() {
             self.awaiting = Some(Awaiting::Region);
             return pdc.locate(ctx, self.id, key);
         }
@@ -424,40 +449,40 @@ impl Client {
         &mut self,
         ctx: &mut Ctx,
         pdc: &mut PdClient,
+        cache: &mut RegionCache,
         cfg: &WorkloadConfig,
         answer: PdAnswer,
     ) {
         match (self.awaiting.take(), answer) {
             (Some(Awaiting::Region), PdAnswer::Region { region, .. }) => match region {
                 Some((meta, leader)) if leader.is_some() => {
-                    self.cache
-                        .retain(|_, c| !c.meta.overlaps(meta.start_key, meta.end_key));
-                    self.cache.insert(
-                        meta.id,
-                        Cached {
-                            meta,
-                            leader_store: leader.map(|l| l.store_id),
-                        },
-                    );
-                    self.send(ctx, pdc);
+                    cache.insert_located(meta, leader.map(|l| l.store_id));
+                    self.send(ctx, pdc, cache);
                 }
                 // PD knows no leader yet: look again shortly.
                 _ => ctx.timer(Node::Client(self.id), 100 * MS, Timer::ClientNext),
             },
-            (Some(Awaiting::Ts), PdAnswer::Ts { ts, .. }) => self.write(ctx, pdc, cfg, ts),
+            (Some(Awaiting::Ts), PdAnswer::Ts { ts, .. }) => self.write(ctx, pdc, cache, cfg, ts),
             (other, _) => self.awaiting = other,
         }
     }
 
     /// Sends the write at version `ts` to the cached leader.
-    fn write(&mut self, ctx: &mut Ctx, pdc: &mut PdClient, cfg: &WorkloadConfig, ts: u64) {
+    fn write(
+        &mut self,
+        ctx: &mut Ctx,
+        pdc: &mut PdClient,
+        cache: &RegionCache,
+        cfg: &WorkloadConfig,
+        ts: u64,
+    ) {
         let Some(op) = &self.op else { return };
         let key = op.key;
-        let Some((region_id, version, Some(store))) = self
+        let Some((region_id, version, Some(store))) = cache
             .region_for(key)
             .map(|r| (r.meta.id, r.meta.version, r.leader_store))
         else {
-            return self.send(ctx, pdc);
+            return self.send(ctx, pdc, cache);
         };
         self.next_req_id += 1;
         let req_id = self.next_req_id;

@@ -276,6 +276,8 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
             max_backoff: 20 * SEC,
             reads: None,
             first_client: 0,
+            // The TPCC threads run through one TiDB instance (one region cache).
+            tidb_instances: 1,
         },
         ctx.rng,
         &pd,

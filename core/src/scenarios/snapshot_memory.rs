@@ -386,6 +386,10 @@ fn build(p: &Params, ctx: &mut Ctx, logger: &slog::Logger) -> Result<Built, Scen
             max_backoff: 20 * SEC,
             reads: None,
             first_client: 0,
+            // One TiDB instance: its threads share one region cache, so
+            // once the cut-off store's regions have new leaders every
+            // thread routes to them.
+            tidb_instances: 1,
         },
         ctx.rng,
         &pd,

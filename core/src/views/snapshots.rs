@@ -105,18 +105,19 @@ pub fn snapshot_journeys(sim: &Simulation) -> Vec<SnapshotJourney> {
         let open = journeys
             .iter()
             .rposition(|j| same_pair(j) && !j.applied && !j.failed);
-        // A late stage of a journey that already failed (the leader hears of
-        // a refusal after the receiver refused) stays with it.
-        let closed = journeys
-            .iter()
-            .rposition(|j| same_pair(j) && e.key.is_some() && j.key == e.key);
-        let idx = match (open, closed, e.stage) {
-            (Some(i), _, s) if s != SnapStage::Requested => i,
-            (None, Some(i), s) if s != SnapStage::Requested => i,
-            (open, _, _) => {
+        let keyed = |live: bool| {
+            journeys.iter().rposition(|j| {
+                same_pair(j) && e.key.is_some() && j.key == e.key && (!live || !j.failed)
+            })
+        };
+        let idx = match (keyed(true), open, keyed(false), e.stage) {
+            (_, _, _, SnapStage::Requested) | (None, None, None, _) => {
+                // A new request supersedes one still on the leader's side;
+                // one the follower received goes on to be applied.
                 if let Some(i) = open {
-                    // A new request supersedes one that never finished.
-                    journeys[i].failed = true;
+                    if journeys[i].at(SnapStage::Received).is_none() {
+                        journeys[i].failed = true;
+                    }
                 }
                 journeys.push(SnapshotJourney {
                     region_id: e.region_id,
@@ -129,6 +130,14 @@ pub fn snapshot_journeys(sim: &Simulation) -> Vec<SnapshotJourney> {
                 });
                 journeys.len() - 1
             }
+            // A stage naming its snapshot belongs to that snapshot's
+            // journey, even when the leader already asked for the next one
+            // (the follower still applies what it received).
+            (Some(i), _, _, _) => i,
+            (None, Some(i), _, _) => i,
+            // A late stage of a journey that already failed (the leader
+            // hears of a refusal after the receiver refused) stays with it.
+            (None, None, Some(i), _) => i,
         };
         let j = &mut journeys[idx];
         if e.key.is_some() {
@@ -136,7 +145,10 @@ pub fn snapshot_journeys(sim: &Simulation) -> Vec<SnapshotJourney> {
         }
         match e.stage {
             SnapStage::Generated => j.size = e.bytes,
-            SnapStage::Applied => j.applied = true,
+            SnapStage::Applied => {
+                j.applied = true;
+                j.failed = false;
+            }
             SnapStage::SendFailed | SnapStage::RecvRefused => j.failed = true,
             _ => {}
         }

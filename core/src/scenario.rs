@@ -317,6 +317,10 @@ pub enum Panel {
     RaftGroup,
     /// PD's operators, running and finished.
     Operators,
+    /// "Why is it stuck?": the client requests waiting longest, each with
+    /// the chain of what it waits on down to its root
+    /// ([`crate::views::why`]).
+    WhyStuck,
     /// The scenario's counters ([`ScenarioSpec::counters`]).
     Counters,
     /// QPS and client latency over time, with fault windows shaded.

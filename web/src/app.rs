@@ -50,6 +50,7 @@ use crate::components::resolved_ts::ResolvedTs;
 use crate::components::snapshot_pipeline::SnapshotPipeline;
 use crate::components::story::StoryPanel;
 use crate::components::wait_for::WaitForPanel;
+use crate::components::why_stuck::WhyStuck;
 use crate::panic::{self, RunInfo};
 use crate::snapshot::{self, ChartData, Frame, LogFilter, LogSlice, TreePick};
 use crate::speed::Speed;
@@ -445,6 +446,9 @@ impl App {
             },
             Panel::RaftGroup => html! { <RaftGroup frame={frame} /> },
             Panel::Operators => html! { <Operators frame={frame} /> },
+            Panel::WhyStuck => html! {
+                <WhyStuck frame={frame} on_select={link.callback(Msg::SelectRegion)} />
+            },
             Panel::Counters => html! { <Counters frame={frame} /> },
             Panel::ClientCharts => html! { <Charts data={self.charts.clone()} /> },
             Panel::Parameters => {

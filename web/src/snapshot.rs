@@ -151,6 +151,9 @@ impl LockFrame {
     }
 }
 
+/// Groups of stuck requests the "why is it stuck?" panel lists at most.
+const WHY_SHOWN: usize = 3;
+
 /// Everything but the charts and the log, at one virtual instant.
 #[derive(Clone, Debug)]
 pub struct Frame {
@@ -182,6 +185,9 @@ pub struct Frame {
     pub rts: Option<RtsFrame>,
     /// The region the user picked for the resolved-ts panel, if any.
     pub rts_region: Option<u64>,
+    /// The client requests stuck longest with their chains, when the layout
+    /// shows the "why is it stuck?" panel.
+    pub why: Option<Vec<kvscope_core::views::why::StuckGroup>>,
     /// The trace hash so far (hex SHA-256 of every event and input).
     pub trace_hash: String,
     /// The user inputs applied so far, in order (the simulation's input log).
@@ -257,6 +263,12 @@ impl Frame {
                 .layout
                 .shows(Panel::SnapshotPipeline)
                 .then(|| kvscope_core::views::snapshots::pipeline_view(sim)),
+            why: sim
+                .params()
+                .spec
+                .layout
+                .shows(Panel::WhyStuck)
+                .then(|| kvscope_core::views::why::stuck_groups(sim, WHY_SHOWN)),
             ime: sim
                 .params()
                 .spec

@@ -856,6 +856,7 @@ mod lock_fixture {
             ime: None,
             rts: None,
             rts_region: None,
+            why: None,
             trace_hash: String::new(),
             inputs: Vec::new(),
             pending_inputs: Vec::new(),
@@ -1538,8 +1539,9 @@ async fn the_pipeline_panel_follows_a_snapshot_stage_by_stage() {
     let mut followed: Option<String> = None;
     let mut last_rank = 0;
     // The cut-off store comes back at 55 s: the first snapshots are being
-    // generated 80 ms later, streamed by 400 ms, applied within 3 s.
-    for until in [55_080u64, 55_400, 58_000] {
+    // generated 80 ms later (a 16 MiB scan takes about 150 ms), their chunks
+    // stream 200 ms in, and they are applied within 3 s.
+    for until in [55_080u64, 55_200, 58_000] {
         let page = Page::mount(snapshot_launch(until)).await;
         page.wait_for(&format!("the run to stop at {until} ms"), 55_000, |p| {
             p.clock_ms() >= until && p.text("#play").contains("Play")
@@ -1571,7 +1573,7 @@ async fn the_pipeline_panel_follows_a_snapshot_stage_by_stage() {
             "{who}: {stage} at {until} ms"
         );
         last_rank = rank;
-        if until == 55_400 {
+        if until == 55_200 {
             assert!(
                 page.count("#snapshot-pipeline .seg-send") > 0,
                 "chunks on the wire are drawn"
@@ -1996,4 +1998,54 @@ async fn the_fix_switch_and_the_size_slider_act_on_the_running_resolved_ts() {
     assert_eq!(log.len(), 2, "{log:?}");
     assert!(log[0].ends_with(":large_txn_size=50000"), "{log:?}");
     assert!(log[1].ends_with(":fix=txn-status-cache"), "{log:?}");
+}
+
+// ---------- why is it stuck? (io-hang) ----------
+
+/// io-hang at 60 s: the writes to the hot region pile up behind store 3's
+/// hung disk; the panel lists them, each chain ending at that disk, and a
+/// link naming the region selects it in the Raft group panel.
+#[wasm_bindgen_test]
+async fn the_why_panel_follows_a_stuck_write_down_to_the_hung_disk() {
+    let _restore = QueryGuard::new();
+    set_query("?scenario=io-hang-transfer-leader&until=60s&speed=max&play=1");
+    let page = Page::mount_from_url().await;
+    page.wait_for("the run to stop at 60 s", 60_000, |p| {
+        p.clock_ms() >= 60_000 && p.text("#play").contains("Play")
+    })
+    .await;
+    assert!(page.find("#why-none").is_none(), "writes are stuck");
+    let items = page.count("#why-stuck .why-item");
+    assert!(items >= 1, "{items} stuck requests listed");
+    let roots = page.count("#why-stuck .why-root");
+    assert_eq!(roots, items, "every chain ends at a root");
+    let root = page.text("#why-stuck .why-item .why-root");
+    assert!(
+        root.contains("disk of store 3 hung since 40 s"),
+        "root: {root}"
+    );
+    let leader = page.text("#why-stuck .why-item .why-leader");
+    assert!(leader.contains("on store 3"), "{leader}");
+    let region: String = leader
+        .split("region ")
+        .nth(1)
+        .and_then(|r| r.split(':').next())
+        .unwrap_or_default()
+        .to_string();
+    // Select another region first, then follow the chain back.
+    let other = if region == "1" { "2" } else { "1" };
+    page.click(&format!(".region-label[data-region=\"{other}\"]"))
+        .await;
+    assert_eq!(
+        page.get(".raft-panel")
+            .get_attribute("data-region")
+            .unwrap_or_default(),
+        other
+    );
+    page.click("#why-stuck .why-item .why-leader").await;
+    let shown = page
+        .get(".raft-panel")
+        .get_attribute("data-region")
+        .unwrap_or_default();
+    assert_eq!(shown, region, "the Raft group panel shows the stuck region");
 }

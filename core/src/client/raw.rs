@@ -8,6 +8,8 @@
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
+
 use super::pd_client::{PdAnswer, PdClient};
 use super::{RequestTimeout, WorkloadStats};
 use crate::kernel::effect::Node;
@@ -94,6 +96,29 @@ struct Op {
     attempts: u32,
     req_id: u64,
     in_flight: bool,
+    /// The region and store the last try went to.
+    sent_to: Option<(u64, u64)>,
+}
+
+/// A client thread's operation as it stands (for "why is this stuck?").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InFlightRequest {
+    /// Client thread id.
+    pub client: u32,
+    /// The key written or read.
+    pub key: Key,
+    /// A read (coprocessor scan) rather than a write.
+    pub read: bool,
+    /// When the operation began, virtual µs.
+    pub started: Micros,
+    /// Tries so far.
+    pub attempts: u32,
+    /// Backoff slept so far, virtual µs.
+    pub backoff_total: Micros,
+    /// A request is on the wire (false while backing off or asking PD).
+    pub on_the_wire: bool,
+    /// Region and store of the last try, if any.
+    pub sent_to: Option<(u64, u64)>,
 }
 
 /// What a thread waits for from PD before it can send.
@@ -242,6 +267,29 @@ impl RawWorkload {
         }
     }
 
+    /// Every thread's current operation, oldest first.
+    pub fn in_flight(&self) -> Vec<InFlightRequest> {
+        let mut out: Vec<InFlightRequest> = self
+            .clients
+            .iter()
+            .filter_map(|c| {
+                let op = c.op.as_ref()?;
+                Some(InFlightRequest {
+                    client: c.id,
+                    key: op.key,
+                    read: op.read.is_some(),
+                    started: op.started,
+                    attempts: op.attempts,
+                    backoff_total: op.backoff_total,
+                    on_the_wire: op.in_flight,
+                    sent_to: op.sent_to,
+                })
+            })
+            .collect();
+        out.sort_by_key(|r| (r.started, r.client));
+        out
+    }
+
     /// Starts every thread, staggered over the first think time.
     pub fn start(&mut self, ctx: &mut Ctx) {
         for c in &mut self.clients {
@@ -286,6 +334,7 @@ impl RawWorkload {
                             attempts: 0,
                             req_id: 0,
                             in_flight: false,
+                            sent_to: None,
                         });
                         return c.send(ctx, pdc, cache);
                     }
@@ -305,6 +354,7 @@ impl RawWorkload {
                         attempts: 0,
                         req_id: 0,
                         in_flight: false,
+                        sent_to: None,
                     });
                 }
                 c.send(ctx, pdc, cache);
@@ -490,6 +540,7 @@ impl Client {
         op.req_id = req_id;
         op.attempts += 1;
         op.in_flight = true;
+        op.sent_to = Some((region_id, store));
         if let Some((keys, stream)) = op.read {
             let req = ReadRequest {
                 client: self.id,

@@ -291,6 +291,33 @@ impl Raftstore {
         )
     }
 
+    /// The disk writes of region `region_id`'s peer not yet durable:
+    /// `(raft_log, apply)`, the raft-rs readies (entries, hard state,
+    /// snapshot) and the batches of committed entries waiting to be
+    /// applied, with their first and last index. What a stuck proposal
+    /// waits for (views' "why is this stuck?").
+    pub fn pending_disk_writes(&self, region_id: u64) -> (usize, Option<(u64, u64)>) {
+        let mut raft_log = 0;
+        let mut apply: Option<(u64, u64)> = None;
+        for w in self.writes.values() {
+            match w {
+                PendingWrite::RaftLog { region_id: r, .. } if *r == region_id => raft_log += 1,
+                PendingWrite::Apply {
+                    region_id: r,
+                    entries,
+                    ..
+                } if *r == region_id => {
+                    if let (Some(f), Some(l)) = (entries.first(), entries.last()) {
+                        let (lo, hi) = apply.unwrap_or((f.get_index(), l.get_index()));
+                        apply = Some((lo.min(f.get_index()), hi.max(l.get_index())));
+                    }
+                }
+                _ => {}
+            }
+        }
+        (raft_log, apply)
+    }
+
     /// In-memory pessimistic locks held by this store's peers.
     pub fn pessimistic_lock_count(&self) -> u64 {
         self.peers

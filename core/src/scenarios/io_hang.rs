@@ -108,7 +108,12 @@ scheduling round after the slow score reaches 100, and QPS recovers while the di
             Panel::Story,
         ],
         center: &[Panel::ClusterMap, Panel::RaftGroup],
-        right: &[Panel::Counters, Panel::ClientCharts, Panel::Operators],
+        right: &[
+            Panel::Counters,
+            Panel::ClientCharts,
+            Panel::WhyStuck,
+            Panel::Operators,
+        ],
     },
     featured: &["hang_store", "hang_start", "hang_duration"],
     counters: &[

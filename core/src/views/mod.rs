@@ -14,6 +14,7 @@ pub mod locks;
 pub mod memory;
 pub mod resolved_ts;
 pub mod snapshots;
+pub mod why;
 
 use serde::Serialize;
 

@@ -189,7 +189,8 @@ pub struct StoreSnapView {
 pub struct PipelineView {
     /// Virtual ms now.
     pub now_ms: u64,
-    /// The latest journeys (at most [`PIPELINE_JOURNEYS`]), oldest first.
+    /// The journeys shown (at most [`PIPELINE_JOURNEYS`], those ended long
+    /// ago dropped first), oldest first.
     pub journeys: Vec<SnapshotJourney>,
     /// Journeys so far, all of them.
     pub total_journeys: usize,
@@ -204,7 +205,35 @@ pub struct PipelineView {
 }
 
 /// Journeys the pipeline view carries.
-pub const PIPELINE_JOURNEYS: usize = 24;
+pub const PIPELINE_JOURNEYS: usize = 40;
+
+/// A journey that ended this long ago (virtual ms) gives its row up first.
+pub const PIPELINE_FINISHED_KEEP_MS: u64 = 10_000;
+
+/// The journeys the panel shows at `now_ms`, in creation order: at most
+/// [`PIPELINE_JOURNEYS`], dropping first those that ended more than
+/// [`PIPELINE_FINISHED_KEEP_MS`] ago, then the oldest, so a snapshot still on
+/// its way keeps its row while many others start.
+fn latest_journeys(journeys: Vec<SnapshotJourney>, now_ms: u64) -> Vec<SnapshotJourney> {
+    let ended_long_ago = |j: &SnapshotJourney| {
+        (j.applied || j.failed)
+            && j.stages
+                .last()
+                .is_some_and(|s| s.at_ms + PIPELINE_FINISHED_KEEP_MS < now_ms)
+    };
+    let mut excess = journeys.len().saturating_sub(PIPELINE_JOURNEYS);
+    let mut kept: Vec<SnapshotJourney> = Vec::with_capacity(journeys.len());
+    for j in journeys {
+        if excess > 0 && ended_long_ago(&j) {
+            excess -= 1;
+            continue;
+        }
+        kept.push(j);
+    }
+    // Still too many: the oldest go.
+    kept.drain(..excess.min(kept.len()));
+    kept
+}
 
 /// The pipeline view of `sim` now.
 pub fn pipeline_view(sim: &Simulation) -> PipelineView {
@@ -229,9 +258,9 @@ pub fn pipeline_view(sim: &Simulation) -> PipelineView {
         })
         .collect();
     let first = world.stores.values().next();
-    let mut journeys = snapshot_journeys(sim);
+    let journeys = snapshot_journeys(sim);
     let total_journeys = journeys.len();
-    journeys.drain(..journeys.len().saturating_sub(PIPELINE_JOURNEYS));
+    let journeys = latest_journeys(journeys, sim.now() / crate::kernel::time::MS);
     PipelineView {
         now_ms: sim.now() / crate::kernel::time::MS,
         journeys,

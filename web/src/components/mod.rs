@@ -20,3 +20,4 @@ pub mod resolved_ts;
 pub mod snapshot_pipeline;
 pub mod story;
 pub mod wait_for;
+pub mod why_stuck;

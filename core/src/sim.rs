@@ -7,11 +7,11 @@
 use std::collections::BTreeMap;
 
 use crate::client::WorkloadStats;
-use crate::env::disk::Lane;
 use crate::env::oom::{OomKill, MEMORY_CHECK_INTERVAL};
 use crate::env::Fault;
 use crate::input::{Input, InputAction, InputError};
 use crate::invariants::{AckedWrites, RaftSafety, Violation};
+use crate::kernel::effect::DiskLane;
 use crate::kernel::effect::Node;
 use crate::kernel::hash::TraceHasher;
 use crate::kernel::log::{Level, LogLine, LogSink};
@@ -69,7 +69,7 @@ enum EventKind {
     },
     DiskLaneDone {
         store: u64,
-        lane: Lane,
+        lane: DiskLane,
         generation: u64,
     },
     Timer {
@@ -411,10 +411,12 @@ impl Simulation {
             EventKind::Deliver { .. } => EVENTS_DELIVER,
             EventKind::DiskDone { .. } => EVENTS_DISK_DONE,
             EventKind::DiskLaneDone {
-                lane: Lane::Read, ..
+                lane: DiskLane::Read,
+                ..
             } => EVENTS_DISK_READ_DONE,
             EventKind::DiskLaneDone {
-                lane: Lane::Flush, ..
+                lane: DiskLane::Flush,
+                ..
             } => EVENTS_DISK_FLUSH_DONE,
             EventKind::Timer { .. } => EVENTS_TIMER,
             EventKind::PoolDone { .. } => EVENTS_POOL_DONE,
@@ -479,8 +481,8 @@ impl Simulation {
                     generation,
                 } => {
                     let tag = match lane {
-                        Lane::Read => 8,
-                        Lane::Flush => 9,
+                        DiskLane::Read => 8,
+                        DiskLane::Flush => 9,
                     };
                     self.hasher.update(&[tag, store as u8]);
                     touched = Some(store);
@@ -578,8 +580,7 @@ impl Simulation {
                 out.retain(|e| match e {
                     Effect::Send { from, .. } => *from != me,
                     Effect::DiskWrite { store, .. }
-                    | Effect::DiskRead { store, .. }
-                    | Effect::DiskFlush { store, .. }
+                    | Effect::DiskLane { store, .. }
                     | Effect::Spawn { store, .. } => *store != s,
                     Effect::Timer { node, .. } => *node != me,
                 });
@@ -789,7 +790,7 @@ impl Simulation {
         for (store, at, generation) in started {
             self.push(at, EventKind::DiskDone { store, generation });
         }
-        for lane in [Lane::Read, Lane::Flush] {
+        for lane in [DiskLane::Read, DiskLane::Flush] {
             let started: Vec<(u64, Micros, u64)> = self
                 .world
                 .disks
@@ -867,22 +868,14 @@ impl Simulation {
                         d.submit(token, bytes);
                     }
                 }
-                Effect::DiskRead {
+                Effect::DiskLane {
+                    lane,
                     store,
                     token,
                     bytes,
                 } => {
                     if let Some(d) = self.world.disks.get_mut(&store) {
-                        d.submit_lane(Lane::Read, token, bytes);
-                    }
-                }
-                Effect::DiskFlush {
-                    store,
-                    token,
-                    bytes,
-                } => {
-                    if let Some(d) = self.world.disks.get_mut(&store) {
-                        d.submit_lane(Lane::Flush, token, bytes);
+                        d.submit_lane(lane, token, bytes);
                     }
                 }
                 Effect::Spawn {

@@ -14,6 +14,7 @@
 
 use std::collections::VecDeque;
 
+use crate::kernel::effect::DiskLane;
 use crate::kernel::time::Micros;
 
 /// Disk parameters.
@@ -30,15 +31,6 @@ pub struct DiskConfig {
 struct Pending {
     token: u64,
     bytes: u64,
-}
-
-/// A background lane of the disk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lane {
-    /// Reads: `bytes / bandwidth`, no fsync.
-    Read,
-    /// Background writes (memtable flushes): `latency + bytes / bandwidth`.
-    Flush,
 }
 
 /// One background lane: a FIFO served one request at a time.
@@ -88,22 +80,22 @@ impl Disk {
         }
     }
 
-    fn lane(&mut self, lane: Lane) -> &mut LaneQueue {
+    fn lane(&mut self, lane: DiskLane) -> &mut LaneQueue {
         match lane {
-            Lane::Read => &mut self.reads,
-            Lane::Flush => &mut self.flushes,
+            DiskLane::Read => &mut self.reads,
+            DiskLane::Flush => &mut self.flushes,
         }
     }
 
     /// Queues a request of `bytes` identified by `token` on a background
     /// lane; [`Disk::maybe_start_lane`] starts it.
-    pub fn submit_lane(&mut self, lane: Lane, token: u64, bytes: u64) {
+    pub fn submit_lane(&mut self, lane: DiskLane, token: u64, bytes: u64) {
         self.lane(lane).queue.push_back(Pending { token, bytes });
     }
 
     /// Starts the lane's next request if none is in service and the disk is
     /// not hung; returns its completion time and the generation to hand back.
-    pub fn maybe_start_lane(&mut self, lane: Lane, now: Micros) -> Option<(Micros, u64)> {
+    pub fn maybe_start_lane(&mut self, lane: DiskLane, now: Micros) -> Option<(Micros, u64)> {
         let (latency, bandwidth, slow) = (
             self.cfg.latency,
             self.cfg.bandwidth_bytes_per_sec.max(1),
@@ -116,8 +108,8 @@ impl Disk {
         let r = l.queue.pop_front()?;
         let transfer = r.bytes.saturating_mul(1_000_000) / bandwidth;
         let service = match lane {
-            Lane::Read => transfer * slow,
-            Lane::Flush => latency * slow + transfer,
+            DiskLane::Read => transfer * slow,
+            DiskLane::Flush => latency * slow + transfer,
         };
         l.in_service = Some(r);
         Some((now + service.max(1), self.generation))
@@ -125,7 +117,7 @@ impl Disk {
 
     /// The scheduled completion of the lane's request of generation
     /// `generation` fired: its token, unless stale or held by a hang.
-    pub fn complete_lane(&mut self, lane: Lane, generation: u64) -> Vec<u64> {
+    pub fn complete_lane(&mut self, lane: DiskLane, generation: u64) -> Vec<u64> {
         let (stale, hung) = (generation != self.generation, self.hung);
         let l = self.lane(lane);
         if stale || l.in_service.is_none() {
@@ -270,51 +262,51 @@ mod tests {
         let mut d = disk();
         d.submit(1, 1_000);
         let (tw, gw) = d.maybe_start(0).unwrap();
-        d.submit_lane(Lane::Read, 7, 5_000);
-        d.submit_lane(Lane::Read, 8, 1_000);
-        let (t1, g) = d.maybe_start_lane(Lane::Read, 0).unwrap();
+        d.submit_lane(DiskLane::Read, 7, 5_000);
+        d.submit_lane(DiskLane::Read, 8, 1_000);
+        let (t1, g) = d.maybe_start_lane(DiskLane::Read, 0).unwrap();
         assert_eq!(t1, 5_000, "5 KB at 1 MB/s, no fsync, beside the write");
         assert!(tw < t1);
         assert!(
-            d.maybe_start_lane(Lane::Read, 10).is_none(),
+            d.maybe_start_lane(DiskLane::Read, 10).is_none(),
             "one read at a time"
         );
         assert_eq!(d.complete(gw), vec![1]);
         d.start_hang();
         assert!(
-            d.complete_lane(Lane::Read, g).is_empty(),
+            d.complete_lane(DiskLane::Read, g).is_empty(),
             "held by the hang"
         );
-        assert!(d.maybe_start_lane(Lane::Read, t1).is_none());
+        assert!(d.maybe_start_lane(DiskLane::Read, t1).is_none());
         assert_eq!(d.end_hang(), vec![7]);
-        let (t2, g2) = d.maybe_start_lane(Lane::Read, t1).unwrap();
+        let (t2, g2) = d.maybe_start_lane(DiskLane::Read, t1).unwrap();
         assert_eq!(t2, t1 + 1_000);
-        assert_eq!(d.complete_lane(Lane::Read, g2), vec![8]);
+        assert_eq!(d.complete_lane(DiskLane::Read, g2), vec![8]);
     }
 
     #[test]
     fn a_flush_runs_beside_the_raft_writes_with_one_sync_and_waits_out_a_hang() {
         let mut d = disk();
-        d.submit_lane(Lane::Flush, 9, 100_000);
-        let (tf, gf) = d.maybe_start_lane(Lane::Flush, 0).unwrap();
+        d.submit_lane(DiskLane::Flush, 9, 100_000);
+        let (tf, gf) = d.maybe_start_lane(DiskLane::Flush, 0).unwrap();
         assert_eq!(tf, 1_000 + 100_000, "latency + 100 KB at 1 MB/s");
         d.submit(1, 0);
         let (tw, gw) = d.maybe_start(10).unwrap();
         assert_eq!(tw, 1_010, "the raft write does not wait behind the flush");
         assert_eq!(d.complete(gw), vec![1]);
-        d.submit_lane(Lane::Flush, 10, 0);
+        d.submit_lane(DiskLane::Flush, 10, 0);
         assert!(
-            d.maybe_start_lane(Lane::Flush, 20).is_none(),
+            d.maybe_start_lane(DiskLane::Flush, 20).is_none(),
             "one flush at a time"
         );
         d.start_hang();
         assert!(
-            d.complete_lane(Lane::Flush, gf).is_empty(),
+            d.complete_lane(DiskLane::Flush, gf).is_empty(),
             "held by the hang"
         );
         assert_eq!(d.end_hang(), vec![9]);
-        let (_, g2) = d.maybe_start_lane(Lane::Flush, tf).unwrap();
-        assert_eq!(d.complete_lane(Lane::Flush, g2), vec![10]);
+        let (_, g2) = d.maybe_start_lane(DiskLane::Flush, tf).unwrap();
+        assert_eq!(d.complete_lane(DiskLane::Flush, g2), vec![10]);
     }
 
     #[test]

@@ -24,6 +24,17 @@ pub enum Node {
     Client(u32),
 }
 
+/// A background lane of a store's disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskLane {
+    /// Reads (a snapshot generation scanning a region): `bytes / bandwidth`,
+    /// no fsync.
+    Read,
+    /// Background writes (RocksDB memtable flushes): `latency + bytes /
+    /// bandwidth`, one SST file and its sync.
+    Flush,
+}
+
 /// An effect emitted by a component.
 #[derive(Clone, Debug)]
 pub enum Effect<M, T> {
@@ -45,20 +56,13 @@ pub enum Effect<M, T> {
         /// Size in bytes.
         bytes: u64,
     },
-    /// Read `bytes` from the store's disk; the store is told when `token` is read.
-    DiskRead {
-        /// Store whose disk serves the read.
-        store: u64,
-        /// Token handed back on completion (with the writes' tokens).
-        token: u64,
-        /// Size in bytes.
-        bytes: u64,
-    },
-    /// A background write of `bytes` on the store's disk (a RocksDB memtable
-    /// flush): its own queue, one at a time, beside the foreground writes;
-    /// the store is told when `token` is durable (with the writes' tokens).
-    DiskFlush {
-        /// Store whose disk takes the write.
+    /// A request of `bytes` on one of the disk's background lanes (its own
+    /// queue, one at a time, beside the foreground writes); the store is
+    /// told when `token` is done (with the writes' tokens).
+    DiskLane {
+        /// Which lane: a read, or a background write.
+        lane: DiskLane,
+        /// Store whose disk serves it.
         store: u64,
         /// Token handed back on completion.
         token: u64,

@@ -29,7 +29,7 @@ use super::split::{
 use super::storage::{KvData, MvccShared, PeerStorage, SnapEvent};
 use super::{RaftstoreConfig, TransferLeaderCheck};
 use crate::engine_rocks::memtable::{Flush, MemtableOptions, Memtables, CFS};
-use crate::kernel::effect::Node;
+use crate::kernel::effect::{DiskLane, Node};
 use crate::kernel::log::Level;
 use crate::kernel::time::to_ms;
 use crate::proto::{
@@ -202,15 +202,8 @@ impl Raftstore {
     fn start_flushes(&mut self, ctx: &mut Ctx, flushes: Vec<Flush>) {
         for f in flushes {
             ctx.count(super::metrics::MEMTABLE_FLUSHES, 1);
-            self.next_token += 1;
-            let token = self.next_token;
-            self.writes
-                .insert(token, PendingWrite::MemtableFlush { id: f.id });
-            ctx.out.push(Effect::DiskFlush {
-                store: self.store_id,
-                token,
-                bytes: f.bytes,
-            });
+            let w = PendingWrite::MemtableFlush { id: f.id };
+            self.submit_lane(ctx, DiskLane::Flush, f.bytes, w);
         }
     }
 
@@ -351,11 +344,27 @@ impl Raftstore {
         ctx.log("raftstore", level, Some(self.store_id), region, msg);
     }
 
-    fn submit(&mut self, ctx: &mut Ctx, bytes: u64, w: PendingWrite) {
+    /// Remembers `w` under a new disk token.
+    fn track(&mut self, w: PendingWrite) -> u64 {
         self.next_token += 1;
-        let token = self.next_token;
-        self.writes.insert(token, w);
+        self.writes.insert(self.next_token, w);
+        self.next_token
+    }
+
+    fn submit(&mut self, ctx: &mut Ctx, bytes: u64, w: PendingWrite) {
+        let token = self.track(w);
         ctx.out.push(Effect::DiskWrite {
+            store: self.store_id,
+            token,
+            bytes,
+        });
+    }
+
+    /// Queues `w` on one of the disk's background lanes.
+    fn submit_lane(&mut self, ctx: &mut Ctx, lane: DiskLane, bytes: u64, w: PendingWrite) {
+        let token = self.track(w);
+        ctx.out.push(Effect::DiskLane {
+            lane,
             store: self.store_id,
             token,
             bytes,
@@ -2132,15 +2141,8 @@ impl Raftstore {
         let read = self.cfg.engine.generate_read_bytes(size);
         if read > 0 {
             // The scan reads the region's data from the disk first.
-            self.next_token += 1;
-            let token = self.next_token;
-            self.writes
-                .insert(token, PendingWrite::SnapRead { region_id, peer_id });
-            ctx.out.push(Effect::DiskRead {
-                store: self.store_id,
-                token,
-                bytes: read,
-            });
+            let w = PendingWrite::SnapRead { region_id, peer_id };
+            self.submit_lane(ctx, DiskLane::Read, read, w);
         } else {
             self.spawn_generation(ctx, region_id, peer_id, size);
         }

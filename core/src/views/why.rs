@@ -20,7 +20,6 @@
 
 use serde::Serialize;
 
-use crate::kernel::effect::Node;
 use crate::kernel::time::{to_ms, Micros};
 use crate::sim::Simulation;
 
@@ -77,13 +76,19 @@ impl WhyChain {
 /// it; a healthy write takes milliseconds).
 pub const STUCK_AFTER: Micros = 1_000_000;
 
-fn link(kind: &'static str, text: String) -> WhyLink {
+fn link(kind: &'static str, store: Option<u64>, region: Option<u64>, text: String) -> WhyLink {
     WhyLink {
         kind,
         text,
-        store: None,
-        region: None,
+        store,
+        region,
         since_ms: None,
+    }
+}
+
+impl WhyLink {
+    fn since(self, since_ms: Option<u64>) -> WhyLink {
+        WhyLink { since_ms, ..self }
     }
 }
 
@@ -120,37 +125,30 @@ fn unreachable(sim: &Simulation, store: u64) -> Option<WhyLink> {
             (None, Some(_)) => "killed by the OOM killer".to_string(),
             (None, None) => "down".to_string(),
         };
-        return Some(WhyLink {
-            since_ms: crash.map(|c| to_ms(c.0)),
-            store: Some(store),
-            ..link(
+        return Some(
+            link(
                 "process",
+                Some(store),
+                None,
                 format!("the tikv-server process of store {store} is {why}"),
             )
-        });
+            .since(crash.map(|c| to_ms(c.0))),
+        );
     }
-    let cut = active_fault(sim, store, "partition")
-        .map(|(s, e)| (s, Some(e)))
-        .or_else(|| {
-            // A scenario's own partition (not a fault input): PD cannot reach it.
-            w.network
-                .is_partitioned(Node::Pd, Node::Store(store), sim.now())
-                .then_some((sim.now(), None))
-        });
-    cut.map(|(start, end)| WhyLink {
-        since_ms: Some(to_ms(start)),
-        store: Some(store),
-        ..link(
+    // Every partition is a fault (a scenario's own, or an input), so its
+    // window is known.
+    active_fault(sim, store, "partition").map(|(start, end)| {
+        link(
             "network",
-            match end {
-                Some(e) => format!(
-                    "store {store} is partitioned from the network since {} (until {})",
-                    secs(start),
-                    secs(e)
-                ),
-                None => format!("store {store} is partitioned from the network"),
-            },
+            Some(store),
+            None,
+            format!(
+                "store {store} is partitioned from the network since {} (until {})",
+                secs(start),
+                secs(end)
+            ),
         )
+        .since(Some(to_ms(start)))
     })
 }
 
@@ -168,11 +166,7 @@ fn disk_link(sim: &Simulation, store: u64) -> WhyLink {
             ),
             None => format!("disk of store {store} hung: no write completes"),
         };
-        return WhyLink {
-            since_ms: window.map(|w| to_ms(w.0)),
-            store: Some(store),
-            ..link("disk", text)
-        };
+        return link("disk", Some(store), None, text).since(window.map(|w| to_ms(w.0)));
     }
     let text = if disk.slow_factor > 1 {
         format!(
@@ -187,10 +181,7 @@ fn disk_link(sim: &Simulation, store: u64) -> WhyLink {
             disk.depth_bytes()
         )
     };
-    WhyLink {
-        store: Some(store),
-        ..link("disk", text)
-    }
+    link("disk", Some(store), None, text)
 }
 
 /// The links of a region whose writes wait, starting at the store the
@@ -199,14 +190,14 @@ fn region_links(sim: &Simulation, region_id: u64, via: Option<u64>, out: &mut Ve
     let w = sim.world();
     if let Some(s) = via {
         if let Some(l) = unreachable(sim, s) {
-            out.push(WhyLink {
-                store: Some(s),
-                region: Some(region_id),
-                ..link(
-                    "region",
-                    format!("the request for region {region_id} went to store {s}, which does not answer"),
-                )
-            });
+            out.push(link(
+                "region",
+                Some(s),
+                Some(region_id),
+                format!(
+                    "the request for region {region_id} went to store {s}, which does not answer"
+                ),
+            ));
             out.push(l);
             return;
         }
@@ -219,10 +210,12 @@ fn region_links(sim: &Simulation, region_id: u64, via: Option<u64>, out: &mut Ve
             .map(|p| (s.id, p))
     });
     let Some((store, peer)) = leader else {
-        out.push(WhyLink {
-            region: Some(region_id),
-            ..link("election", format!("region {region_id} has no leader"))
-        });
+        out.push(link(
+            "election",
+            None,
+            Some(region_id),
+            format!("region {region_id} has no leader"),
+        ));
         // Which voters cannot take part in an election.
         let meta = w.stores.values().find_map(|s| {
             s.raftstore
@@ -241,51 +234,32 @@ fn region_links(sim: &Simulation, region_id: u64, via: Option<u64>, out: &mut Ve
             if lost.len() * 2 >= voters {
                 out.extend(lost);
             } else {
-                out.push(WhyLink {
-                    region: Some(region_id),
-                    ..link(
-                        "election",
-                        format!(
+                out.push(link("election", None, Some(region_id), format!(
                             "a quorum of its {voters} voters is up: an election is under way (raft-election-timeout)"
-                        ),
-                    )
-                });
+                        )));
             }
         }
         return;
     };
     if let Some(s) = via.filter(|&s| s != store) {
-        out.push(WhyLink {
-            store: Some(s),
-            region: Some(region_id),
-            ..link(
-                "region",
-                format!(
-                    "store {s} no longer leads region {region_id}: the next answer is NotLeader"
-                ),
-            )
-        });
+        out.push(link(
+            "region",
+            Some(s),
+            Some(region_id),
+            format!("store {s} no longer leads region {region_id}: the next answer is NotLeader"),
+        ));
     }
-    out.push(WhyLink {
-        store: Some(store),
-        region: Some(region_id),
-        ..link(
-            "leader",
-            format!(
-                "region {region_id}: leader peer {} on store {store}",
-                peer.meta.id
-            ),
-        )
-    });
+    out.push(link(
+        "leader",
+        Some(store),
+        Some(region_id),
+        format!(
+            "region {region_id}: leader peer {} on store {store}",
+            peer.meta.id
+        ),
+    ));
     if peer.raft.store().merge_state.is_some() {
-        out.push(WhyLink {
-            store: Some(store),
-            region: Some(region_id),
-            ..link(
-                "merge",
-                format!("region {region_id} is merging (PrepareMerge applied): writes get ProposalInMergingMode"),
-            )
-        });
+        out.push(link("merge", Some(store), Some(region_id), format!("region {region_id} is merging (PrepareMerge applied): writes get ProposalInMergingMode")));
         return;
     }
     let st = &w.stores[&store];
@@ -294,41 +268,20 @@ fn region_links(sim: &Simulation, region_id: u64, via: Option<u64>, out: &mut Ve
     let (last, committed, persisted, applied) =
         (log.last_index(), log.committed, log.persisted, log.applied);
     if let Some((lo, hi)) = apply {
-        out.push(WhyLink {
-            store: Some(store),
-            region: Some(region_id),
-            ..link(
-                "apply",
-                format!("committed entries {lo}..={hi} wait for their apply write to store {store}'s KV engine"),
-            )
-        });
+        out.push(link("apply", Some(store), Some(region_id), format!("committed entries {lo}..={hi} wait for their apply write to store {store}'s KV engine")));
         out.push(disk_link(sim, store));
         return;
     }
     if committed > applied && persisted < committed && raft_log_writes > 0 {
-        out.push(WhyLink {
-            store: Some(store),
-            region: Some(region_id),
-            ..link(
-                "raft-log",
-                format!(
+        out.push(link("raft-log", Some(store), Some(region_id), format!(
                     "entries {}..={committed} are committed but not in the leader's durable raft log (up to {persisted}): raft-rs applies only persisted entries",
                     persisted.max(applied) + 1
-                ),
-            )
-        });
+                )));
         out.push(disk_link(sim, store));
         return;
     }
     if committed > applied {
-        out.push(WhyLink {
-            store: Some(store),
-            region: Some(region_id),
-            ..link(
-                "apply",
-                format!("entries up to {committed} are committed, {applied} applied: the apply is about to run"),
-            )
-        });
+        out.push(link("apply", Some(store), Some(region_id), format!("entries up to {committed} are committed, {applied} applied: the apply is about to run")));
         return;
     }
     if last > committed {
@@ -339,14 +292,7 @@ fn region_links(sim: &Simulation, region_id: u64, via: Option<u64>, out: &mut Ve
         for p in peer.region().peers.iter().filter(|p| !p.is_learner) {
             if p.id == peer.meta.id {
                 if persisted < last && raft_log_writes > 0 {
-                    behind.push(WhyLink {
-                        store: Some(store),
-                        region: Some(region_id),
-                        ..link(
-                            "raft-log",
-                            format!("the leader's raft log write of entries up to {last} is not durable ({persisted} is)"),
-                        )
-                    });
+                    behind.push(link("raft-log", Some(store), Some(region_id), format!("the leader's raft log write of entries up to {last} is not durable ({persisted} is)")));
                     behind.push(disk_link(sim, store));
                 }
                 continue;
@@ -355,45 +301,39 @@ fn region_links(sim: &Simulation, region_id: u64, via: Option<u64>, out: &mut Ve
             if matched >= last {
                 continue;
             }
-            behind.push(WhyLink {
-                store: Some(p.store_id),
-                region: Some(region_id),
-                ..link(
-                    "quorum",
-                    format!(
-                        "follower peer {} on store {} has matched {matched} of {last}",
-                        p.id, p.store_id
-                    ),
-                )
-            });
+            behind.push(link(
+                "quorum",
+                Some(p.store_id),
+                Some(region_id),
+                format!(
+                    "follower peer {} on store {} has matched {matched} of {last}",
+                    p.id, p.store_id
+                ),
+            ));
             if let Some(l) = unreachable(sim, p.store_id) {
                 behind.push(l);
             } else if w.disks[&p.store_id].is_hung() {
                 behind.push(disk_link(sim, p.store_id));
             }
         }
-        out.push(WhyLink {
-            store: Some(store),
-            region: Some(region_id),
-            ..link(
-                "quorum",
-                format!(
-                    "entries {}..={last} wait for a quorum to persist them (committed {committed})",
-                    committed + 1
-                ),
-            )
-        });
+        out.push(link(
+            "quorum",
+            Some(store),
+            Some(region_id),
+            format!(
+                "entries {}..={last} wait for a quorum to persist them (committed {committed})",
+                committed + 1
+            ),
+        ));
         out.extend(behind);
         return;
     }
-    out.push(WhyLink {
-        store: Some(store),
-        region: Some(region_id),
-        ..link(
-            "idle",
-            "the leader has nothing waiting: the request is on the wire or queued".to_string(),
-        )
-    });
+    out.push(link(
+        "idle",
+        Some(store),
+        Some(region_id),
+        "the leader has nothing waiting: the request is on the wire or queued".to_string(),
+    ));
 }
 
 /// The chain of `subject`, or `None` if it does not exist or waits on
@@ -412,11 +352,11 @@ pub fn why(sim: &Simulation, subject: Subject) -> Option<WhyChain> {
             } else {
                 "waiting for PD (route or timestamp)".to_string()
             };
-            links.push(WhyLink {
-                region: r.sent_to.map(|s| s.0),
-                since_ms: Some(to_ms(r.started)),
-                ..link(
+            links.push(
+                link(
                     "request",
+                    None,
+                    r.sent_to.map(|s| s.0),
                     format!(
                         "{what} of key {} (client {client}): waiting {}, try {}, {state}",
                         r.key,
@@ -424,7 +364,8 @@ pub fn why(sim: &Simulation, subject: Subject) -> Option<WhyChain> {
                         r.attempts
                     ),
                 )
-            });
+                .since(Some(to_ms(r.started))),
+            );
             if let Some((region, store)) = r.sent_to {
                 region_links(sim, region, Some(store), &mut links);
             }
